@@ -1,0 +1,96 @@
+/*
+ * db: PostgreSQL through libpq.
+ *
+ * Parameterized queries only (PQexecParams); every result is checked for the
+ * exact status expected and cleared on every path. Each service keeps its
+ * tables in its own schema (search_path is set to "<schema>, pg_catalog" at
+ * connect), so several services can share one database without touching
+ * each other's tables.
+ */
+#ifndef ES_DB_H
+#define ES_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+struct es_db {
+	PGconn *conn;
+	char *conninfo; /* owned */
+	char *schema;   /* owned */
+	char sqlstate[6]; /* SQLSTATE of the last failure, "" when none */
+};
+
+/*
+ * Connects to conninfo (libpq keyword/value string or URI), retrying with
+ * exponential backoff (100 ms doubling to 2 s) until timeout_ms has passed
+ * (0: one attempt). Creates the schema if missing and sets search_path.
+ * schema is 1 to 53 bytes, so that the outbox channel "es_outbox_<schema>"
+ * fits in an identifier. Returns a new handle (free with es_db_free), or
+ * NULL with errstr filled.
+ */
+struct es_db *es_db_connect(const char *conninfo, const char *schema, int timeout_ms,
+			    char *errstr, size_t errstr_size);
+
+void es_db_free(struct es_db *db);
+
+/* Drops a broken connection and connects again (same retry rule). */
+int es_db_reconnect(struct es_db *db, int timeout_ms, char *errstr, size_t errstr_size);
+
+/* true while the connection is usable. */
+bool es_db_ok(const struct es_db *db);
+
+/*
+ * Runs a parameterized statement (params are text, NULL means SQL NULL).
+ * es_db_query expects rows (PGRES_TUPLES_OK) and returns the result, which
+ * the caller must PQclear(); es_db_exec expects a command and returns the
+ * affected row count. Both return NULL / -1 on failure with errstr filled
+ * and db->sqlstate set.
+ */
+PGresult *es_db_query(struct es_db *db, const char *sql, int nparams, const char *const *params,
+		      char *errstr, size_t errstr_size);
+long es_db_exec(struct es_db *db, const char *sql, int nparams, const char *const *params,
+		char *errstr, size_t errstr_size);
+
+/* The value of column `col` (looked up by name) in row `row`, or NULL when
+ * the value is SQL NULL or the column does not exist. */
+const char *es_db_get(const PGresult *res, int row, const char *col);
+
+/*
+ * true when the last failure is worth retrying: the connection is gone,
+ * the server is shutting down or starting (class 08, 57P), a serialization
+ * failure (40001) or a deadlock (40P01).
+ */
+bool es_db_error_is_transient(const struct es_db *db);
+
+/* true when the last failure was a unique violation (23505). */
+bool es_db_error_is_unique_violation(const struct es_db *db);
+
+int es_db_begin(struct es_db *db, char *errstr, size_t errstr_size);
+int es_db_commit(struct es_db *db, char *errstr, size_t errstr_size);
+/* Never fails visibly: a rollback on a dead connection is a no-op. */
+void es_db_rollback(struct es_db *db);
+
+/*
+ * Runs fn inside BEGIN ... COMMIT. fn returns 0 to commit or -1 to roll back
+ * (filling errstr). A serialization failure or deadlock is retried up to 5
+ * times. Returns 0 when committed, -1 otherwise (es_db_error_is_transient()
+ * then tells whether the caller should retry later).
+ */
+typedef int (*es_db_tx_fn)(struct es_db *db, void *arg, char *errstr, size_t errstr_size);
+int es_db_tx(struct es_db *db, es_db_tx_fn fn, void *arg, char *errstr, size_t errstr_size);
+
+/*
+ * Applies migrations: first the library's own (the outbox and inbox
+ * tables), then every NNN_name.sql file of dir in name order (dir may be
+ * NULL). Each file runs in its own transaction and is recorded in the table
+ * es_migrations(name, applied_at); applied files are skipped. A session
+ * advisory lock keyed by the schema makes concurrent starts safe: the
+ * second waits, then finds nothing left to do. A file must not contain
+ * BEGIN, COMMIT or ROLLBACK. Returns the number of migrations applied (the
+ * library's own included), or -1 with errstr naming the failed migration.
+ */
+int es_db_migrate(struct es_db *db, const char *dir, char *errstr, size_t errstr_size);
+
+#endif

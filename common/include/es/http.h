@@ -1,0 +1,200 @@
+/*
+ * http: the HTTP server every daemon runs, on libmicrohttpd, so that a
+ * daemon writes only its routes.
+ *
+ *   struct es_http_conf conf;
+ *   es_http_conf_init(&conf);
+ *   conf.port = 8081;
+ *   conf.metrics = reg;
+ *   conf.ready = payment_ready;
+ *   conf.ready_arg = svc;
+ *   http = es_http_new(&conf, errstr, sizeof(errstr));
+ *   es_http_route(http, "GET", "/payments/{orderId}", get_payment, svc, errstr, ...);
+ *   es_http_start(http, errstr, sizeof(errstr));
+ *   ... serve until told to stop ...
+ *   es_http_free(http);
+ *
+ * Every server also answers GET /livez (200 {"status":"ok"} while the
+ * process runs), GET /readyz (200 {"status":"ok"} when conf.ready says so,
+ * else 503 problem) and GET /metrics (conf.metrics in Prometheus text
+ * format). An unknown path gets a 404 problem, a known path with another
+ * method a 405 problem with an Allow header, a body over conf.body_limit a
+ * 413 problem; the handler is not called for any of these. HEAD is served
+ * by the GET handler (libmicrohttpd leaves the body out).
+ *
+ * Body limit: a Content-Length over the limit is answered 413 at once,
+ * before any of the body is read (and without "100 Continue"); the
+ * connection is then closed. A chunked body is counted as it arrives; once
+ * over the limit the rest is read and dropped, and 413 answered when it
+ * ends, unless more than another 1 MiB follows: then the connection is
+ * closed without an answer.
+ *
+ * Every request that got an answer is counted in
+ *   es_http_requests_total{method, route, status}
+ *   es_http_request_duration_seconds{method, route}   (histogram)
+ * where route is the registered pattern ("/orders/{orderId}"), or
+ * "unmatched" for a 404, so that raw paths cannot blow up the number of
+ * series; a method outside GET HEAD POST PUT DELETE PATCH OPTIONS is
+ * counted as "OTHER". The duration runs from the request's headers to its
+ * answer being queued.
+ *
+ * Threads: handlers, the readiness callback and gauge callbacks run in
+ * libmicrohttpd's pool threads, several at once, so they must be
+ * thread-safe (a database connection, for one, must not be shared between
+ * two handlers running at the same time without a lock).
+ */
+#ifndef ES_HTTP_H
+#define ES_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "es/metrics.h"
+
+#define ES_HTTP_DEFAULT_THREADS 4
+#define ES_HTTP_DEFAULT_CONNECTION_TIMEOUT 30 /* seconds */
+#define ES_HTTP_DEFAULT_CONNECTION_LIMIT 1024
+#define ES_HTTP_DEFAULT_BODY_LIMIT 65536 /* bytes; the contract's 64 KiB */
+
+/* The most '/'-separated segments in a route pattern. A request path with
+ * more cannot match any route. */
+#define ES_HTTP_MAX_SEGMENTS 16
+
+struct es_http;         /* a server */
+struct es_http_request; /* one request, as handlers see it */
+
+/*
+ * A route handler. It answers with one of the es_http_reply_* functions
+ * below. Returns 0, or -1 on an internal failure: when it returns without
+ * having replied (either way), the client gets a 500 problem.
+ */
+typedef int (*es_http_handler)(struct es_http_request *req, void *arg);
+
+/*
+ * Readiness: returns true when the daemon can do its work (database and
+ * Kafka reachable). Otherwise it may write a short reason into reason,
+ * which becomes the 503 problem's detail. Called for every GET /readyz,
+ * from pool threads: prefer reporting state the daemon already tracks over
+ * opening connections here.
+ */
+typedef bool (*es_http_ready_fn)(void *arg, char *reason, size_t reason_size);
+
+struct es_http_conf {
+	const char *bind_addr;           /* IPv4 address to listen on; NULL: all */
+	unsigned short port;             /* 0: an ephemeral port, see es_http_port */
+	unsigned int threads;            /* size of the thread pool */
+	unsigned int connection_timeout; /* seconds a connection may stay idle; 0: forever */
+	unsigned int connection_limit;   /* concurrent connections; more are refused */
+	size_t body_limit;               /* largest request body accepted, bytes (<= 1 GiB) */
+	struct es_metrics *metrics;      /* not owned; NULL: no /metrics, no counts */
+	es_http_ready_fn ready;          /* NULL: always ready */
+	void *ready_arg;
+};
+
+/* Fills conf with the defaults above, port 0, all interfaces, no metrics,
+ * always ready. */
+void es_http_conf_init(struct es_http_conf *conf);
+
+/*
+ * Creates a server (not yet listening) with the built-in routes, and
+ * registers the request metrics in conf->metrics (so one registry serves
+ * one server). conf is copied; conf->metrics and conf->bind_addr must
+ * outlive the server. Returns the server (free with es_http_free), or NULL
+ * with errstr filled.
+ */
+struct es_http *es_http_new(const struct es_http_conf *conf, char *errstr, size_t errstr_size);
+
+/*
+ * Adds a route: method is an upper-case token ("GET", "POST", ...);
+ * pattern starts with '/' and is made of literal segments and {name}
+ * parameters, e.g. "/orders/{orderId}/cancel" (no empty segments, at most
+ * ES_HTTP_MAX_SEGMENTS). A request matches a pattern when it has as many
+ * segments and every literal one is equal; a parameter matches any
+ * non-empty segment. When several patterns match, the one with a literal
+ * segment where the others have a parameter, earliest in the path, wins.
+ * Only before es_http_start (routes are read without locks while serving).
+ * Returns 0, or -1 with errstr filled (bad pattern, duplicate route,
+ * already started, out of memory).
+ */
+int es_http_route(struct es_http *http, const char *method, const char *pattern,
+		  es_http_handler fn, void *arg, char *errstr, size_t errstr_size);
+
+/* Starts listening and serving. Returns 0, or -1 with errstr filled (e.g.
+ * the port is taken). */
+int es_http_start(struct es_http *http, char *errstr, size_t errstr_size);
+
+/* The port the server listens on (the actual one when conf.port was 0),
+ * or 0 when not started. */
+unsigned short es_http_port(const struct es_http *http);
+
+/* Stops accepting, closes every connection and waits for running handlers
+ * to return. A no-op when not started. */
+void es_http_stop(struct es_http *http);
+
+/* Stops the server when running and frees it. NULL is a no-op. */
+void es_http_free(struct es_http *http);
+
+/*
+ * The request view. Every pointer returned is owned by the request and
+ * valid until the handler returns: copy what must live longer. Values are
+ * as received, percent-decoded for the path and the query; nothing is
+ * validated beyond what HTTP requires, so treat them as untrusted.
+ */
+const char *es_http_method(const struct es_http_request *req);
+const char *es_http_path(const struct es_http_request *req);
+/* The pattern of the route that matched, e.g. "/orders/{orderId}". */
+const char *es_http_route_pattern(const struct es_http_request *req);
+/* The path parameter {name}, or NULL when the pattern has none. */
+const char *es_http_param(const struct es_http_request *req, const char *name);
+/* The first query parameter called name, or NULL when absent. A parameter
+ * without '=' ("?verbose") has the value "". */
+const char *es_http_query(const struct es_http_request *req, const char *name);
+/* The request header called name (case-insensitive), or NULL. */
+const char *es_http_header(const struct es_http_request *req, const char *name);
+/* The body, NUL-terminated (for convenience; it may also contain NULs),
+ * never NULL: "" with *len 0 when there is none. len may be NULL. */
+const char *es_http_body(const struct es_http_request *req, size_t *len);
+/* true when Content-Type is media_type, ignoring case and parameters:
+ * es_http_content_type_is(req, "application/json") accepts
+ * "Application/JSON; charset=utf-8". */
+bool es_http_content_type_is(const struct es_http_request *req, const char *media_type);
+
+/*
+ * Answers. A request gets one answer: a second call returns -1 and
+ * changes nothing. Return 0, or -1 (also when out of memory; the client
+ * then gets a 500 problem).
+ */
+
+/* Adds a header to the answer, e.g. Location; name and value are copied,
+ * and may not contain CR or LF. Content-Type and Content-Length are the
+ * reply's own and refused here. Call before or after the reply itself. */
+int es_http_add_header(struct es_http_request *req, const char *name, const char *value);
+
+/* application/json. Steals the reference to body (NULL: a 500 problem, so
+ * that a failed json_pack needs no check of its own). */
+int es_http_reply_json(struct es_http_request *req, unsigned int status, json_t *body);
+
+/*
+ * RFC 9457 application/problem+json:
+ *   {"type": type, "title": title, "status": status, "detail": detail,
+ *    "errors": [{"pointer": "/items/0/sku", "detail": "unknown sku"}]}
+ * type NULL gives "about:blank" and title NULL the status's reason phrase.
+ * detail may be NULL (left out). errors is a JSON array built with
+ * es_http_errors_add, or NULL (left out); the reference is stolen.
+ */
+int es_http_reply_problem(struct es_http_request *req, unsigned int status, const char *type,
+			  const char *title, const char *detail, json_t *errors);
+
+/* Appends {"pointer": pointer, "detail": detail} to the array errors.
+ * pointer is an RFC 6901 JSON pointer into the request body. Returns 0 or
+ * -1. */
+int es_http_errors_add(json_t *errors, const char *pointer, const char *detail);
+
+/* Any bytes with the given Content-Type (copied). data may be NULL when
+ * len is 0. For /metrics: "text/plain; version=0.0.4; charset=utf-8". */
+int es_http_reply_body(struct es_http_request *req, unsigned int status,
+		       const char *content_type, const void *data, size_t len);
+
+#endif

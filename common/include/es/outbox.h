@@ -1,0 +1,73 @@
+/*
+ * outbox: the transactional outbox and its relay.
+ *
+ * A service never produces to Kafka from a request or a handler. It calls
+ * es_outbox_put() inside the transaction that changes its state, so the
+ * state change and the event commit together or not at all. The relay, a
+ * thread in the same process, then publishes unpublished rows in id order
+ * through an idempotent producer and marks each published only after the
+ * broker acknowledged it (the delivery report).
+ *
+ * A crash between "delivered" and "marked" publishes the row again after the
+ * restart: the same event id, which consumers' inboxes recognize. So the
+ * outbox is at-least-once, and the inbox turns that into effectively-once.
+ *
+ * One active relay per service: it holds a PostgreSQL advisory lock on its
+ * own connection; other instances stand by and take over when that
+ * connection dies. The relay sleeps on LISTEN es_outbox_<schema> (an insert
+ * trigger NOTIFYs), with polling as the fallback.
+ */
+#ifndef ES_OUTBOX_H
+#define ES_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "es/db.h"
+#include "es/envelope.h"
+
+struct es_metrics;
+
+/* Stores ev (serialized) for topic, keyed by its partitionkey. Call inside
+ * the state change's transaction. Returns 0, or -1 with errstr filled. */
+int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
+		  size_t errstr_size);
+
+struct es_relay_config {
+	const char *conninfo;  /* the service's database */
+	const char *schema;    /* the service's schema */
+	const char *bootstrap; /* Kafka */
+	const char *service;   /* client.id and log lines */
+	int poll_interval_ms;  /* fallback when no NOTIFY arrives; default 1000 */
+	int batch_size;        /* rows per round; default 200 */
+	struct es_metrics *metrics; /* optional */
+};
+
+struct es_relay;
+
+/* Copies the config. Connects nothing yet. Returns NULL with errstr. */
+struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr,
+			      size_t errstr_size);
+
+/* Starts the relay thread. Returns 0, or -1 with errstr filled. */
+int es_relay_start(struct es_relay *r, char *errstr, size_t errstr_size);
+
+/* Asks the thread to stop, waits for it (it finishes the round in hand and
+ * flushes the producer, at most ~10 s), and releases everything. */
+void es_relay_free(struct es_relay *r);
+
+/* Rows not yet published, as of the relay's last round (-1 before the
+ * first, or while this instance stands by). */
+long es_relay_backlog(const struct es_relay *r);
+
+/* true while this instance holds the relay lock. */
+bool es_relay_active(const struct es_relay *r);
+
+/* Rows published since start. */
+unsigned long es_relay_published(const struct es_relay *r);
+
+/* true when the relay has stopped on an unrecoverable error (a fatal
+ * producer error): the daemon should exit non-zero and be restarted. */
+bool es_relay_failed(const struct es_relay *r);
+
+#endif

@@ -1,0 +1,386 @@
+/*
+ * The at-least-once consumer loop with retries and dead letters.
+ * See es/kafka.h for the contract; the why of each step is told here.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "es/kafka.h"
+#include "es/log.h"
+
+struct es_consumer {
+	rd_kafka_t *rk;
+	struct es_producer *dlq; /* owned: dead letters */
+	char *group_id;
+	char *service;
+	char *dlq_topic;
+	es_handler_fn *handler;
+	void *handler_arg;
+	struct es_metrics *metrics;
+	int retry_initial_ms;
+	int retry_max_ms;
+};
+
+/* The outcome of one dead letter, filled by the delivery callback. */
+struct dlq_wait {
+	int done;
+	rd_kafka_resp_err_t err;
+};
+
+static void dlq_delivered(void *arg, void *opaque, rd_kafka_resp_err_t err,
+			  const rd_kafka_message_t *rkm)
+{
+	struct dlq_wait *w = opaque;
+
+	if (w) {
+		w->err = err;
+		w->done = 1;
+	}
+}
+
+int es_backoff_ms(int attempt, int initial_ms, int max_ms)
+{
+	long delay = initial_ms;
+	long half;
+
+	for (int i = 2; i < attempt && delay < max_ms; i++)
+		delay *= 2;
+	if (delay > max_ms)
+		delay = max_ms;
+	/* "Equal jitter": half fixed, half random, so that many consumers
+	 * retrying the same dead database do not hit it in lockstep. */
+	half = delay / 2;
+	return (int)(half + rand() % (delay - half + 1));
+}
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *errstr,
+				    size_t errstr_size)
+{
+	struct es_consumer *c = calloc(1, sizeof(*c));
+	rd_kafka_conf_t *conf = NULL;
+	rd_kafka_topic_partition_list_t *topics = NULL;
+	char why[256];
+	rd_kafka_resp_err_t err;
+	const char *client_id = cfg->client_id ? cfg->client_id : cfg->group_id;
+
+	if (!c) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	c->group_id = xstrdup(cfg->group_id);
+	c->service = xstrdup(cfg->service ? cfg->service : cfg->group_id);
+	c->dlq_topic = xstrdup(cfg->dlq_topic);
+	c->handler = cfg->handler;
+	c->handler_arg = cfg->handler_arg;
+	c->metrics = cfg->metrics;
+	c->retry_initial_ms = cfg->retry_initial_ms > 0 ? cfg->retry_initial_ms : 100;
+	c->retry_max_ms = cfg->retry_max_ms > 0 ? cfg->retry_max_ms : 5000;
+	if (!c->group_id || !c->service || !c->dlq_topic || !c->handler) {
+		snprintf(errstr, errstr_size, "consumer needs group_id, dlq_topic and a handler");
+		goto fail;
+	}
+
+	c->dlq = es_producer_new(cfg->bootstrap, client_id, dlq_delivered, c, errstr, errstr_size);
+	if (!c->dlq)
+		goto fail;
+
+	conf = es_kafka_conf_new(cfg->bootstrap, client_id, errstr, errstr_size);
+	if (!conf)
+		goto fail;
+	/* We store each offset ourselves after the handler's transaction
+	 * committed; librdkafka commits what is stored every 5 s and on
+	 * close. earliest: a new group reads the topic from its start, so
+	 * nothing produced before the first start is missed. */
+	if (rd_kafka_conf_set(conf, "group.id", cfg->group_id, why, sizeof(why)) ||
+	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", why, sizeof(why)) ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "true", why, sizeof(why)) ||
+	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", why, sizeof(why))) {
+		snprintf(errstr, errstr_size, "consumer configuration: %s", why);
+		goto fail;
+	}
+	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+	if (!c->rk)
+		goto fail;
+	conf = NULL; /* now owned by c->rk */
+	rd_kafka_poll_set_consumer(c->rk);
+
+	topics = rd_kafka_topic_partition_list_new(4);
+	for (size_t i = 0; cfg->topics && cfg->topics[i]; i++)
+		rd_kafka_topic_partition_list_add(topics, cfg->topics[i], RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(c->rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err) {
+		snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(err));
+		goto fail;
+	}
+	return c;
+fail:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	if (c->rk)
+		rd_kafka_destroy(c->rk);
+	es_producer_free(c->dlq);
+	free(c->group_id);
+	free(c->service);
+	free(c->dlq_topic);
+	free(c);
+	return NULL;
+}
+
+void es_consumer_free(struct es_consumer *c)
+{
+	rd_kafka_resp_err_t err;
+
+	if (!c)
+		return;
+	/* Leaves the group at once (no wait for session timeout on the
+	 * others) and commits the offsets we stored. */
+	err = rd_kafka_consumer_close(c->rk);
+	if (err)
+		es_warn("consumer close: %s", rd_kafka_err2str(err));
+	rd_kafka_destroy(c->rk);
+	es_producer_free(c->dlq);
+	free(c->group_id);
+	free(c->service);
+	free(c->dlq_topic);
+	free(c);
+}
+
+rd_kafka_t *es_consumer_handle(struct es_consumer *c)
+{
+	return c->rk;
+}
+
+static void store_offset(struct es_consumer *c, const rd_kafka_message_t *rkm)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t err;
+
+	/* The committed offset is the next one to read: offset + 1. */
+	rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(rkm->rkt), rkm->partition)
+		->offset = rkm->offset + 1;
+	err = rd_kafka_offsets_store(c->rk, l);
+	if (err || l->elems[0].err) {
+		/* The partition was revoked while we worked: its new owner
+		 * re-reads the message, and the inbox makes that harmless. */
+		es_warn("offset %s[%" PRId32 "]@%" PRId64 " not stored: %s",
+			rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset,
+			rd_kafka_err2str(err ? err : l->elems[0].err));
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void set_paused(struct es_consumer *c, int pause)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+
+	if (rd_kafka_assignment(c->rk, &parts) || !parts)
+		return;
+	if (pause)
+		rd_kafka_pause_partitions(c->rk, parts);
+	else
+		rd_kafka_resume_partitions(c->rk, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/*
+ * Waits ms while staying a live group member: the partitions are paused, so
+ * polling fetches nothing, but it tells the group we are alive. A message
+ * that still arrives (a rebalance resets pausing) is put back by seeking to
+ * it, so order within its partition is kept. Returns -1 if *stop was set.
+ */
+static int backoff_wait(struct es_consumer *c, int ms, volatile sig_atomic_t *stop)
+{
+	struct timespec start, now;
+	char errstr[256];
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		rd_kafka_message_t *rkm;
+		long elapsed;
+
+		if (stop && *stop)
+			return -1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (elapsed >= ms)
+			return 0;
+		set_paused(c, 1);
+		rkm = rd_kafka_consumer_poll(c->rk, (int)(ms - elapsed < 100 ? ms - elapsed : 100));
+		if (rkm) {
+			if (!rkm->err) {
+				rd_kafka_topic_partition_list_t *l =
+					rd_kafka_topic_partition_list_new(1);
+				rd_kafka_error_t *error;
+
+				rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(rkm->rkt),
+								  rkm->partition)
+					->offset = rkm->offset;
+				error = rd_kafka_seek_partitions(c->rk, l, 5000);
+				if (error)
+					rd_kafka_error_destroy(error);
+				rd_kafka_topic_partition_list_destroy(l);
+			}
+			rd_kafka_message_destroy(rkm);
+		}
+		es_producer_poll(c->dlq, 0, errstr, sizeof(errstr));
+	}
+}
+
+/* Produces the dead letter and waits for its delivery report. Returns 0
+ * once the broker has it, -1 otherwise (reason filled). */
+static int dead_letter(struct es_consumer *c, const rd_kafka_message_t *rkm, const char *reason,
+		       int attempts, volatile sig_atomic_t *stop, char *why, size_t why_size)
+{
+	rd_kafka_headers_t *orig = NULL, *hdrs;
+	struct dlq_wait wait = {0};
+	char num[32], when[ES_TIME_LEN + 1];
+
+	if (rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
+		hdrs = rd_kafka_headers_copy(orig);
+	else
+		hdrs = rd_kafka_headers_new(7);
+	rd_kafka_header_add(hdrs, ES_DLQ_HDR_ERROR, -1, reason, -1);
+	rd_kafka_header_add(hdrs, ES_DLQ_HDR_TOPIC, -1, rd_kafka_topic_name(rkm->rkt), -1);
+	snprintf(num, sizeof(num), "%" PRId32, rkm->partition);
+	rd_kafka_header_add(hdrs, ES_DLQ_HDR_PARTITION, -1, num, -1);
+	snprintf(num, sizeof(num), "%" PRId64, rkm->offset);
+	rd_kafka_header_add(hdrs, ES_DLQ_HDR_OFFSET, -1, num, -1);
+	snprintf(num, sizeof(num), "%d", attempts);
+	rd_kafka_header_add(hdrs, ES_DLQ_HDR_ATTEMPTS, -1, num, -1);
+	rd_kafka_header_add(hdrs, ES_DLQ_HDR_SERVICE, -1, c->service, -1);
+	es_time_now(when);
+	rd_kafka_header_add(hdrs, ES_DLQ_HDR_TIME, -1, when, -1);
+
+	if (es_producer_send_raw(c->dlq, c->dlq_topic, rkm->key, rkm->key_len, rkm->payload,
+				 rkm->len, hdrs, &wait, why, why_size))
+		return -1;
+	while (!wait.done) {
+		if (es_producer_poll(c->dlq, 100, why, why_size))
+			return -1;
+		if (stop && *stop && !wait.done) {
+			/* Shutting down: wait the bounded flush for it. */
+			es_producer_flush(c->dlq, 5000);
+			if (!wait.done) {
+				snprintf(why, why_size, "shutdown before the dead letter was delivered");
+				return -1;
+			}
+		}
+	}
+	if (wait.err) {
+		snprintf(why, why_size, "dead letter not delivered: %s", rd_kafka_err2str(wait.err));
+		return -1;
+	}
+	return 0;
+}
+
+static void handle_message(struct es_consumer *c, rd_kafka_message_t *rkm,
+			   volatile sig_atomic_t *stop)
+{
+	char reason[512] = "";
+	char parse_err[256];
+	struct es_event *ev;
+	struct es_delivery d = {
+		.topic = rd_kafka_topic_name(rkm->rkt),
+		.partition = rkm->partition,
+		.offset = rkm->offset,
+		.rkm = rkm,
+	};
+	enum es_handler_result result = ES_HANDLER_REJECT;
+	int paused = 0;
+
+	ev = es_event_parse(rkm->payload, rkm->len, parse_err, sizeof(parse_err));
+	if (!ev)
+		snprintf(reason, sizeof(reason), "invalid CloudEvent: %s", parse_err);
+
+	for (d.attempt = 1; ev; d.attempt++) {
+		struct es_log_ctx ctx = {ev->subject, ev->id, NULL};
+
+		reason[0] = '\0';
+		result = c->handler(c->handler_arg, ev, &d, reason, sizeof(reason));
+		if (result != ES_HANDLER_RETRY)
+			break;
+		es_log(ES_LOG_WARN, &ctx, "%s %s[%" PRId32 "]@%" PRId64 " attempt %d will be retried: %s",
+		       ev->type, d.topic, d.partition, d.offset, d.attempt, reason);
+		paused = 1;
+		if (backoff_wait(c, es_backoff_ms(d.attempt + 1, c->retry_initial_ms,
+						  c->retry_max_ms),
+				 stop)) {
+			/* Stopping: leave the offset unstored; the message is
+			 * read again after the restart. */
+			goto out;
+		}
+	}
+
+	if (result == ES_HANDLER_REJECT) {
+		struct es_log_ctx ctx = {ev ? ev->subject : NULL, ev ? ev->id : NULL, NULL};
+		char why[512];
+
+		es_log(ES_LOG_WARN, &ctx, "dead-lettering %s[%" PRId32 "]@%" PRId64 " to %s: %s",
+		       d.topic, d.partition, d.offset, c->dlq_topic, reason);
+		/* The dead letter must be safe before the offset moves on:
+		 * otherwise a crash in between would lose the message. */
+		for (int attempt = 2; dead_letter(c, rkm, reason, d.attempt > 1 ? d.attempt : 1,
+						 stop, why, sizeof(why));
+		     attempt++) {
+			es_warn("%s; retrying", why);
+			paused = 1;
+			if (backoff_wait(c, es_backoff_ms(attempt, c->retry_initial_ms,
+							  c->retry_max_ms),
+					 stop))
+				goto out;
+		}
+	}
+	store_offset(c, rkm);
+out:
+	if (paused)
+		set_paused(c, 0);
+	es_event_free(ev);
+}
+
+int es_consumer_poll(struct es_consumer *c, int timeout_ms, volatile sig_atomic_t *stop,
+		     char *errstr, size_t errstr_size)
+{
+	rd_kafka_message_t *rkm;
+
+	if (es_producer_poll(c->dlq, 0, errstr, errstr_size))
+		return -1;
+	rkm = rd_kafka_consumer_poll(c->rk, timeout_ms);
+	if (!rkm)
+		return 0;
+	if (rkm->err) {
+		int fatal = rkm->err == RD_KAFKA_RESP_ERR__FATAL;
+
+		/* Consumer errors are informational (broker down, topic not
+		 * yet created): librdkafka keeps trying by itself. */
+		if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			es_log(fatal ? ES_LOG_ERROR : ES_LOG_WARN, NULL, "consumer: %s",
+			       rd_kafka_message_errstr(rkm));
+		if (fatal)
+			snprintf(errstr, errstr_size, "fatal consumer error: %s",
+				 rd_kafka_message_errstr(rkm));
+		rd_kafka_message_destroy(rkm);
+		return fatal ? -1 : 0;
+	}
+	handle_message(c, rkm, stop);
+	rd_kafka_message_destroy(rkm);
+	return 0;
+}
+
+int es_consumer_run(struct es_consumer *c, volatile sig_atomic_t *stop, char *errstr,
+		    size_t errstr_size)
+{
+	while (!*stop) {
+		if (es_consumer_poll(c, 100, stop, errstr, errstr_size))
+			return -1;
+	}
+	return 0;
+}

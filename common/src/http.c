@@ -1,0 +1,1033 @@
+#include "es/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "es/log.h"
+
+#define JSON_TYPE "application/json"
+#define PROBLEM_TYPE "application/problem+json"
+#define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/*
+ * Once a body went over the limit we keep reading and dropping the rest:
+ * libmicrohttpd cannot answer before the request is complete, and many
+ * clients read nothing until they have sent everything. Past this much
+ * dropped data the client is not worth the bandwidth: close on it.
+ */
+#define DRAIN_LIMIT (1024 * 1024)
+
+/* The metrics label for a request that matched no route. */
+#define UNMATCHED_ROUTE "unmatched"
+
+/* The largest body_limit accepted: bodies are held in memory. */
+#define BODY_LIMIT_MAX ((size_t)1 << 30)
+
+struct route {
+	char *method;
+	char *pattern; /* as registered: the "route" label */
+	char *segbuf;  /* the pattern's copy that seg[] points into */
+	const char *seg[ES_HTTP_MAX_SEGMENTS]; /* literal text, or the parameter name */
+	bool is_param[ES_HTTP_MAX_SEGMENTS];
+	size_t nseg;
+	es_http_handler fn;
+	void *arg;
+};
+
+struct es_http {
+	struct es_http_conf conf;
+	struct MHD_Daemon *daemon; /* NULL when not serving */
+	unsigned short port;
+	struct route *routes;
+	size_t nroutes;
+	struct es_counter *requests;
+	struct es_histogram *duration;
+};
+
+struct header {
+	struct header *next;
+	char *name;
+	char *value;
+};
+
+struct es_http_request {
+	struct es_http *http;
+	struct MHD_Connection *conn;
+	const char *method; /* libmicrohttpd's, valid for the request */
+	const char *path;   /* libmicrohttpd's, percent-decoded */
+	const char *method_label;
+	const char *route_label;
+	const struct route *route;
+	struct timespec started;
+
+	char *pathbuf; /* the path's copy that seg[] points into */
+	const char *seg[ES_HTTP_MAX_SEGMENTS];
+	size_t nseg;
+	bool unroutable; /* no leading '/', or too many segments */
+
+	char *body; /* NUL-terminated; NULL until the first byte */
+	size_t body_len;
+	size_t body_cap;
+	bool too_large;
+	size_t discarded;
+
+	/* The answer, kept until it is queued after the handler returns. */
+	bool replied;
+	unsigned int status;
+	char *content_type;
+	char *resp_body;
+	size_t resp_len;
+	struct header *headers;
+	struct header **headers_tail;
+	bool queued;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Configuration and routes */
+
+void es_http_conf_init(struct es_http_conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	conf->threads = ES_HTTP_DEFAULT_THREADS;
+	conf->connection_timeout = ES_HTTP_DEFAULT_CONNECTION_TIMEOUT;
+	conf->connection_limit = ES_HTTP_DEFAULT_CONNECTION_LIMIT;
+	conf->body_limit = ES_HTTP_DEFAULT_BODY_LIMIT;
+}
+
+static void route_release(struct route *r)
+{
+	free(r->method);
+	free(r->pattern);
+	free(r->segbuf);
+}
+
+static bool method_ok(const char *method)
+{
+	if (!method || !*method)
+		return false;
+	for (const char *p = method; *p; p++) {
+		if (*p < 'A' || *p > 'Z')
+			return false;
+	}
+	return true;
+}
+
+static bool param_name_ok(const char *name)
+{
+	if (!*name)
+		return false;
+	for (const char *p = name; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* Splits pattern into r's segments. "/" has none. */
+static int parse_pattern(struct route *r, const char *pattern, char *errstr, size_t errstr_size)
+{
+	char *s, *slash;
+
+	if (pattern[0] != '/') {
+		snprintf(errstr, errstr_size, "route \"%s\": must start with '/'", pattern);
+		return -1;
+	}
+	r->segbuf = strdup(pattern + 1);
+	if (!r->segbuf) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	if (!*r->segbuf)
+		return 0;
+	for (s = r->segbuf; s; s = slash ? slash + 1 : NULL) {
+		size_t len;
+
+		slash = strchr(s, '/');
+		if (slash)
+			*slash = '\0';
+		len = strlen(s);
+		if (r->nseg == ES_HTTP_MAX_SEGMENTS) {
+			snprintf(errstr, errstr_size, "route \"%s\": more than %d segments", pattern,
+				 ES_HTTP_MAX_SEGMENTS);
+			return -1;
+		}
+		if (!len) {
+			snprintf(errstr, errstr_size, "route \"%s\": empty segment", pattern);
+			return -1;
+		}
+		if (s[0] == '{' && s[len - 1] == '}') {
+			s[len - 1] = '\0';
+			s++;
+			if (!param_name_ok(s)) {
+				snprintf(errstr, errstr_size, "route \"%s\": bad parameter name",
+					 pattern);
+				return -1;
+			}
+			for (size_t i = 0; i < r->nseg; i++) {
+				if (r->is_param[i] && !strcmp(r->seg[i], s)) {
+					snprintf(errstr, errstr_size,
+						 "route \"%s\": parameter {%s} given twice", pattern,
+						 s);
+					return -1;
+				}
+			}
+			r->is_param[r->nseg] = true;
+		} else if (strchr(s, '{') || strchr(s, '}')) {
+			snprintf(errstr, errstr_size, "route \"%s\": a parameter must be a whole segment",
+				 pattern);
+			return -1;
+		}
+		r->seg[r->nseg++] = s;
+	}
+	return 0;
+}
+
+/* Two patterns with the same segments, parameter names aside, could never
+ * be told apart. */
+static bool same_shape(const struct route *a, const struct route *b)
+{
+	if (a->nseg != b->nseg)
+		return false;
+	for (size_t i = 0; i < a->nseg; i++) {
+		if (a->is_param[i] != b->is_param[i])
+			return false;
+		if (!a->is_param[i] && strcmp(a->seg[i], b->seg[i]))
+			return false;
+	}
+	return true;
+}
+
+int es_http_route(struct es_http *http, const char *method, const char *pattern,
+		  es_http_handler fn, void *arg, char *errstr, size_t errstr_size)
+{
+	struct route r = {0};
+	struct route *routes;
+	int result = -1;
+
+	if (http->daemon) {
+		snprintf(errstr, errstr_size, "routes must be added before the server starts");
+		return -1;
+	}
+	if (!method_ok(method) || !pattern || !fn) {
+		snprintf(errstr, errstr_size, "route: bad method, pattern or handler");
+		return -1;
+	}
+	if (parse_pattern(&r, pattern, errstr, errstr_size))
+		goto out;
+	for (size_t i = 0; i < http->nroutes; i++) {
+		if (!strcmp(http->routes[i].method, method) && same_shape(&http->routes[i], &r)) {
+			snprintf(errstr, errstr_size, "route %s %s: clashes with %s", method, pattern,
+				 http->routes[i].pattern);
+			goto out;
+		}
+	}
+	r.method = strdup(method);
+	r.pattern = strdup(pattern);
+	routes = realloc(http->routes, (http->nroutes + 1) * sizeof(*routes));
+	if (!r.method || !r.pattern || !routes) {
+		if (routes)
+			http->routes = routes;
+		snprintf(errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	r.fn = fn;
+	r.arg = arg;
+	http->routes = routes;
+	http->routes[http->nroutes++] = r;
+	result = 0;
+out:
+	if (result)
+		route_release(&r);
+	return result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Built-in routes */
+
+static int handle_livez(struct es_http_request *req, void *arg)
+{
+	return es_http_reply_json(req, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+}
+
+static int handle_readyz(struct es_http_request *req, void *arg)
+{
+	struct es_http *http = arg;
+	char reason[256] = "";
+
+	if (!http->conf.ready || http->conf.ready(http->conf.ready_arg, reason, sizeof(reason)))
+		return es_http_reply_json(req, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+	reason[sizeof(reason) - 1] = '\0';
+	return es_http_reply_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, NULL,
+				     reason[0] ? reason : "not ready", NULL);
+}
+
+static int handle_metrics(struct es_http_request *req, void *arg)
+{
+	struct es_http *http = arg;
+	size_t len;
+	char *text;
+	int result;
+
+	text = es_metrics_render(http->conf.metrics, &len);
+	if (!text)
+		return -1;
+	result = es_http_reply_body(req, MHD_HTTP_OK, METRICS_TYPE, text, len);
+	free(text);
+	return result;
+}
+
+static int register_metrics(struct es_http *http, char *errstr, size_t errstr_size)
+{
+	static const char *const count_labels[] = {"method", "route", "status", NULL};
+	static const char *const duration_labels[] = {"method", "route", NULL};
+
+	http->requests = es_counter_register(http->conf.metrics, "es_http_requests_total",
+					     "HTTP requests answered, by method, route pattern "
+					     "and status.",
+					     count_labels, errstr, errstr_size);
+	if (!http->requests)
+		return -1;
+	http->duration = es_histogram_register(
+		http->conf.metrics, "es_http_request_duration_seconds",
+		"Time from a request's headers to its answer, by method and route pattern.",
+		duration_labels, NULL, 0, errstr, errstr_size);
+	if (!http->duration)
+		return -1;
+	return 0;
+}
+
+struct es_http *es_http_new(const struct es_http_conf *conf, char *errstr, size_t errstr_size)
+{
+	struct es_http *http;
+
+	if (!conf || conf->threads < 1 || conf->connection_limit < 1) {
+		snprintf(errstr, errstr_size, "http: threads and connection_limit must be >= 1");
+		return NULL;
+	}
+	if (conf->body_limit > BODY_LIMIT_MAX) {
+		snprintf(errstr, errstr_size, "http: body_limit may be at most %zu bytes",
+			 BODY_LIMIT_MAX);
+		return NULL;
+	}
+	http = calloc(1, sizeof(*http));
+	if (!http) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	http->conf = *conf;
+	if (es_http_route(http, "GET", "/livez", handle_livez, http, errstr, errstr_size) ||
+	    es_http_route(http, "GET", "/readyz", handle_readyz, http, errstr, errstr_size))
+		goto fail;
+	if (conf->metrics) {
+		if (register_metrics(http, errstr, errstr_size) ||
+		    es_http_route(http, "GET", "/metrics", handle_metrics, http, errstr,
+				  errstr_size))
+			goto fail;
+	}
+	return http;
+fail:
+	es_http_free(http);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests: state */
+
+static void request_free(struct es_http_request *req)
+{
+	struct header *h, *next;
+
+	for (h = req->headers; h; h = next) {
+		next = h->next;
+		free(h->name);
+		free(h->value);
+		free(h);
+	}
+	free(req->resp_body);
+	free(req->content_type);
+	free(req->body);
+	free(req->pathbuf);
+	free(req);
+}
+
+/* Bounded label values whatever the client sends as a method. */
+static const char *method_label(const char *method)
+{
+	static const char *const known[] = {"GET",    "HEAD",  "POST",    "PUT",
+					    "DELETE", "PATCH", "OPTIONS", NULL};
+
+	for (size_t i = 0; known[i]; i++) {
+		if (!strcmp(method, known[i]))
+			return known[i];
+	}
+	return "OTHER";
+}
+
+/* Splits the path into segments, pointing into a private copy. */
+static int split_path(struct es_http_request *req)
+{
+	char *s, *slash;
+
+	if (req->path[0] != '/') {
+		req->unroutable = true; /* "*" or an absolute URI */
+		return 0;
+	}
+	req->pathbuf = strdup(req->path + 1);
+	if (!req->pathbuf)
+		return -1;
+	if (!*req->pathbuf)
+		return 0;
+	for (s = req->pathbuf; s; s = slash ? slash + 1 : NULL) {
+		if (req->nseg == ES_HTTP_MAX_SEGMENTS) {
+			req->unroutable = true;
+			return 0;
+		}
+		slash = strchr(s, '/');
+		if (slash)
+			*slash = '\0';
+		req->seg[req->nseg++] = s;
+	}
+	return 0;
+}
+
+static struct es_http_request *request_new(struct es_http *http, struct MHD_Connection *conn,
+					   const char *url, const char *method)
+{
+	struct es_http_request *req = calloc(1, sizeof(*req));
+
+	if (!req)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &req->started);
+	req->http = http;
+	req->conn = conn;
+	req->method = method;
+	req->path = url;
+	req->method_label = method_label(method);
+	req->route_label = UNMATCHED_ROUTE;
+	req->headers_tail = &req->headers;
+	if (split_path(req)) {
+		request_free(req);
+		return NULL;
+	}
+	return req;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests: routing */
+
+static bool route_matches(const struct route *r, const struct es_http_request *req)
+{
+	if (req->unroutable || r->nseg != req->nseg)
+		return false;
+	for (size_t i = 0; i < r->nseg; i++) {
+		if (r->is_param[i] ? !*req->seg[i] : !!strcmp(r->seg[i], req->seg[i]))
+			return false;
+	}
+	return true;
+}
+
+/* true when a beats b: a literal where b has a parameter, earliest first. */
+static bool more_specific(const struct route *a, const struct route *b)
+{
+	for (size_t i = 0; i < a->nseg && i < b->nseg; i++) {
+		if (a->is_param[i] != b->is_param[i])
+			return !a->is_param[i];
+	}
+	return false;
+}
+
+static const struct route *find_route(const struct es_http *http,
+				      const struct es_http_request *req, const char *method)
+{
+	const struct route *best = NULL;
+
+	for (size_t i = 0; i < http->nroutes; i++) {
+		const struct route *r = &http->routes[i];
+
+		if (!strcmp(r->method, method) && route_matches(r, req) &&
+		    (!best || more_specific(r, best)))
+			best = r;
+	}
+	return best;
+}
+
+static void allow_add(char *allow, size_t size, const char *method)
+{
+	size_t len = strlen(allow);
+	const char *p = allow;
+
+	/* Already listed? Methods are whole words separated by ", ". */
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == strlen(method) && !strncmp(p, method, n))
+			return;
+		p += n;
+		p += strspn(p, ", ");
+	}
+	snprintf(allow + len, size - len, "%s%s", len ? ", " : "", method);
+}
+
+/* The methods routed for this path, for a 405's Allow header. Returns
+ * false when no route has this path at all (a 404). */
+static bool allowed_methods(const struct es_http *http, struct es_http_request *req,
+			    char *allow, size_t size)
+{
+	bool found = false;
+
+	allow[0] = '\0';
+	for (size_t i = 0; i < http->nroutes; i++) {
+		const struct route *r = &http->routes[i];
+
+		if (!route_matches(r, req))
+			continue;
+		if (!found)
+			req->route_label = r->pattern;
+		found = true;
+		allow_add(allow, size, r->method);
+		if (!strcmp(r->method, "GET"))
+			allow_add(allow, size, "HEAD");
+	}
+	return found;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests: answers */
+
+static void record(struct es_http_request *req, unsigned int status)
+{
+	struct es_http *http = req->http;
+	struct timespec now;
+	char code[16];
+	double seconds;
+
+	if (!http->conf.metrics)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	seconds = (double)(now.tv_sec - req->started.tv_sec) +
+		  (double)(now.tv_nsec - req->started.tv_nsec) / 1e9;
+	snprintf(code, sizeof(code), "%u", status);
+	es_counter_inc(http->requests,
+		       (const char *const[]){req->method_label, req->route_label, code});
+	es_histogram_observe(http->duration,
+			     (const char *const[]){req->method_label, req->route_label}, seconds);
+}
+
+static struct MHD_Response *build_response(struct es_http_request *req)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(req->resp_len, req->resp_body,
+					       MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		return NULL;
+	req->resp_body = NULL; /* libmicrohttpd frees it with the response */
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type) ==
+	    MHD_NO) {
+		MHD_destroy_response(resp);
+		return NULL;
+	}
+	for (const struct header *h = req->headers; h; h = h->next) {
+		if (MHD_add_response_header(resp, h->name, h->value) == MHD_NO)
+			es_warn("http: could not add header %s", h->name);
+	}
+	return resp;
+}
+
+/* Hands the answer to libmicrohttpd, or a bare 500 when there is none (the
+ * handler did not reply, or memory ran out on the way). */
+static enum MHD_Result queue_reply(struct es_http_request *req)
+{
+	struct MHD_Response *resp = NULL;
+	unsigned int status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	enum MHD_Result ret;
+
+	if (req->replied) {
+		resp = build_response(req);
+		if (resp)
+			status = req->status;
+	}
+	if (!resp) {
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			return MHD_NO;
+	}
+	ret = MHD_queue_response(req->conn, status, resp);
+	MHD_destroy_response(resp);
+	req->queued = true;
+	if (ret == MHD_YES)
+		record(req, status);
+	return ret;
+}
+
+static enum MHD_Result reject(struct es_http_request *req, unsigned int status,
+			      const char *detail)
+{
+	es_http_reply_problem(req, status, NULL, NULL, detail, NULL);
+	return queue_reply(req);
+}
+
+static bool content_length_over(const struct es_http_request *req, size_t limit)
+{
+	const char *value;
+	unsigned long long n;
+	char *end;
+
+	value = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+					    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (!value)
+		return false;
+	errno = 0;
+	n = strtoull(value, &end, 10);
+	if (end == value)
+		return false; /* libmicrohttpd rejects it before we get here */
+	return errno == ERANGE || n > limit;
+}
+
+static enum MHD_Result body_too_large(struct es_http_request *req)
+{
+	char detail[128];
+
+	snprintf(detail, sizeof(detail), "The request body is larger than the limit of %zu bytes.",
+		 req->http->conf.body_limit);
+	return reject(req, MHD_HTTP_CONTENT_TOO_LARGE, detail);
+}
+
+/*
+ * First call, headers in hand: route, and refuse early what we already
+ * know we will refuse, so that a big body is never read (libmicrohttpd
+ * then skips the 100 Continue and closes after the answer).
+ */
+static enum MHD_Result request_begin(struct es_http_request *req)
+{
+	struct es_http *http = req->http;
+	char allow[256];
+	char detail[320];
+
+	req->route = find_route(http, req, req->method);
+	if (!req->route && !strcmp(req->method, "HEAD"))
+		req->route = find_route(http, req, "GET");
+	if (!req->route) {
+		if (!allowed_methods(http, req, allow, sizeof(allow)))
+			return reject(req, MHD_HTTP_NOT_FOUND, "There is no resource at this path.");
+		es_http_add_header(req, MHD_HTTP_HEADER_ALLOW, allow);
+		snprintf(detail, sizeof(detail), "This resource allows only: %s.", allow);
+		return reject(req, MHD_HTTP_METHOD_NOT_ALLOWED, detail);
+	}
+	req->route_label = req->route->pattern;
+	if (content_length_over(req, http->conf.body_limit))
+		return body_too_large(req);
+	return MHD_YES;
+}
+
+static int body_append(struct es_http_request *req, const char *data, size_t size)
+{
+	size_t need = req->body_len + size + 1;
+
+	if (need > req->body_cap) {
+		size_t cap = req->body_cap ? req->body_cap * 2 : 4096;
+		char *body;
+
+		if (cap < need)
+			cap = need;
+		if (cap > req->http->conf.body_limit + 1)
+			cap = req->http->conf.body_limit + 1;
+		body = realloc(req->body, cap);
+		if (!body)
+			return -1;
+		req->body = body;
+		req->body_cap = cap;
+	}
+	memcpy(req->body + req->body_len, data, size);
+	req->body_len += size;
+	req->body[req->body_len] = '\0';
+	return 0;
+}
+
+/* A piece of the body: keep it while under the limit, drop it after. */
+static enum MHD_Result request_upload(struct es_http_request *req, const char *data, size_t size)
+{
+	if (!req->too_large && !req->queued &&
+	    size > req->http->conf.body_limit - req->body_len) {
+		req->too_large = true;
+		free(req->body);
+		req->body = NULL;
+		req->body_len = req->body_cap = 0;
+	}
+	if (req->too_large || req->queued) {
+		req->discarded += size;
+		return req->discarded > DRAIN_LIMIT ? MHD_NO : MHD_YES;
+	}
+	return body_append(req, data, size) ? MHD_NO : MHD_YES;
+}
+
+static enum MHD_Result request_dispatch(struct es_http_request *req)
+{
+	const struct route *r = req->route;
+	int rc;
+
+	if (req->too_large)
+		return body_too_large(req);
+	if (!r)
+		return queue_reply(req); /* cannot happen: request_begin answered */
+	rc = r->fn(req, r->arg);
+	if (!req->replied) {
+		es_error("http: %s %s: handler %s without replying", r->method, r->pattern,
+			 rc ? "failed" : "returned");
+		es_http_reply_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL,
+				      "The server could not produce an answer.", NULL);
+	}
+	return queue_reply(req);
+}
+
+/*
+ * libmicrohttpd's call protocol: a first call per request with *con_cls
+ * NULL (headers only), one call per piece of body with *upload_data_size
+ * > 0 (which we must set to what we did not consume: always 0), and a
+ * final call with *upload_data_size == 0, the only one after the first in
+ * which an answer may be queued.
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct es_http_request *req = *con_cls;
+	size_t size;
+
+	if (!req) {
+		req = request_new(cls, conn, url, method);
+		if (!req)
+			return MHD_NO;
+		*con_cls = req;
+		return request_begin(req);
+	}
+	size = *upload_data_size;
+	if (size) {
+		*upload_data_size = 0;
+		return request_upload(req, upload_data, size);
+	}
+	if (req->queued)
+		return MHD_YES;
+	return request_dispatch(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct es_http_request *req = *con_cls;
+
+	if (!req)
+		return;
+	if (!req->queued)
+		es_debug("http: %s %s ended before an answer (code %d)", req->method_label,
+			 req->route_label, (int)toe);
+	request_free(req);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t len;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+		msg[--len] = '\0';
+	es_warn("http: %s", msg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Server */
+
+int es_http_start(struct es_http *http, char *errstr, size_t errstr_size)
+{
+	struct sockaddr_in sin = {0};
+	struct MHD_OptionItem extra[] = {
+		{MHD_OPTION_END, 0, NULL},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	const union MHD_DaemonInfo *info;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+
+	if (http->daemon) {
+		snprintf(errstr, errstr_size, "http: already started");
+		return -1;
+	}
+	if (http->conf.bind_addr) {
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(http->conf.port);
+		if (inet_pton(AF_INET, http->conf.bind_addr, &sin.sin_addr) != 1) {
+			snprintf(errstr, errstr_size, "http: \"%s\" is not an IPv4 address",
+				 http->conf.bind_addr);
+			return -1;
+		}
+		extra[0] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &sin};
+	}
+
+	/* The logger goes first, so that option errors are logged through it. */
+	http->daemon = MHD_start_daemon(
+		flags, http->conf.port, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER,
+		on_mhd_log, http, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+		MHD_OPTION_THREAD_POOL_SIZE, http->conf.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+		http->conf.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
+		http->conf.connection_limit, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
+	if (!http->daemon) {
+		snprintf(errstr, errstr_size, "http: cannot listen on %s:%u (see the log above)",
+			 http->conf.bind_addr ? http->conf.bind_addr : "*", http->conf.port);
+		return -1;
+	}
+	info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	http->port = info ? info->port : http->conf.port;
+	return 0;
+}
+
+unsigned short es_http_port(const struct es_http *http)
+{
+	return http && http->daemon ? http->port : 0;
+}
+
+void es_http_stop(struct es_http *http)
+{
+	if (!http || !http->daemon)
+		return;
+	MHD_stop_daemon(http->daemon);
+	http->daemon = NULL;
+	http->port = 0;
+}
+
+void es_http_free(struct es_http *http)
+{
+	if (!http)
+		return;
+	es_http_stop(http);
+	for (size_t i = 0; i < http->nroutes; i++)
+		route_release(&http->routes[i]);
+	free(http->routes);
+	free(http);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The request view */
+
+const char *es_http_method(const struct es_http_request *req)
+{
+	return req->method;
+}
+
+const char *es_http_path(const struct es_http_request *req)
+{
+	return req->path;
+}
+
+const char *es_http_route_pattern(const struct es_http_request *req)
+{
+	return req->route ? req->route->pattern : NULL;
+}
+
+const char *es_http_param(const struct es_http_request *req, const char *name)
+{
+	const struct route *r = req->route;
+
+	if (!r || !name)
+		return NULL;
+	for (size_t i = 0; i < r->nseg; i++) {
+		if (r->is_param[i] && !strcmp(r->seg[i], name))
+			return req->seg[i];
+	}
+	return NULL;
+}
+
+const char *es_http_query(const struct es_http_request *req, const char *name)
+{
+	const char *value = NULL;
+	size_t size = 0;
+
+	if (!name)
+		return NULL;
+	if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
+					  &value, &size) != MHD_YES)
+		return NULL;
+	return value ? value : "";
+}
+
+const char *es_http_header(const struct es_http_request *req, const char *name)
+{
+	if (!name)
+		return NULL;
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *es_http_body(const struct es_http_request *req, size_t *len)
+{
+	if (len)
+		*len = req->body_len;
+	return req->body ? req->body : "";
+}
+
+bool es_http_content_type_is(const struct es_http_request *req, const char *media_type)
+{
+	const char *value = es_http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+	size_t n;
+
+	if (!value || !media_type)
+		return false;
+	value += strspn(value, " \t");
+	n = strlen(media_type);
+	if (strncasecmp(value, media_type, n))
+		return false;
+	value += n;
+	value += strspn(value, " \t");
+	return *value == '\0' || *value == ';';
+}
+
+/* ------------------------------------------------------------------------ */
+/* Answers */
+
+static bool header_text_ok(const char *s)
+{
+	return s && !strpbrk(s, "\r\n");
+}
+
+int es_http_add_header(struct es_http_request *req, const char *name, const char *value)
+{
+	struct header *h;
+
+	if (!req || !header_text_ok(name) || !*name || strpbrk(name, " \t:") ||
+	    !header_text_ok(value))
+		return -1;
+	/* Both belong to the reply itself; a second copy would confuse clients. */
+	if (!strcasecmp(name, MHD_HTTP_HEADER_CONTENT_TYPE) ||
+	    !strcasecmp(name, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		return -1;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -1;
+	h->name = strdup(name);
+	h->value = strdup(value);
+	if (!h->name || !h->value) {
+		free(h->name);
+		free(h->value);
+		free(h);
+		return -1;
+	}
+	*req->headers_tail = h;
+	req->headers_tail = &h->next;
+	return 0;
+}
+
+/* Takes body (malloc'd, freed here on failure). */
+static int set_reply(struct es_http_request *req, unsigned int status, const char *content_type,
+		     char *body, size_t len)
+{
+	char *type;
+
+	if (!req || req->replied || !body || status < 100 || status > 999) {
+		free(body);
+		return -1;
+	}
+	type = strdup(content_type);
+	if (!type) {
+		free(body);
+		return -1;
+	}
+	req->status = status;
+	req->content_type = type;
+	req->resp_body = body;
+	req->resp_len = len;
+	req->replied = true;
+	return 0;
+}
+
+static int reply_dump(struct es_http_request *req, unsigned int status, const char *content_type,
+		      const json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (!text)
+		return -1;
+	return set_reply(req, status, content_type, text, strlen(text));
+}
+
+int es_http_reply_json(struct es_http_request *req, unsigned int status, json_t *body)
+{
+	int result;
+
+	if (!body) {
+		es_http_reply_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL,
+				      "The server could not build its answer.", NULL);
+		return -1;
+	}
+	result = reply_dump(req, status, JSON_TYPE, body);
+	json_decref(body);
+	return result;
+}
+
+int es_http_reply_problem(struct es_http_request *req, unsigned int status, const char *type,
+			  const char *title, const char *detail, json_t *errors)
+{
+	json_t *problem;
+	int result;
+
+	if (!title)
+		title = MHD_get_reason_phrase_for(status);
+	/* A string that is not UTF-8 (a detail quoting client input, say)
+	 * makes json_string fail: the member is then left out. */
+	problem = json_object();
+	json_object_set_new(problem, "type", json_string(type ? type : "about:blank"));
+	json_object_set_new(problem, "title", json_string(title));
+	json_object_set_new(problem, "status", json_integer(status));
+	if (detail)
+		json_object_set_new(problem, "detail", json_string(detail));
+	if (errors)
+		json_object_set_new(problem, "errors", errors);
+	/* json_object_set_new consumed errors even when problem is NULL. */
+	result = problem ? reply_dump(req, status, PROBLEM_TYPE, problem) : -1;
+	json_decref(problem);
+	return result;
+}
+
+int es_http_errors_add(json_t *errors, const char *pointer, const char *detail)
+{
+	json_t *item;
+
+	if (!json_is_array(errors) || !pointer || !detail)
+		return -1;
+	item = json_object();
+	if (json_object_set_new(item, "pointer", json_string(pointer)) ||
+	    json_object_set_new(item, "detail", json_string(detail))) {
+		json_decref(item);
+		return -1;
+	}
+	return json_array_append_new(errors, item);
+}
+
+int es_http_reply_body(struct es_http_request *req, unsigned int status,
+		       const char *content_type, const void *data, size_t len)
+{
+	char *copy;
+
+	if (!content_type || (!data && len))
+		return -1;
+	copy = malloc(len ? len : 1);
+	if (!copy)
+		return -1;
+	if (len)
+		memcpy(copy, data, len);
+	return set_reply(req, status, content_type, copy, len);
+}

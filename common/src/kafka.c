@@ -1,0 +1,238 @@
+#include "es/kafka.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "es/config.h"
+#include "es/log.h"
+
+/* ------------------------------------------------------------ configuration */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	enum es_log_level lvl;
+
+	/* librdkafka speaks syslog levels: 0..3 error, 4 warning, 5..6 info. */
+	if (level <= 3)
+		lvl = ES_LOG_ERROR;
+	else if (level == 4)
+		lvl = ES_LOG_WARN;
+	else if (level <= 6)
+		lvl = ES_LOG_INFO;
+	else
+		lvl = ES_LOG_DEBUG;
+	es_log(lvl, NULL, "rdkafka %s: %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	/* Most errors here are transient (broker down, reconnecting) and
+	 * librdkafka recovers by itself; fatal ones are acted on in poll. */
+	es_log(err == RD_KAFKA_RESP_ERR__FATAL ? ES_LOG_ERROR : ES_LOG_WARN, NULL,
+	       "kafka %s: %s: %s", rd_kafka_name(rk), rd_kafka_err2name((rd_kafka_resp_err_t)err),
+	       reason);
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+		    size_t errstr_size)
+{
+	char why[256];
+
+	if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+		snprintf(errstr, errstr_size, "kafka property %s=%s: %s", name, value, why);
+		return -1;
+	}
+	return 0;
+}
+
+rd_kafka_conf_t *es_kafka_conf_new(const char *bootstrap, const char *client_id, char *errstr,
+				   size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	if (conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) ||
+	    conf_set(conf, "client.id", client_id, errstr, errstr_size) ||
+	    /* Route librdkafka's log lines through our JSON logger, from
+	     * whichever thread emits them (es_log writes whole lines). */
+	    conf_set(conf, "log.queue", "false", errstr, errstr_size) ||
+	    es_config_kafka_passthrough(conf, errstr, errstr_size) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	return conf;
+}
+
+/* ----------------------------------------------------------------- producer */
+
+struct es_producer {
+	rd_kafka_t *rk;
+	es_delivery_fn *on_delivery;
+	void *arg;
+	atomic_uint_fast64_t delivered;
+	atomic_uint_fast64_t failed;
+};
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+	struct es_producer *p = opaque;
+
+	if (rkm->err) {
+		atomic_fetch_add(&p->failed, 1);
+		es_log(ES_LOG_WARN, NULL, "delivery to %s failed: %s",
+		       rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "?", rd_kafka_err2str(rkm->err));
+	} else {
+		atomic_fetch_add(&p->delivered, 1);
+	}
+	if (p->on_delivery)
+		p->on_delivery(p->arg, rkm->_private, rkm->err, rkm);
+}
+
+struct es_producer *es_producer_new(const char *bootstrap, const char *client_id,
+				    es_delivery_fn *on_delivery, void *arg, char *errstr,
+				    size_t errstr_size)
+{
+	struct es_producer *p = calloc(1, sizeof(*p));
+	rd_kafka_conf_t *conf;
+
+	if (!p) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	p->on_delivery = on_delivery;
+	p->arg = arg;
+	conf = es_kafka_conf_new(bootstrap, client_id, errstr, errstr_size);
+	if (!conf)
+		goto fail;
+	/* Settings the design depends on come after the pass-through, so an
+	 * environment variable cannot switch them off by accident. */
+	if (conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+	    conf_set(conf, "partitioner", "murmur2_random", errstr, errstr_size) ||
+	    conf_set(conf, "linger.ms", "5", errstr, errstr_size)) {
+		rd_kafka_conf_destroy(conf);
+		goto fail;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+	rd_kafka_conf_set_opaque(conf, p);
+	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (!p->rk) {
+		rd_kafka_conf_destroy(conf);
+		goto fail;
+	}
+	return p;
+fail:
+	free(p);
+	return NULL;
+}
+
+void es_producer_free(struct es_producer *p)
+{
+	if (!p)
+		return;
+	if (es_producer_flush(p, 10000))
+		es_warn("producer closed with %d message(s) undelivered",
+			rd_kafka_outq_len(p->rk));
+	rd_kafka_destroy(p->rk);
+	free(p);
+}
+
+int es_producer_send_raw(struct es_producer *p, const char *topic, const void *key,
+			 size_t key_len, const void *value, size_t len, rd_kafka_headers_t *hdrs,
+			 void *opaque, char *errstr, size_t errstr_size)
+{
+	rd_kafka_resp_err_t err;
+
+	/* RD_KAFKA_MSG_F_COPY: the caller's buffers may go away right after. */
+	err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
+				RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
+				RD_KAFKA_V_VALUE((void *)value, len),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque),
+				RD_KAFKA_V_END);
+	if (err) {
+		/* On failure the headers were not taken over. */
+		if (hdrs)
+			rd_kafka_headers_destroy(hdrs);
+		snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(err));
+		return -1;
+	}
+	return 0;
+}
+
+int es_producer_send_event(struct es_producer *p, const char *topic, const char *key,
+			   const char *value, const char *event_id, const char *event_type,
+			   const char *event_source, void *opaque, char *errstr,
+			   size_t errstr_size)
+{
+	rd_kafka_headers_t *hdrs = rd_kafka_headers_new(5);
+
+	rd_kafka_header_add(hdrs, "content-type", -1,
+			    "application/cloudevents+json; charset=UTF-8", -1);
+	rd_kafka_header_add(hdrs, "ce_specversion", -1, "1.0", -1);
+	rd_kafka_header_add(hdrs, "ce_id", -1, event_id, -1);
+	rd_kafka_header_add(hdrs, "ce_type", -1, event_type, -1);
+	rd_kafka_header_add(hdrs, "ce_source", -1, event_source, -1);
+	return es_producer_send_raw(p, topic, key, strlen(key), value, strlen(value), hdrs, opaque,
+				    errstr, errstr_size);
+}
+
+int es_producer_send(struct es_producer *p, const char *topic, const struct es_event *ev,
+		     void *opaque, char *errstr, size_t errstr_size)
+{
+	char *value = es_event_serialize(ev);
+	int rc;
+
+	if (!value) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	rc = es_producer_send_event(p, topic, ev->partitionkey, value, ev->id, ev->type,
+				    ev->source, opaque, errstr, errstr_size);
+	free(value);
+	return rc;
+}
+
+int es_producer_poll(struct es_producer *p, int timeout_ms, char *errstr, size_t errstr_size)
+{
+	char why[512];
+	rd_kafka_resp_err_t err;
+
+	rd_kafka_poll(p->rk, timeout_ms);
+	err = rd_kafka_fatal_error(p->rk, why, sizeof(why));
+	if (err) {
+		snprintf(errstr, errstr_size, "fatal producer error %s: %s", rd_kafka_err2name(err),
+			 why);
+		return -1;
+	}
+	return 0;
+}
+
+int es_producer_flush(struct es_producer *p, int timeout_ms)
+{
+	return rd_kafka_flush(p->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+}
+
+int es_producer_outq_len(struct es_producer *p)
+{
+	return rd_kafka_outq_len(p->rk);
+}
+
+rd_kafka_t *es_producer_handle(struct es_producer *p)
+{
+	return p->rk;
+}
+
+uint64_t es_producer_delivered(const struct es_producer *p)
+{
+	return atomic_load(&((struct es_producer *)p)->delivered);
+}
+
+uint64_t es_producer_failed(const struct es_producer *p)
+{
+	return atomic_load(&((struct es_producer *)p)->failed);
+}

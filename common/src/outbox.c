@@ -1,0 +1,426 @@
+#include "es/outbox.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "es/kafka.h"
+#include "es/log.h"
+
+int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
+		  size_t errstr_size)
+{
+	char *payload = es_event_serialize(ev);
+	const char *params[5] = {topic, ev->partitionkey, ev->id, ev->type, payload};
+	long n;
+
+	if (!payload) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	n = es_db_exec(db,
+		       "INSERT INTO es_outbox (topic, msg_key, event_id, event_type, payload)"
+		       " VALUES ($1, $2, $3, $4, $5)",
+		       5, params, errstr, errstr_size);
+	free(payload);
+	return n == 1 ? 0 : -1;
+}
+
+struct es_relay {
+	char *conninfo;
+	char *schema;
+	char *bootstrap;
+	char *service;
+	char *source; /* "/eventshop/<service>" for the ce_source header */
+	int poll_interval_ms;
+	int batch_size;
+	struct es_metrics *metrics;
+
+	/* A fault point for the crash tests: the process dies after the
+	 * broker acknowledged a round and before it is marked published. */
+	bool fault_exit_before_mark;
+
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	atomic_long backlog;
+	atomic_bool active;
+	atomic_ulong published;
+	atomic_bool failed;
+
+	/* Owned by the relay thread. */
+	struct es_db *db;
+	struct es_producer *producer;
+};
+
+/* One row in flight; its delivery report lands here. */
+struct in_flight {
+	char id[24];
+	int done;
+	rd_kafka_resp_err_t err;
+};
+
+static void on_delivery(void *arg, void *opaque, rd_kafka_resp_err_t err,
+			const rd_kafka_message_t *rkm)
+{
+	struct in_flight *f = opaque;
+
+	f->err = err;
+	f->done = 1;
+}
+
+struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr,
+			      size_t errstr_size)
+{
+	struct es_relay *r = calloc(1, sizeof(*r));
+	char source[128];
+	const char *fault = getenv("ES_FAULT_RELAY_EXIT_BEFORE_MARK");
+
+	if (!r) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	snprintf(source, sizeof(source), "/eventshop/%s", cfg->service);
+	r->conninfo = strdup(cfg->conninfo);
+	r->schema = strdup(cfg->schema);
+	r->bootstrap = strdup(cfg->bootstrap);
+	r->service = strdup(cfg->service);
+	r->source = strdup(source);
+	r->poll_interval_ms = cfg->poll_interval_ms > 0 ? cfg->poll_interval_ms : 1000;
+	r->batch_size = cfg->batch_size > 0 ? cfg->batch_size : 200;
+	r->metrics = cfg->metrics;
+	r->fault_exit_before_mark = fault && !strcmp(fault, "1");
+	atomic_init(&r->backlog, -1);
+	if (!r->conninfo || !r->schema || !r->bootstrap || !r->service || !r->source) {
+		snprintf(errstr, errstr_size, "out of memory");
+		es_relay_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Sleeps up to ms in 100 ms slices so that a stop request is seen quickly;
+ * returns early when the database NOTIFYs new rows. */
+static void wait_for_rows(struct es_relay *r, int ms, bool listening)
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!atomic_load(&r->stop)) {
+		long elapsed;
+		int slice;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (elapsed >= ms)
+			return;
+		slice = ms - elapsed < 100 ? (int)(ms - elapsed) : 100;
+		if (listening && r->db && es_db_ok(r->db)) {
+			struct pollfd pfd = {.fd = PQsocket(r->db->conn), .events = POLLIN};
+			PGnotify *n;
+			bool woken = false;
+
+			if (poll(&pfd, 1, slice) > 0)
+				PQconsumeInput(r->db->conn);
+			while ((n = PQnotifies(r->db->conn))) {
+				woken = true;
+				PQfreemem(n);
+			}
+			if (woken)
+				return;
+		} else {
+			usleep((useconds_t)slice * 1000);
+		}
+	}
+}
+
+/* Takes the relay lock (non-blocking) and starts listening. */
+static int try_activate(struct es_relay *r, char *errstr, size_t errstr_size)
+{
+	char lockname[256], channel[192], sql[320];
+	const char *params[1] = {lockname};
+	char *ident;
+	PGresult *res;
+	bool got;
+
+	snprintf(lockname, sizeof(lockname), "es_outbox_relay:%s", r->schema);
+	res = es_db_query(r->db, "SELECT pg_try_advisory_lock(hashtext($1)) AS locked", 1, params,
+			  errstr, errstr_size);
+	if (!res)
+		return -1;
+	got = !strcmp(es_db_get(res, 0, "locked"), "t");
+	PQclear(res);
+	if (!got)
+		return 0;
+
+	/* LISTEN takes an identifier, not a parameter: quote it. */
+	snprintf(channel, sizeof(channel), "es_outbox_%s", r->schema);
+	ident = PQescapeIdentifier(r->db->conn, channel, strlen(channel));
+	if (!ident) {
+		snprintf(errstr, errstr_size, "cannot quote channel name");
+		return -1;
+	}
+	snprintf(sql, sizeof(sql), "LISTEN %s", ident);
+	PQfreemem(ident);
+	if (es_db_exec(r->db, sql, 0, NULL, errstr, errstr_size) < 0)
+		return -1;
+	atomic_store(&r->active, true);
+	es_info("outbox relay active for schema %s", r->schema);
+	return 1;
+}
+
+static long count_backlog(struct es_relay *r, char *errstr, size_t errstr_size)
+{
+	PGresult *res = es_db_query(
+		r->db, "SELECT count(*) AS n FROM es_outbox WHERE published_at IS NULL", 0, NULL,
+		errstr, errstr_size);
+	long n;
+
+	if (!res)
+		return -1;
+	n = strtol(es_db_get(res, 0, "n"), NULL, 10);
+	PQclear(res);
+	return n;
+}
+
+/* Marks the delivered rows of a round. ids are sent as one array literal so
+ * the statement stays parameterized whatever the round's size. */
+static int mark_published(struct es_relay *r, struct in_flight *rows, int n, char *errstr,
+			  size_t errstr_size)
+{
+	size_t cap = (size_t)n * 24 + 3, used = 0;
+	char *arr = malloc(cap);
+	const char *params[1] = {arr};
+	long marked;
+	int count = 0;
+
+	if (!arr) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	arr[used++] = '{';
+	for (int i = 0; i < n; i++) {
+		if (!rows[i].done || rows[i].err)
+			continue;
+		used += (size_t)snprintf(arr + used, cap - used, "%s%s", count ? "," : "",
+					 rows[i].id);
+		count++;
+	}
+	arr[used++] = '}';
+	arr[used] = '\0';
+	if (count == 0) {
+		free(arr);
+		return 0;
+	}
+	marked = es_db_exec(r->db, "UPDATE es_outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+			    1, params, errstr, errstr_size);
+	free(arr);
+	if (marked < 0)
+		return -1;
+	atomic_fetch_add(&r->published, (unsigned long)marked);
+	return count;
+}
+
+/*
+ * One round: read up to batch_size unpublished rows in id order, produce
+ * them, wait for every delivery report, mark the delivered ones. Returns the
+ * number of rows read, or -1 (errstr filled).
+ */
+static int relay_round(struct es_relay *r, char *errstr, size_t errstr_size)
+{
+	char limit[16];
+	const char *params[1] = {limit};
+	struct in_flight *rows = NULL;
+	PGresult *res;
+	int n, result = -1, pending;
+
+	snprintf(limit, sizeof(limit), "%d", r->batch_size);
+	res = es_db_query(r->db,
+			  "SELECT id, topic, msg_key, event_id, event_type, payload FROM es_outbox"
+			  " WHERE published_at IS NULL ORDER BY id LIMIT $1::int",
+			  1, params, errstr, errstr_size);
+	if (!res)
+		return -1;
+	n = PQntuples(res);
+	if (n == 0) {
+		result = 0;
+		goto out;
+	}
+	rows = calloc((size_t)n, sizeof(*rows));
+	if (!rows) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(rows[i].id, sizeof(rows[i].id), "%s", es_db_get(res, i, "id"));
+		/* The local queue may be full: serve reports and try again. */
+		while (es_producer_send_event(r->producer, es_db_get(res, i, "topic"),
+					      es_db_get(res, i, "msg_key"),
+					      es_db_get(res, i, "payload"),
+					      es_db_get(res, i, "event_id"),
+					      es_db_get(res, i, "event_type"), r->source, &rows[i],
+					      errstr, errstr_size)) {
+			if (es_producer_poll(r->producer, 100, errstr, errstr_size))
+				goto fatal;
+			if (atomic_load(&r->stop)) {
+				n = i; /* only these are in flight */
+				break;
+			}
+		}
+	}
+
+	/* Wait for every report: rows is referenced by in-flight messages.
+	 * When asked to stop with the broker away, give it 5 s, then purge:
+	 * purged rows report an error, stay unpublished, and go out after the
+	 * restart. */
+	for (int stopping_ms = 0;; stopping_ms += atomic_load(&r->stop) ? 50 : 0) {
+		if (es_producer_poll(r->producer, 50, errstr, errstr_size))
+			goto fatal;
+		pending = 0;
+		for (int i = 0; i < n; i++)
+			pending += !rows[i].done;
+		if (!pending)
+			break;
+		if (stopping_ms == 5000)
+			rd_kafka_purge(es_producer_handle(r->producer),
+				       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	}
+
+	for (int i = 0; i < n; i++) {
+		if (rows[i].err)
+			es_warn("outbox row %s not published (%s): retried next round", rows[i].id,
+				rd_kafka_err2str(rows[i].err));
+	}
+	if (r->fault_exit_before_mark) {
+		es_warn("fault injection: exiting after publish, before marking %d row(s)", n);
+		_exit(77);
+	}
+	if (mark_published(r, rows, n, errstr, errstr_size) < 0)
+		goto out;
+	result = n;
+	goto out;
+fatal:
+	/* rows must outlive the producer's references: destroy it first. */
+	atomic_store(&r->failed, true);
+	es_producer_free(r->producer);
+	r->producer = NULL;
+out:
+	free(rows);
+	PQclear(res);
+	return result;
+}
+
+static void deactivate(struct es_relay *r)
+{
+	/* Closing the connection releases the advisory lock and the LISTEN. */
+	es_db_free(r->db);
+	r->db = NULL;
+	atomic_store(&r->active, false);
+	atomic_store(&r->backlog, -1);
+}
+
+static void *relay_main(void *arg)
+{
+	struct es_relay *r = arg;
+	char errstr[512];
+
+	while (!atomic_load(&r->stop) && !atomic_load(&r->failed)) {
+		int n;
+
+		if (!r->db) {
+			r->db = es_db_connect(r->conninfo, r->schema, 0, errstr, sizeof(errstr));
+			if (!r->db) {
+				es_warn("outbox relay: %s", errstr);
+				wait_for_rows(r, r->poll_interval_ms, false);
+				continue;
+			}
+		}
+		if (!atomic_load(&r->active)) {
+			int got = try_activate(r, errstr, sizeof(errstr));
+
+			if (got < 0) {
+				es_warn("outbox relay: %s", errstr);
+				deactivate(r);
+			}
+			if (got <= 0) {
+				/* Another instance relays: stand by. */
+				wait_for_rows(r, r->poll_interval_ms, false);
+				continue;
+			}
+		}
+		n = relay_round(r, errstr, sizeof(errstr));
+		if (n < 0) {
+			if (atomic_load(&r->failed)) {
+				es_error("outbox relay stopped: %s", errstr);
+				break;
+			}
+			es_warn("outbox relay: %s", errstr);
+			if (!es_db_ok(r->db))
+				deactivate(r);
+			wait_for_rows(r, r->poll_interval_ms, false);
+			continue;
+		}
+		atomic_store(&r->backlog, count_backlog(r, errstr, sizeof(errstr)));
+		if (n < r->batch_size)
+			wait_for_rows(r, r->poll_interval_ms, true);
+	}
+	deactivate(r);
+	return NULL;
+}
+
+int es_relay_start(struct es_relay *r, char *errstr, size_t errstr_size)
+{
+	r->producer = es_producer_new(r->bootstrap, r->service, on_delivery, r, errstr,
+				      errstr_size);
+	if (!r->producer)
+		return -1;
+	if (pthread_create(&r->thread, NULL, relay_main, r)) {
+		snprintf(errstr, errstr_size, "cannot start the relay thread");
+		es_producer_free(r->producer);
+		r->producer = NULL;
+		return -1;
+	}
+	r->started = true;
+	return 0;
+}
+
+void es_relay_free(struct es_relay *r)
+{
+	if (!r)
+		return;
+	atomic_store(&r->stop, true);
+	if (r->started)
+		pthread_join(r->thread, NULL);
+	es_producer_free(r->producer);
+	free(r->conninfo);
+	free(r->schema);
+	free(r->bootstrap);
+	free(r->service);
+	free(r->source);
+	free(r);
+}
+
+long es_relay_backlog(const struct es_relay *r)
+{
+	return atomic_load(&((struct es_relay *)r)->backlog);
+}
+
+bool es_relay_active(const struct es_relay *r)
+{
+	return atomic_load(&((struct es_relay *)r)->active);
+}
+
+unsigned long es_relay_published(const struct es_relay *r)
+{
+	return atomic_load(&((struct es_relay *)r)->published);
+}
+
+bool es_relay_failed(const struct es_relay *r)
+{
+	return atomic_load(&((struct es_relay *)r)->failed);
+}

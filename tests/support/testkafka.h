@@ -1,0 +1,38 @@
+/*
+ * testkafka: helpers for integration tests against the real broker that
+ * tests/infra/kafka starts (KAFKA_BOOTSTRAP_SERVERS).
+ */
+#ifndef ES_TESTKAFKA_H
+#define ES_TESTKAFKA_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+/* KAFKA_BOOTSTRAP_SERVERS, or NULL after printing why the test skips. */
+const char *es_test_kafka_bootstrap(void);
+
+/* Creates topic with `partitions` partitions (replication 1) and waits
+ * until its metadata is visible. Returns 0 or -1 (message printed). */
+int es_test_kafka_create_topic(const char *bootstrap, const char *topic, int partitions);
+
+/*
+ * Reads topic from the beginning with a group-less consumer until `want`
+ * messages arrived or timeout_ms passed. Returns a malloc'd array of
+ * messages (free each with rd_kafka_message_destroy, then the array, or
+ * use es_test_kafka_free_messages) and sets *got.
+ */
+rd_kafka_message_t **es_test_kafka_read(const char *bootstrap, const char *topic, int want,
+					int timeout_ms, int *got);
+void es_test_kafka_free_messages(rd_kafka_message_t **msgs, int n);
+
+/* The value of header `name` of rkm as a NUL-terminated copy in buf, or
+ * NULL when absent. */
+const char *es_test_kafka_header(const rd_kafka_message_t *rkm, const char *name, char *buf,
+				 size_t size);
+
+/* The committed offset of group on topic/partition, or -1001 (none). */
+long long es_test_kafka_committed(const char *bootstrap, const char *group, const char *topic,
+				  int partition);
+
+#endif

@@ -1,0 +1,200 @@
+#include "testsupport.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "es/db.h"
+
+#define ADMIN_CONNECT_TIMEOUT_MS 10000
+
+const char *es_test_database_url(void)
+{
+	const char *url = getenv("DATABASE_URL");
+
+	if (!url || !*url) {
+		fprintf(stderr, "SKIP: DATABASE_URL is not set; point it at a PostgreSQL server "
+				"where this role may create databases, e.g. "
+				"postgresql://postgres@127.0.0.1:5432/postgres\n");
+		return NULL;
+	}
+	return url;
+}
+
+int es_test_unique_name(char *buf, size_t size, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	const char *sep = plen && prefix[plen - 1] != '_' ? "_" : "";
+	uint32_t r;
+	int n;
+
+	/* getrandom, not the clock: two tests started in the same
+	 * microsecond by one ctest -j must not collide. */
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		r = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec;
+	}
+	n = snprintf(buf, size, "%s%s%ld_%08x", prefix, sep, (long)getpid(), (unsigned)r);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+bool es_test_wait_until(bool (*cond)(void *), void *arg, int timeout_ms)
+{
+	struct timespec start, now, tick = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		long long elapsed;
+
+		if (cond(arg))
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		elapsed = (long long)(now.tv_sec - start.tv_sec) * 1000 +
+			  (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (elapsed >= timeout_ms)
+			return cond(arg);
+		nanosleep(&tick, NULL);
+	}
+}
+
+/* Appends " key='value'" in libpq's keyword/value syntax, where a quote or
+ * a backslash inside the quotes is escaped with a backslash. */
+static int append_option(char **out, size_t *len, size_t *cap, const char *key, const char *value)
+{
+	size_t need = strlen(key) + 2 * strlen(value) + 5;
+
+	if (*len + need + 1 > *cap) {
+		size_t ncap = (*len + need + 1) * 2;
+		char *grown = realloc(*out, ncap);
+
+		if (!grown)
+			return -1;
+		*out = grown;
+		*cap = ncap;
+	}
+	*len += (size_t)snprintf(*out + *len, *cap - *len, "%s%s='", *len ? " " : "", key);
+	for (; *value; value++) {
+		if (*value == '\'' || *value == '\\')
+			(*out)[(*len)++] = '\\';
+		(*out)[(*len)++] = *value;
+	}
+	(*out)[(*len)++] = '\'';
+	(*out)[*len] = '\0';
+	return 0;
+}
+
+/*
+ * Rewrites url (a URI or a keyword/value string) as a keyword/value string
+ * for database dbname, keeping every other setting: host, port, user,
+ * password, sslmode... Returns a new string (caller frees) or NULL.
+ */
+static char *conninfo_for_database(const char *url, const char *dbname, char *errstr,
+				   size_t errstr_size)
+{
+	PQconninfoOption *opts, *o;
+	char *parse_err = NULL;
+	char *out = NULL;
+	size_t len = 0, cap = 0;
+
+	opts = PQconninfoParse(url, &parse_err);
+	if (!opts) {
+		snprintf(errstr, errstr_size, "DATABASE_URL: %s",
+			 parse_err ? parse_err : "out of memory");
+		PQfreemem(parse_err);
+		return NULL;
+	}
+	for (o = opts; o->keyword; o++) {
+		if (!o->val || !strcmp(o->keyword, "dbname"))
+			continue;
+		if (append_option(&out, &len, &cap, o->keyword, o->val))
+			goto oom;
+	}
+	if (append_option(&out, &len, &cap, "dbname", dbname))
+		goto oom;
+	PQconninfoFree(opts);
+	return out;
+oom:
+	PQconninfoFree(opts);
+	free(out);
+	snprintf(errstr, errstr_size, "out of memory");
+	return NULL;
+}
+
+/* Runs one statement on the server of DATABASE_URL (the database it names). */
+static int admin_exec(const char *admin_url, const char *sql, char *errstr, size_t errstr_size)
+{
+	char err[512];
+	struct es_db *db;
+	long rc;
+
+	db = es_db_connect(admin_url, "public", ADMIN_CONNECT_TIMEOUT_MS, err, sizeof(err));
+	if (!db) {
+		snprintf(errstr, errstr_size, "DATABASE_URL: %s", err);
+		return -1;
+	}
+	rc = es_db_exec(db, sql, 0, NULL, err, sizeof(err));
+	es_db_free(db);
+	if (rc < 0) {
+		snprintf(errstr, errstr_size, "%s: %s", sql, err);
+		return -1;
+	}
+	return 0;
+}
+
+int es_test_db_create(struct es_test_db *tdb, char *errstr, size_t errstr_size)
+{
+	const char *url = es_test_database_url();
+	char sql[128];
+
+	memset(tdb, 0, sizeof(*tdb));
+	if (!url) {
+		snprintf(errstr, errstr_size, "DATABASE_URL is not set");
+		return -1;
+	}
+	if (es_test_unique_name(tdb->name, sizeof(tdb->name), "es_it")) {
+		snprintf(errstr, errstr_size, "database name too long");
+		return -1;
+	}
+	tdb->admin_url = strdup(url);
+	tdb->conninfo = conninfo_for_database(url, tdb->name, errstr, errstr_size);
+	if (!tdb->admin_url || !tdb->conninfo) {
+		if (!tdb->admin_url)
+			snprintf(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
+	/* The name is ours (letters, digits, '_'): no quoting needed. */
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", tdb->name);
+	if (admin_exec(tdb->admin_url, sql, errstr, errstr_size))
+		goto fail;
+	return 0;
+fail:
+	free(tdb->conninfo);
+	free(tdb->admin_url);
+	memset(tdb, 0, sizeof(*tdb));
+	return -1;
+}
+
+void es_test_db_drop(struct es_test_db *tdb)
+{
+	char sql[160];
+	char err[512];
+
+	if (tdb->admin_url && tdb->name[0]) {
+		/* FORCE: a test that failed half-way may have left sessions. */
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", tdb->name);
+		if (admin_exec(tdb->admin_url, sql, err, sizeof(err)))
+			fprintf(stderr, "warning: could not drop test database %s: %s\n", tdb->name,
+				err);
+	}
+	free(tdb->conninfo);
+	free(tdb->admin_url);
+	memset(tdb, 0, sizeof(*tdb));
+}

@@ -1,0 +1,65 @@
+/*
+ * testsupport: helpers shared by the integration tests.
+ *
+ * A test never shares state with another test run: each one makes its own
+ * throwaway database (or schema) with a unique name, so test binaries can
+ * run in parallel against one PostgreSQL server and leave nothing behind.
+ *
+ *   struct es_test_db tdb;
+ *
+ *   if (es_test_db_create(&tdb, errstr, sizeof(errstr)))
+ *           ...
+ *   db = es_db_connect(tdb.conninfo, "orders", 5000, errstr, sizeof(errstr));
+ *   ...
+ *   es_test_db_drop(&tdb);
+ */
+#ifndef ES_TESTSUPPORT_H
+#define ES_TESTSUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Exit status of a test binary that could not run for lack of
+ * infrastructure (the automake convention; ctest's SKIP_RETURN_CODE). */
+#define ES_TEST_SKIP 77
+
+/*
+ * Returns the server given by DATABASE_URL (libpq URI or keyword/value
+ * string), or NULL after printing a line that says the test is skipped
+ * and why. The pointer is the environment's: do not free.
+ */
+const char *es_test_database_url(void);
+
+struct es_test_db {
+	char name[64];   /* the database's name, e.g. es_it_4242_9f3a01c2 */
+	char *conninfo;  /* owned: DATABASE_URL pointed at that database */
+	char *admin_url; /* owned: DATABASE_URL itself, used to drop it */
+};
+
+/*
+ * Creates an empty database with a unique name on DATABASE_URL's server and
+ * fills tdb (release with es_test_db_drop). Returns 0, or -1 with errstr
+ * filled (also when DATABASE_URL is unset).
+ */
+int es_test_db_create(struct es_test_db *tdb, char *errstr, size_t errstr_size);
+
+/* Drops the database, ending any session still connected to it, and frees
+ * tdb's strings. Safe on a tdb that es_test_db_create did not fill. */
+void es_test_db_drop(struct es_test_db *tdb);
+
+/*
+ * Writes prefix + pid + 32 random bits into buf, e.g. "es_it_4242_9f3a01c2"
+ * ("_" is added after the prefix unless it ends with one). Lowercase, so
+ * the result is a valid unquoted SQL identifier when prefix is. Returns 0,
+ * or -1 when buf is too small.
+ */
+int es_test_unique_name(char *buf, size_t size, const char *prefix);
+
+/*
+ * Calls cond(arg) every 10 ms until it returns true or timeout_ms has
+ * passed. Tests wait for events with this, never with a fixed sleep.
+ * Returns true when the condition was met.
+ */
+bool es_test_wait_until(bool (*cond)(void *), void *arg, int timeout_ms);
+
+#endif
