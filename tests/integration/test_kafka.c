@@ -127,8 +127,7 @@ START_TEST(producer_writes_key_value_and_contract_headers)
 	char topic[64], hdr[128], err[256];
 	struct es_producer *p = producer();
 	struct es_event *ev, *back;
-	rd_kafka_message_t **msgs;
-	int got;
+	struct es_test_batch *msgs;
 
 	unique(topic, sizeof(topic), "it_headers");
 	ck_assert_int_eq(es_test_kafka_create_topic(bootstrap, topic, 3), 0);
@@ -138,23 +137,23 @@ START_TEST(producer_writes_key_value_and_contract_headers)
 	ck_assert_int_eq(es_producer_flush(p, 10000), 0);
 	ck_assert_uint_eq(es_producer_delivered(p), 1);
 
-	msgs = es_test_kafka_read(bootstrap, topic, 1, 20000, &got);
-	ck_assert_int_eq(got, 1);
-	ck_assert_int_eq(msgs[0]->key_len, strlen(ORDER));
-	ck_assert(!memcmp(msgs[0]->key, ORDER, strlen(ORDER)));
-	ck_assert_str_eq(es_test_kafka_header(msgs[0], "content-type", hdr, sizeof(hdr)),
+	msgs = es_test_kafka_read(bootstrap, topic, 1, 20000);
+	ck_assert_int_eq(msgs->n, 1);
+	ck_assert_int_eq(msgs->msg[0]->key_len, strlen(ORDER));
+	ck_assert(!memcmp(msgs->msg[0]->key, ORDER, strlen(ORDER)));
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "content-type", hdr, sizeof(hdr)),
 			 "application/cloudevents+json; charset=UTF-8");
-	ck_assert_str_eq(es_test_kafka_header(msgs[0], "ce_specversion", hdr, sizeof(hdr)), "1.0");
-	ck_assert_str_eq(es_test_kafka_header(msgs[0], "ce_id", hdr, sizeof(hdr)), ev->id);
-	ck_assert_str_eq(es_test_kafka_header(msgs[0], "ce_type", hdr, sizeof(hdr)), "OrderPlaced");
-	ck_assert_str_eq(es_test_kafka_header(msgs[0], "ce_source", hdr, sizeof(hdr)),
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "ce_specversion", hdr, sizeof(hdr)), "1.0");
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "ce_id", hdr, sizeof(hdr)), ev->id);
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "ce_type", hdr, sizeof(hdr)), "OrderPlaced");
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "ce_source", hdr, sizeof(hdr)),
 			 "/eventshop/order-service");
-	back = es_event_parse(msgs[0]->payload, msgs[0]->len, err, sizeof(err));
+	back = es_event_parse(msgs->msg[0]->payload, msgs->msg[0]->len, err, sizeof(err));
 	ck_assert_msg(back != NULL, "%s", err);
 	ck_assert_str_eq(back->id, ev->id);
 	es_event_free(back);
 	es_event_free(ev);
-	es_test_kafka_free_messages(msgs, got);
+	es_test_kafka_batch_free(msgs);
 	es_producer_free(p);
 }
 END_TEST
@@ -260,8 +259,7 @@ START_TEST(malformed_and_rejected_messages_go_to_dlq_and_next_is_processed)
 	struct es_producer *p = producer();
 	struct recorder r = {.reject_type = "Bogus"};
 	struct es_consumer *c;
-	rd_kafka_message_t **msgs;
-	int got;
+	struct es_test_batch *msgs;
 
 	unique(topic, sizeof(topic), "it_dlq");
 	unique(group, sizeof(group), "it_group");
@@ -279,27 +277,27 @@ START_TEST(malformed_and_rejected_messages_go_to_dlq_and_next_is_processed)
 	es_consumer_free(c);
 	ck_assert_int_eq(es_test_kafka_committed(bootstrap, group, topic, 0), 3);
 
-	msgs = es_test_kafka_read(bootstrap, dlq, 2, 20000, &got);
-	ck_assert_int_eq(got, 2);
-	ck_assert_int_eq(msgs[0]->len, strlen("{not json"));
-	ck_assert(!memcmp(msgs[0]->payload, "{not json", msgs[0]->len));
-	ck_assert(!memcmp(msgs[0]->key, ORDER, strlen(ORDER)));
-	ck_assert_ptr_nonnull(strstr(es_test_kafka_header(msgs[0], ES_DLQ_HDR_ERROR, hdr,
+	msgs = es_test_kafka_read(bootstrap, dlq, 2, 20000);
+	ck_assert_int_eq(msgs->n, 2);
+	ck_assert_int_eq(msgs->msg[0]->len, strlen("{not json"));
+	ck_assert(!memcmp(msgs->msg[0]->payload, "{not json", msgs->msg[0]->len));
+	ck_assert(!memcmp(msgs->msg[0]->key, ORDER, strlen(ORDER)));
+	ck_assert_ptr_nonnull(strstr(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_ERROR, hdr,
 							  sizeof(hdr)),
 				     "invalid CloudEvent: not valid JSON"));
-	ck_assert_str_eq(es_test_kafka_header(msgs[0], ES_DLQ_HDR_TOPIC, hdr, sizeof(hdr)), topic);
-	ck_assert_str_eq(es_test_kafka_header(msgs[0], ES_DLQ_HDR_PARTITION, hdr, sizeof(hdr)),
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_TOPIC, hdr, sizeof(hdr)), topic);
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_PARTITION, hdr, sizeof(hdr)),
 			 "0");
-	ck_assert_str_eq(es_test_kafka_header(msgs[0], ES_DLQ_HDR_OFFSET, hdr, sizeof(hdr)), "0");
-	ck_assert_str_eq(es_test_kafka_header(msgs[0], ES_DLQ_HDR_ATTEMPTS, hdr, sizeof(hdr)), "1");
-	ck_assert_str_eq(es_test_kafka_header(msgs[0], ES_DLQ_HDR_SERVICE, hdr, sizeof(hdr)),
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_OFFSET, hdr, sizeof(hdr)), "0");
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_ATTEMPTS, hdr, sizeof(hdr)), "1");
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_SERVICE, hdr, sizeof(hdr)),
 			 "it-service");
-	ck_assert_str_eq(es_test_kafka_header(msgs[1], ES_DLQ_HDR_ERROR, hdr, sizeof(hdr)),
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[1], ES_DLQ_HDR_ERROR, hdr, sizeof(hdr)),
 			 "no rule for Bogus");
-	ck_assert_str_eq(es_test_kafka_header(msgs[1], ES_DLQ_HDR_OFFSET, hdr, sizeof(hdr)), "1");
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[1], ES_DLQ_HDR_OFFSET, hdr, sizeof(hdr)), "1");
 	/* The original headers travel with the dead letter. */
-	ck_assert_str_eq(es_test_kafka_header(msgs[1], "ce_type", hdr, sizeof(hdr)), "Bogus");
-	es_test_kafka_free_messages(msgs, got);
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[1], "ce_type", hdr, sizeof(hdr)), "Bogus");
+	es_test_kafka_batch_free(msgs);
 	es_producer_free(p);
 }
 END_TEST

@@ -96,26 +96,32 @@ int es_test_kafka_create_topic(const char *bootstrap, const char *topic, int par
 	return rc;
 }
 
-rd_kafka_message_t **es_test_kafka_read(const char *bootstrap, const char *topic, int want,
-					int timeout_ms, int *got)
+struct es_test_batch *es_test_kafka_read(const char *bootstrap, const char *topic, int want,
+					 int timeout_ms)
 {
-	char group[64];
-	rd_kafka_t *rk;
-	rd_kafka_message_t **msgs = calloc((size_t)want + 1, sizeof(*msgs));
+	struct es_test_batch *b = calloc(1, sizeof(*b));
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(8);
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_topic_t *rkt;
 	struct timespec start, now;
+	char group[64], err[256];
 
-	/* librdkafka's consumer API wants a group id even for a manual
-	 * assignment; this one never joins or commits. */
+	b->msg = calloc((size_t)want + 1, sizeof(*b->msg));
+	/* librdkafka's consumer wants a group id even for a manual
+	 * assignment; this one never joins it and never commits. */
 	es_test_unique_name(group, sizeof(group), "es_test_reader");
-	rk = new_client(RD_KAFKA_CONSUMER, bootstrap, group);
-	*got = 0;
-	if (!rk)
+	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+	rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
+	rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
+	b->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (!b->rk) {
+		fprintf(stderr, "rd_kafka_new: %s\n", err);
+		rd_kafka_conf_destroy(conf);
 		goto out;
-	rkt = rd_kafka_topic_new(rk, topic, NULL);
-	if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+	}
+	rkt = rd_kafka_topic_new(b->rk, topic, NULL);
+	if (rd_kafka_metadata(b->rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    md->topic_cnt == 1) {
 		for (int p = 0; p < md->topics[0].partition_cnt; p++)
 			rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
@@ -124,13 +130,13 @@ rd_kafka_message_t **es_test_kafka_read(const char *bootstrap, const char *topic
 	if (md)
 		rd_kafka_metadata_destroy(md);
 	rd_kafka_topic_destroy(rkt);
-	rd_kafka_assign(rk, parts);
+	rd_kafka_assign(b->rk, parts);
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (*got < want) {
-		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
+	while (b->n < want) {
+		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(b->rk, 100);
 
 		if (rkm && !rkm->err)
-			msgs[(*got)++] = rkm;
+			b->msg[b->n++] = rkm;
 		else if (rkm)
 			rd_kafka_message_destroy(rkm);
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -138,18 +144,24 @@ rd_kafka_message_t **es_test_kafka_read(const char *bootstrap, const char *topic
 		    timeout_ms)
 			break;
 	}
-	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
+	rd_kafka_assign(b->rk, NULL);
 out:
 	rd_kafka_topic_partition_list_destroy(parts);
-	return msgs;
+	return b;
 }
 
-void es_test_kafka_free_messages(rd_kafka_message_t **msgs, int n)
+void es_test_kafka_batch_free(struct es_test_batch *b)
 {
-	for (int i = 0; msgs && i < n; i++)
-		rd_kafka_message_destroy(msgs[i]);
-	free(msgs);
+	if (!b)
+		return;
+	for (int i = 0; i < b->n; i++)
+		rd_kafka_message_destroy(b->msg[i]);
+	free(b->msg);
+	if (b->rk) {
+		rd_kafka_consumer_close(b->rk);
+		rd_kafka_destroy(b->rk);
+	}
+	free(b);
 }
 
 const char *es_test_kafka_header(const rd_kafka_message_t *rkm, const char *name, char *buf,

@@ -17,14 +17,24 @@ const char *es_test_kafka_bootstrap(void);
 int es_test_kafka_create_topic(const char *bootstrap, const char *topic, int partitions);
 
 /*
- * Reads topic from the beginning with a group-less consumer until `want`
- * messages arrived or timeout_ms passed. Returns a malloc'd array of
- * messages (free each with rd_kafka_message_destroy, then the array, or
- * use es_test_kafka_free_messages) and sets *got.
+ * Messages read by es_test_kafka_read. librdkafka's messages belong to the
+ * client that fetched them and must be destroyed before it, so the batch
+ * keeps that client and es_test_kafka_batch_free destroys both in order.
  */
-rd_kafka_message_t **es_test_kafka_read(const char *bootstrap, const char *topic, int want,
-					int timeout_ms, int *got);
-void es_test_kafka_free_messages(rd_kafka_message_t **msgs, int n);
+struct es_test_batch {
+	rd_kafka_t *rk;
+	rd_kafka_message_t **msg;
+	int n;
+};
+
+/*
+ * Reads topic from the beginning with a manually assigned consumer that
+ * never commits, until `want` messages arrived or timeout_ms passed.
+ * Never returns NULL; check ->n.
+ */
+struct es_test_batch *es_test_kafka_read(const char *bootstrap, const char *topic, int want,
+					 int timeout_ms);
+void es_test_kafka_batch_free(struct es_test_batch *b);
 
 /* The value of header `name` of rkm as a NUL-terminated copy in buf, or
  * NULL when absent. */
