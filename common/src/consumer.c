@@ -10,6 +10,7 @@
 
 #include "es/kafka.h"
 #include "es/log.h"
+#include "es/metrics.h"
 
 struct es_consumer {
 	rd_kafka_t *rk;
@@ -19,7 +20,7 @@ struct es_consumer {
 	char *dlq_topic;
 	es_handler_fn *handler;
 	void *handler_arg;
-	struct es_metrics *metrics;
+	const struct es_kafka_metrics *metrics;
 	int retry_initial_ms;
 	int retry_max_ms;
 };
@@ -54,6 +55,55 @@ int es_backoff_ms(int attempt, int initial_ms, int max_ms)
 	 * retrying the same dead database do not hit it in lockstep. */
 	half = delay / 2;
 	return (int)(half + rand() % (delay - half + 1));
+}
+
+int es_kafka_metrics_register(struct es_metrics *reg, struct es_kafka_metrics *m, char *errstr,
+			      size_t errstr_size)
+{
+	static const char *const topic_type[] = {"topic", "type", NULL};
+	static const char *const topic_type_result[] = {"topic", "type", "result", NULL};
+	static const char *const topic[] = {"topic", NULL};
+	static const char *const topic_reason[] = {"topic", "reason", NULL};
+
+	m->consumed = es_counter_register(reg, "es_events_consumed_total",
+					  "Events read from Kafka, by topic and type.", topic_type,
+					  errstr, errstr_size);
+	if (!m->consumed)
+		return -1;
+	m->handled = es_counter_register(reg, "es_events_handled_total",
+					 "Events whose handling finished, by final result (ok or "
+					 "rejected).",
+					 topic_type_result, errstr, errstr_size);
+	if (!m->handled)
+		return -1;
+	m->retried = es_counter_register(reg, "es_events_retried_total",
+					 "Handler calls that asked for a retry (transient failure).",
+					 topic, errstr, errstr_size);
+	if (!m->retried)
+		return -1;
+	m->dead_lettered = es_counter_register(reg, "es_events_dead_lettered_total",
+					       "Messages sent to the dead-letter topic, by source "
+					       "topic and reason (invalid or rejected).",
+					       topic_reason, errstr, errstr_size);
+	if (!m->dead_lettered)
+		return -1;
+	m->produced = es_counter_register(reg, "es_events_produced_total",
+					  "Events acknowledged by the broker, by topic and type.",
+					  topic_type, errstr, errstr_size);
+	if (!m->produced)
+		return -1;
+	m->handler_seconds = es_histogram_register(reg, "es_handler_duration_seconds",
+						   "Duration of one event handler call.", topic,
+						   NULL, 0, errstr, errstr_size);
+	return m->handler_seconds ? 0 : -1;
+}
+
+static double seconds_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
 static char *xstrdup(const char *s)
@@ -297,17 +347,30 @@ static void handle_message(struct es_consumer *c, rd_kafka_message_t *rkm,
 	enum es_handler_result result = ES_HANDLER_REJECT;
 	int paused = 0;
 
+	const struct es_kafka_metrics *m = c->metrics;
+	const char *type;
+
 	ev = es_event_parse(rkm->payload, rkm->len, parse_err, sizeof(parse_err));
 	if (!ev)
 		snprintf(reason, sizeof(reason), "invalid CloudEvent: %s", parse_err);
+	type = ev ? ev->type : "invalid";
+	if (m)
+		es_counter_inc(m->consumed, (const char *[]){d.topic, type});
 
 	for (d.attempt = 1; ev; d.attempt++) {
 		struct es_log_ctx ctx = {ev->subject, ev->id, NULL};
+		struct timespec t0;
 
 		reason[0] = '\0';
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		result = c->handler(c->handler_arg, ev, &d, reason, sizeof(reason));
+		if (m)
+			es_histogram_observe(m->handler_seconds, (const char *[]){d.topic},
+					     seconds_since(&t0));
 		if (result != ES_HANDLER_RETRY)
 			break;
+		if (m)
+			es_counter_inc(m->retried, (const char *[]){d.topic});
 		es_log(ES_LOG_WARN, &ctx, "%s %s[%" PRId32 "]@%" PRId64 " attempt %d will be retried: %s",
 		       ev->type, d.topic, d.partition, d.offset, d.attempt, reason);
 		paused = 1;
@@ -338,7 +401,14 @@ static void handle_message(struct es_consumer *c, rd_kafka_message_t *rkm,
 					 stop))
 				goto out;
 		}
+		if (m)
+			es_counter_inc(m->dead_lettered,
+				       (const char *[]){d.topic, ev ? "rejected" : "invalid"});
 	}
+	if (m && ev)
+		es_counter_inc(m->handled, (const char *[]){d.topic, type,
+							    result == ES_HANDLER_OK ? "ok"
+										    : "rejected"});
 	store_offset(c, rkm);
 out:
 	if (paused)

@@ -11,6 +11,7 @@
 
 #include "es/kafka.h"
 #include "es/log.h"
+#include "es/metrics.h"
 
 int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
 		  size_t errstr_size)
@@ -39,7 +40,7 @@ struct es_relay {
 	char *source; /* "/eventshop/<service>" for the ce_source header */
 	int poll_interval_ms;
 	int batch_size;
-	struct es_metrics *metrics;
+	const struct es_kafka_metrics *metrics;
 
 	/* A fault point for the crash tests: the process dies after the
 	 * broker acknowledged a round and before it is marked published. */
@@ -61,6 +62,7 @@ struct es_relay {
 /* One row in flight; its delivery report lands here. */
 struct in_flight {
 	char id[24];
+	const char *topic, *type; /* into the round's PGresult */
 	int done;
 	rd_kafka_resp_err_t err;
 };
@@ -258,6 +260,8 @@ static int relay_round(struct es_relay *r, char *errstr, size_t errstr_size)
 	}
 	for (int i = 0; i < n; i++) {
 		snprintf(rows[i].id, sizeof(rows[i].id), "%s", es_db_get(res, i, "id"));
+		rows[i].topic = es_db_get(res, i, "topic");
+		rows[i].type = es_db_get(res, i, "event_type");
 		/* The local queue may be full: serve reports and try again. */
 		while (es_producer_send_event(r->producer, es_db_get(res, i, "topic"),
 					      es_db_get(res, i, "msg_key"),
@@ -295,6 +299,9 @@ static int relay_round(struct es_relay *r, char *errstr, size_t errstr_size)
 		if (rows[i].err)
 			es_warn("outbox row %s not published (%s): retried next round", rows[i].id,
 				rd_kafka_err2str(rows[i].err));
+		else if (r->metrics)
+			es_counter_inc(r->metrics->produced,
+				       (const char *[]){rows[i].topic, rows[i].type});
 	}
 	if (r->fault_exit_before_mark) {
 		es_warn("fault injection: exiting after publish, before marking %d row(s)", n);
@@ -403,6 +410,34 @@ void es_relay_free(struct es_relay *r)
 	free(r->service);
 	free(r->source);
 	free(r);
+}
+
+static int backlog_gauge(void *arg, double *value)
+{
+	long n = es_relay_backlog(arg);
+
+	if (n < 0)
+		return -1;
+	*value = (double)n;
+	return 0;
+}
+
+static int active_gauge(void *arg, double *value)
+{
+	*value = es_relay_active(arg) ? 1 : 0;
+	return 0;
+}
+
+int es_relay_register_gauges(struct es_relay *r, struct es_metrics *reg, char *errstr,
+			     size_t errstr_size)
+{
+	if (es_gauge_register_fn(reg, "es_outbox_backlog",
+				 "Outbox rows not yet published, as of the relay's last round.",
+				 backlog_gauge, r, errstr, errstr_size))
+		return -1;
+	return es_gauge_register_fn(reg, "es_outbox_relay_active",
+				    "1 while this instance holds the outbox relay lock.",
+				    active_gauge, r, errstr, errstr_size);
 }
 
 long es_relay_backlog(const struct es_relay *r)

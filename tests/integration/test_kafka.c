@@ -10,6 +10,7 @@
 #include "es/envelope.h"
 #include "es/kafka.h"
 #include "es/log.h"
+#include "es/metrics.h"
 #include "testkafka.h"
 #include "testsupport.h"
 
@@ -82,8 +83,8 @@ static void send_raw(struct es_producer *p, const char *topic, const char *value
 			 0);
 }
 
-static struct es_consumer *consumer(const char *topic, const char *group, const char *dlq,
-				    struct recorder *r)
+static struct es_consumer *consumer_m(const char *topic, const char *group, const char *dlq,
+				      struct recorder *r, const struct es_kafka_metrics *m)
 {
 	const char *topics[] = {topic, NULL};
 	struct es_consumer_config cfg = {
@@ -96,12 +97,29 @@ static struct es_consumer *consumer(const char *topic, const char *group, const 
 		.handler_arg = r,
 		.retry_initial_ms = 20,
 		.retry_max_ms = 100,
+		.metrics = m,
 	};
 	char err[256];
 	struct es_consumer *c = es_consumer_new(&cfg, err, sizeof(err));
 
 	ck_assert_msg(c != NULL, "%s", err);
 	return c;
+}
+
+static struct es_consumer *consumer(const char *topic, const char *group, const char *dlq,
+				    struct recorder *r)
+{
+	return consumer_m(topic, group, dlq, r, NULL);
+}
+
+/* Asserts that the rendered registry holds the sample line `want`. */
+static void assert_sample(struct es_metrics *reg, const char *want)
+{
+	char *text = es_metrics_render(reg, NULL);
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in:\n%s", want, text);
+	free(text);
 }
 
 /* Polls the consumer until cond holds or 30 s pass. */
@@ -260,7 +278,11 @@ START_TEST(malformed_and_rejected_messages_go_to_dlq_and_next_is_processed)
 	struct recorder r = {.reject_type = "Bogus"};
 	struct es_consumer *c;
 	struct es_test_batch *msgs;
+	struct es_metrics *reg = es_metrics_new();
+	struct es_kafka_metrics m;
+	char line[256], err[256];
 
+	ck_assert_int_eq(es_kafka_metrics_register(reg, &m, err, sizeof(err)), 0);
 	unique(topic, sizeof(topic), "it_dlq");
 	unique(group, sizeof(group), "it_group");
 	snprintf(dlq, sizeof(dlq), "dlq.%s", topic);
@@ -271,11 +293,27 @@ START_TEST(malformed_and_rejected_messages_go_to_dlq_and_next_is_processed)
 	send_event(p, topic, "OrderPlaced");
 	ck_assert_int_eq(es_producer_flush(p, 10000), 0);
 
-	c = consumer(topic, group, dlq, &r);
+	c = consumer_m(topic, group, dlq, &r, &m);
 	ck_assert_int_eq(poll_until(c, &r, 1, 2), 0);
 	ck_assert_str_eq(r.types[0], "OrderPlaced");
 	es_consumer_free(c);
 	ck_assert_int_eq(es_test_kafka_committed(bootstrap, group, topic, 0), 3);
+
+	snprintf(line, sizeof(line), "es_events_dead_lettered_total{topic=\"%s\",reason=\"invalid\"} 1",
+		 topic);
+	assert_sample(reg, line);
+	snprintf(line, sizeof(line), "es_events_dead_lettered_total{topic=\"%s\",reason=\"rejected\"} 1",
+		 topic);
+	assert_sample(reg, line);
+	snprintf(line, sizeof(line), "es_events_consumed_total{topic=\"%s\",type=\"OrderPlaced\"} 1",
+		 topic);
+	assert_sample(reg, line);
+	snprintf(line, sizeof(line),
+		 "es_events_handled_total{topic=\"%s\",type=\"OrderPlaced\",result=\"ok\"} 1", topic);
+	assert_sample(reg, line);
+	snprintf(line, sizeof(line), "es_handler_duration_seconds_count{topic=\"%s\"} 2", topic);
+	assert_sample(reg, line);
+	es_metrics_free(reg);
 
 	msgs = es_test_kafka_read(bootstrap, dlq, 2, 20000);
 	ck_assert_int_eq(msgs->n, 2);

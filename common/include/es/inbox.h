@@ -10,9 +10,12 @@
 #ifndef ES_INBOX_H
 #define ES_INBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "es/db.h"
+#include "es/envelope.h"
+#include "es/kafka.h"
 
 enum es_inbox_result {
 	ES_INBOX_NEW = 0,      /* first delivery: apply the effect */
@@ -28,13 +31,6 @@ enum es_inbox_result es_inbox_claim(struct es_db *db, const char *consumer, cons
 /* Number of events consumer has recorded (for tests and metrics). */
 long es_inbox_count(struct es_db *db, const char *consumer, char *errstr, size_t errstr_size);
 
-
-
-/* ------------------------------------------------------------------------ */
-#include <stdbool.h>
-
-#include "es/envelope.h"
-#include "es/kafka.h"
 
 /*
  * The effect of one event, run inside the inbox transaction. Return OK to
@@ -54,4 +50,5 @@ typedef enum es_handler_result(es_effect_fn)(struct es_db *db, const struct es_e
 enum es_handler_result es_inbox_process(struct es_db *db, const char *consumer,
 					const struct es_event *ev, es_effect_fn *fn, void *arg,
 					bool *duplicate, char *reason, size_t reason_size);
+
 #endif

@@ -26,6 +26,36 @@
 #include "es/envelope.h"
 
 struct es_metrics;
+struct es_counter;
+struct es_histogram;
+
+/*
+ * The event metrics a daemon exposes on /metrics, registered once per
+ * process and shared by its consumers and its outbox relay:
+ *
+ *   es_events_consumed_total{topic,type}          messages read (once each)
+ *   es_events_handled_total{topic,type,result}    final result: ok, rejected
+ *   es_events_retried_total{topic}                RETRY results
+ *   es_events_dead_lettered_total{topic,reason}   reason: invalid, rejected
+ *   es_events_produced_total{topic,type}          acknowledged by the broker
+ *   es_handler_duration_seconds{topic}            one handler call
+ *
+ * `type` comes from the message, so a stream of invented types could grow
+ * the label set; the registry caps every family (ES_METRICS_MAX_CHILDREN)
+ * and unparseable messages are counted as type "invalid".
+ */
+struct es_kafka_metrics {
+	struct es_counter *consumed;
+	struct es_counter *handled;
+	struct es_counter *retried;
+	struct es_counter *dead_lettered;
+	struct es_counter *produced;
+	struct es_histogram *handler_seconds;
+};
+
+/* Registers the families above in reg. Returns 0, or -1 with errstr. */
+int es_kafka_metrics_register(struct es_metrics *reg, struct es_kafka_metrics *m, char *errstr,
+			      size_t errstr_size);
 
 /*
  * A new librdkafka configuration: bootstrap.servers, client.id, the log
@@ -134,7 +164,7 @@ struct es_consumer_config {
 	const char *dlq_topic; /* e.g. "dlq.payment-service" */
 	es_handler_fn *handler;
 	void *handler_arg;
-	struct es_metrics *metrics; /* optional */
+	const struct es_kafka_metrics *metrics; /* optional, borrowed */
 	int retry_initial_ms; /* default 100 */
 	int retry_max_ms;     /* default 5000; the backoff never exceeds it */
 };

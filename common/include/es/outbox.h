@@ -27,6 +27,7 @@
 #include "es/envelope.h"
 
 struct es_metrics;
+struct es_kafka_metrics;
 
 /* Stores ev (serialized) for topic, keyed by its partitionkey. Call inside
  * the state change's transaction. Returns 0, or -1 with errstr filled. */
@@ -40,7 +41,7 @@ struct es_relay_config {
 	const char *service;   /* client.id and log lines */
 	int poll_interval_ms;  /* fallback when no NOTIFY arrives; default 1000 */
 	int batch_size;        /* rows per round; default 200 */
-	struct es_metrics *metrics; /* optional */
+	const struct es_kafka_metrics *metrics; /* optional: produced events */
 };
 
 struct es_relay;
@@ -55,6 +56,15 @@ int es_relay_start(struct es_relay *r, char *errstr, size_t errstr_size);
 /* Asks the thread to stop, waits for it (it finishes the round in hand and
  * flushes the producer, at most ~10 s), and releases everything. */
 void es_relay_free(struct es_relay *r);
+
+/*
+ * Adds the relay's gauges to reg, computed at each scrape:
+ *   es_outbox_backlog        rows not yet published (absent while standing by)
+ *   es_outbox_relay_active   1 while this instance holds the relay lock
+ * Returns 0, or -1 with errstr filled.
+ */
+int es_relay_register_gauges(struct es_relay *r, struct es_metrics *reg, char *errstr,
+			     size_t errstr_size);
 
 /* Rows not yet published, as of the relay's last round (-1 before the
  * first, or while this instance stands by). */
