@@ -1,0 +1,430 @@
+/*
+ * Integration tests of the transactional outbox and its relay against the
+ * real broker and the real database: order, marking, the LISTEN wake-up,
+ * one active relay per schema, and a relay killed between publish and mark
+ * whose rows go out again and are made harmless by the inbox.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "es/db.h"
+#include "es/envelope.h"
+#include "es/inbox.h"
+#include "es/kafka.h"
+#include "es/log.h"
+#include "es/metrics.h"
+#include "es/outbox.h"
+#include "testkafka.h"
+#include "testsupport.h"
+
+#define ORDER "0b6f2c9e-51d4-4e8a-9c1f-3a7d2e6b8f40"
+
+static const char *bootstrap;
+static const char *conninfo;
+static const char *self_exe;
+
+/* A schema of its own with the outbox and inbox tables, and a topic. */
+struct fixture {
+	char schema[64];
+	char topic[64];
+	struct es_db *db;
+};
+
+static void setup(struct fixture *f, int partitions)
+{
+	char err[512];
+
+	ck_assert_int_eq(es_test_unique_name(f->schema, sizeof(f->schema), "ob"), 0);
+	ck_assert_int_eq(es_test_unique_name(f->topic, sizeof(f->topic), "it_outbox"), 0);
+	f->db = es_db_connect(conninfo, f->schema, 10000, err, sizeof(err));
+	ck_assert_msg(f->db != NULL, "%s", err);
+	ck_assert_msg(es_db_migrate(f->db, NULL, err, sizeof(err)) >= 0, "%s", err);
+	ck_assert_int_eq(es_test_kafka_create_topic(bootstrap, f->topic, partitions), 0);
+}
+
+static void teardown(struct fixture *f)
+{
+	es_db_free(f->db);
+}
+
+struct put_args {
+	const char *topic;
+	struct es_event **evs;
+	int n;
+};
+
+static int put_in_tx(struct es_db *db, void *arg, char *err, size_t size)
+{
+	struct put_args *a = arg;
+
+	for (int i = 0; i < a->n; i++) {
+		if (es_outbox_put(db, a->topic, a->evs[i], err, size))
+			return -1;
+	}
+	return 0;
+}
+
+/* Writes n OrderPlaced events for ORDER in one transaction; their ids are
+ * copied into ids (n slots of ES_UUID_LEN + 1). */
+static void put_events(struct fixture *f, int n, char (*ids)[ES_UUID_LEN + 1])
+{
+	struct es_event **evs = calloc((size_t)n, sizeof(*evs));
+	struct put_args a = {f->topic, evs, n};
+	char err[512];
+
+	for (int i = 0; i < n; i++) {
+		evs[i] = es_event_new("order-service", "OrderPlaced", ORDER, NULL, NULL,
+				      json_pack("{s:s,s:i}", "orderId", ORDER, "seq", i));
+		ck_assert_ptr_nonnull(evs[i]);
+		if (ids)
+			snprintf(ids[i], ES_UUID_LEN + 1, "%s", evs[i]->id);
+	}
+	ck_assert_msg(es_db_tx(f->db, put_in_tx, &a, err, sizeof(err)) == 0, "%s", err);
+	for (int i = 0; i < n; i++)
+		es_event_free(evs[i]);
+	free(evs);
+}
+
+static long count(struct es_db *db, const char *sql)
+{
+	char err[512];
+	PGresult *res = es_db_query(db, sql, 0, NULL, err, sizeof(err));
+	long n;
+
+	ck_assert_msg(res != NULL, "%s", err);
+	n = strtol(es_db_get(res, 0, "n"), NULL, 10);
+	PQclear(res);
+	return n;
+}
+
+static long unpublished(struct es_db *db)
+{
+	return count(db, "SELECT count(*) AS n FROM es_outbox WHERE published_at IS NULL");
+}
+
+static struct es_relay *relay(struct fixture *f, int poll_ms, const struct es_kafka_metrics *m)
+{
+	struct es_relay_config cfg = {
+		.conninfo = conninfo,
+		.schema = f->schema,
+		.bootstrap = bootstrap,
+		.service = "order-service",
+		.poll_interval_ms = poll_ms,
+		.metrics = m,
+	};
+	char err[512];
+	struct es_relay *r = es_relay_new(&cfg, err, sizeof(err));
+
+	ck_assert_msg(r != NULL, "%s", err);
+	ck_assert_msg(es_relay_start(r, err, sizeof(err)) == 0, "%s", err);
+	return r;
+}
+
+struct published_arg {
+	struct es_relay *r;
+	unsigned long want;
+};
+
+static bool relay_published(void *arg)
+{
+	struct published_arg *a = arg;
+
+	return es_relay_published(a->r) >= a->want && es_relay_backlog(a->r) == 0;
+}
+
+static bool relay_active(void *arg)
+{
+	return es_relay_active(arg);
+}
+
+/* The seq field of the event in message i of b. */
+static int seq_of(const struct es_test_batch *b, int i)
+{
+	char err[256];
+	struct es_event *ev = es_event_parse(b->msg[i]->payload, b->msg[i]->len, err, sizeof(err));
+	int seq;
+
+	ck_assert_msg(ev != NULL, "%s", err);
+	seq = (int)json_integer_value(json_object_get(ev->data, "seq"));
+	es_event_free(ev);
+	return seq;
+}
+
+START_TEST(relay_publishes_in_order_and_marks_rows)
+{
+	struct fixture f;
+	struct es_metrics *reg = es_metrics_new();
+	struct es_kafka_metrics m;
+	struct es_relay *r;
+	struct es_test_batch *b;
+	char err[512], line[256], *text;
+	const int n = 50;
+
+	setup(&f, 3);
+	ck_assert_int_eq(es_kafka_metrics_register(reg, &m, err, sizeof(err)), 0);
+	put_events(&f, n, NULL);
+	ck_assert_int_eq(unpublished(f.db), n);
+
+	r = relay(&f, 200, &m);
+	ck_assert_int_eq(es_relay_register_gauges(r, reg, err, sizeof(err)), 0);
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){r, n}, 30000));
+	ck_assert_int_eq(unpublished(f.db), 0);
+	ck_assert_uint_eq(es_relay_published(r), n);
+
+	/* One key, so one partition, in the order the rows were written. */
+	b = es_test_kafka_read(bootstrap, f.topic, n, 20000);
+	ck_assert_int_eq(b->n, n);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(seq_of(b, i), i);
+		ck_assert_int_eq(b->msg[i]->partition, b->msg[0]->partition);
+	}
+	es_test_kafka_batch_free(b);
+
+	snprintf(line, sizeof(line), "es_events_produced_total{topic=\"%s\",type=\"OrderPlaced\"} %d",
+		 f.topic, n);
+	text = es_metrics_render(reg, NULL);
+	ck_assert_msg(strstr(text, line) != NULL, "no \"%s\" in:\n%s", line, text);
+	ck_assert_msg(strstr(text, "\nes_outbox_backlog 0\n") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "\nes_outbox_relay_active 1\n") != NULL, "%s", text);
+	free(text);
+
+	es_relay_free(r);
+	es_metrics_free(reg);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(notify_wakes_the_relay_long_before_its_poll_interval)
+{
+	struct fixture f;
+	struct es_relay *r;
+
+	setup(&f, 1);
+	/* A poll interval far beyond the deadline below: only the NOTIFY
+	 * sent by the insert trigger can make the relay publish in time. */
+	r = relay(&f, 600000, NULL);
+	ck_assert(es_test_wait_until(relay_active, r, 20000));
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){r, 0}, 20000));
+	put_events(&f, 1, NULL);
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){r, 1}, 20000));
+	put_events(&f, 2, NULL);
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){r, 3}, 20000));
+	ck_assert_int_eq(unpublished(f.db), 0);
+	es_relay_free(r);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(one_relay_is_active_and_a_standby_takes_over)
+{
+	struct fixture f;
+	struct es_relay *a, *b;
+
+	setup(&f, 1);
+	a = relay(&f, 100, NULL);
+	ck_assert(es_test_wait_until(relay_active, a, 20000));
+	b = relay(&f, 100, NULL);
+	put_events(&f, 5, NULL);
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){a, 5}, 20000));
+	/* b has had many chances to take the lock by now. */
+	ck_assert(!es_relay_active(b));
+	ck_assert_uint_eq(es_relay_published(b), 0);
+
+	es_relay_free(a);
+	ck_assert(es_test_wait_until(relay_active, b, 20000));
+	put_events(&f, 3, NULL);
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){b, 3}, 20000));
+	ck_assert_int_eq(unpublished(f.db), 0);
+	es_relay_free(b);
+	ck_assert_int_eq(count(f.db, "SELECT count(*) AS n FROM es_outbox"), 8);
+	teardown(&f);
+}
+END_TEST
+
+/* The effect a consumer applies per event: one row per delivery it acts on. */
+static enum es_handler_result count_effect(struct es_db *db, const struct es_event *ev, void *arg,
+					   char *reason, size_t size)
+{
+	const char *params[1] = {ev->id};
+
+	if (es_db_exec(db, "INSERT INTO effects (event_id) VALUES ($1)", 1, params, reason,
+		       size) != 1)
+		return ES_HANDLER_RETRY;
+	return ES_HANDLER_OK;
+}
+
+struct inbox_handler {
+	struct es_db *db;
+	int calls;
+	int duplicates;
+};
+
+static enum es_handler_result via_inbox(void *arg, const struct es_event *ev,
+					const struct es_delivery *d, char *reason, size_t size)
+{
+	struct inbox_handler *h = arg;
+	bool dup;
+	enum es_handler_result res;
+
+	res = es_inbox_process(h->db, "it-consumer", ev, count_effect, NULL, &dup, reason, size);
+	h->calls++;
+	h->duplicates += dup;
+	return res;
+}
+
+/* Runs the relay in a child process (this binary, re-executed) that dies
+ * with the fault hook right after the broker acknowledged its first round
+ * and before marking it. */
+static void run_relay_that_dies_before_mark(struct fixture *f)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("ES_FAULT_RELAY_EXIT_BEFORE_MARK", "1", 1);
+		execl(self_exe, self_exe, "--relay-child", conninfo, f->schema, bootstrap,
+		      (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 77,
+		      "the relay child did not die at the fault point (status %d)", status);
+}
+
+START_TEST(relay_killed_between_publish_and_mark_republishes_and_inbox_dedupes)
+{
+	struct fixture f;
+	struct es_relay *r;
+	struct es_test_batch *b;
+	struct inbox_handler h = {0};
+	struct es_consumer *c;
+	char group[64], dlq[96], err[512];
+	char ids[10][ES_UUID_LEN + 1];
+	const char *topics[2];
+	const int n = 10;
+
+	setup(&f, 2);
+	ck_assert_int_ge(es_db_exec(f.db,
+				    "CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)",
+				    0, NULL, err, sizeof(err)),
+			 0);
+	put_events(&f, n, ids);
+
+	run_relay_that_dies_before_mark(&f);
+	/* On the broker, not marked. */
+	b = es_test_kafka_read(bootstrap, f.topic, n, 20000);
+	ck_assert_int_eq(b->n, n);
+	es_test_kafka_batch_free(b);
+	ck_assert_int_eq(unpublished(f.db), n);
+
+	/* After the restart the same rows go out again, and are marked. */
+	r = relay(&f, 100, NULL);
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){r, n}, 30000));
+	es_relay_free(r);
+	ck_assert_int_eq(unpublished(f.db), 0);
+	b = es_test_kafka_read(bootstrap, f.topic, 2 * n, 20000);
+	ck_assert_int_eq(b->n, 2 * n);
+	es_test_kafka_batch_free(b);
+
+	/* A consumer sees every event twice and applies each once. */
+	es_test_unique_name(group, sizeof(group), "it_outbox_group");
+	snprintf(dlq, sizeof(dlq), "dlq.%s", f.topic);
+	topics[0] = f.topic;
+	topics[1] = NULL;
+	h.db = f.db;
+	c = es_consumer_new(&(struct es_consumer_config){.bootstrap = bootstrap,
+							 .group_id = group,
+							 .topics = topics,
+							 .service = "it-consumer",
+							 .dlq_topic = dlq,
+							 .handler = via_inbox,
+							 .handler_arg = &h},
+			    err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	for (int i = 0; i < 300 && h.calls < 2 * n; i++)
+		ck_assert_int_eq(es_consumer_poll(c, 100, NULL, err, sizeof(err)), 0);
+	es_consumer_free(c);
+	ck_assert_int_eq(h.calls, 2 * n);
+	ck_assert_int_eq(h.duplicates, n);
+	ck_assert_int_eq(count(f.db, "SELECT count(*) AS n FROM effects"), n);
+	ck_assert_int_eq(count(f.db, "SELECT count(DISTINCT event_id) AS n FROM effects"), n);
+	for (int i = 0; i < n; i++) {
+		const char *params[1] = {ids[i]};
+		PGresult *res = es_db_query(f.db,
+					    "SELECT count(*) AS n FROM effects WHERE event_id = $1",
+					    1, params, err, sizeof(err));
+
+		ck_assert_msg(res != NULL, "%s", err);
+		ck_assert_str_eq(es_db_get(res, 0, "n"), "1");
+		PQclear(res);
+	}
+	teardown(&f);
+}
+END_TEST
+
+/* The child of run_relay_that_dies_before_mark: relays until the fault
+ * hook ends the process. */
+static int relay_child(const char *ci, const char *schema, const char *bs)
+{
+	struct es_relay_config cfg = {
+		.conninfo = ci,
+		.schema = schema,
+		.bootstrap = bs,
+		.service = "order-service",
+		.poll_interval_ms = 100,
+	};
+	char err[512];
+	struct es_relay *r = es_relay_new(&cfg, err, sizeof(err));
+
+	if (!r || es_relay_start(r, err, sizeof(err))) {
+		fprintf(stderr, "relay child: %s\n", err);
+		return 1;
+	}
+	/* The fault hook exits with 77; give up after 60 s. */
+	sleep(60);
+	es_relay_free(r);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct es_test_db tdb;
+	char err[512];
+	SRunner *sr;
+	Suite *s;
+	TCase *tc;
+	int failures;
+
+	es_log_init("it-outbox", ES_LOG_WARN);
+	if (argc == 5 && !strcmp(argv[1], "--relay-child"))
+		return relay_child(argv[2], argv[3], argv[4]);
+	self_exe = "/proc/self/exe";
+	bootstrap = es_test_kafka_bootstrap();
+	if (!bootstrap || !es_test_database_url())
+		return ES_TEST_SKIP;
+	if (es_test_db_create(&tdb, err, sizeof(err))) {
+		fprintf(stderr, "cannot create the test database: %s\n", err);
+		return 1;
+	}
+	conninfo = tdb.conninfo;
+
+	s = suite_create("outbox");
+	tc = tcase_create("relay");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, relay_publishes_in_order_and_marks_rows);
+	tcase_add_test(tc, notify_wakes_the_relay_long_before_its_poll_interval);
+	tcase_add_test(tc, one_relay_is_active_and_a_standby_takes_over);
+	tcase_add_test(tc, relay_killed_between_publish_and_mark_republishes_and_inbox_dedupes);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failures = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	es_test_db_drop(&tdb);
+	return failures ? 1 : 0;
+}
