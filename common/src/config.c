@@ -31,8 +31,8 @@ int es_config_long(const char *name, long def, long min, long max, long *out, ch
 	n = strtol(v, &end, 10);
 	/* strtol skips leading blanks; a configuration value must not. */
 	if (errno || end == v || isspace((unsigned char)*v) || *end != '\0' || n < min || n > max) {
-		snprintf(errstr, errstr_size, "%s: \"%s\" is not a whole number between %ld and %ld",
-			 name, v, min, max);
+		snprintf(errstr, errstr_size,
+			 "%s: \"%s\" is not a whole number between %ld and %ld", name, v, min, max);
 		return -1;
 	}
 	*out = n;
@@ -63,8 +63,8 @@ int es_config_bool(const char *name, bool def, bool *out, char *errstr, size_t e
 	return -1;
 }
 
-int es_config_enum(const char *name, const char *def, const char *const *choices,
-		   const char **out, char *errstr, size_t errstr_size)
+int es_config_enum(const char *name, const char *def, const char *const *choices, const char **out,
+		   char *errstr, size_t errstr_size)
 {
 	const char *v = es_config_str(name, def);
 	size_t used = 0;
@@ -75,8 +75,7 @@ int es_config_enum(const char *name, const char *def, const char *const *choices
 			return 0;
 		}
 	}
-	used = (size_t)snprintf(errstr, errstr_size, "%s: \"%s\" is not one of:", name,
-				v ? v : "");
+	used = (size_t)snprintf(errstr, errstr_size, "%s: \"%s\" is not one of:", name, v ? v : "");
 	for (size_t i = 0; choices[i] && used < errstr_size; i++)
 		used += (size_t)snprintf(errstr + used, errstr_size - used, " %s", choices[i]);
 	return -1;

@@ -76,9 +76,10 @@ int es_kafka_metrics_register(struct es_metrics *reg, struct es_kafka_metrics *m
 					 topic_type_result, errstr, errstr_size);
 	if (!m->handled)
 		return -1;
-	m->retried = es_counter_register(reg, "es_events_retried_total",
-					 "Handler calls that asked for a retry (transient failure).",
-					 topic, errstr, errstr_size);
+	m->retried = es_counter_register(
+		reg, "es_events_retried_total",
+		"Handler calls that asked for a retry (transient failure).", topic, errstr,
+		errstr_size);
 	if (!m->retried)
 		return -1;
 	m->dead_lettered = es_counter_register(reg, "es_events_dead_lettered_total",
@@ -215,8 +216,8 @@ static void store_offset(struct es_consumer *c, const rd_kafka_message_t *rkm)
 	rd_kafka_resp_err_t err;
 
 	/* The committed offset is the next one to read: offset + 1. */
-	rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(rkm->rkt), rkm->partition)
-		->offset = rkm->offset + 1;
+	rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(rkm->rkt), rkm->partition)->offset =
+		rkm->offset + 1;
 	err = rd_kafka_offsets_store(c->rk, l);
 	if (err || l->elems[0].err) {
 		/* The partition was revoked while we worked: its new owner
@@ -260,7 +261,8 @@ static int backoff_wait(struct es_consumer *c, int ms, volatile sig_atomic_t *st
 		if (stop && *stop)
 			return -1;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		elapsed = (now.tv_sec - start.tv_sec) * 1000 +
+			  (now.tv_nsec - start.tv_nsec) / 1000000;
 		if (elapsed >= ms)
 			return 0;
 		set_paused(c, 1);
@@ -320,13 +322,15 @@ static int dead_letter(struct es_consumer *c, const rd_kafka_message_t *rkm, con
 			/* Shutting down: wait the bounded flush for it. */
 			es_producer_flush(c->dlq, 5000);
 			if (!wait.done) {
-				snprintf(why, why_size, "shutdown before the dead letter was delivered");
+				snprintf(why, why_size,
+					 "shutdown before the dead letter was delivered");
 				return -1;
 			}
 		}
 	}
 	if (wait.err) {
-		snprintf(why, why_size, "dead letter not delivered: %s", rd_kafka_err2str(wait.err));
+		snprintf(why, why_size, "dead letter not delivered: %s",
+			 rd_kafka_err2str(wait.err));
 		return -1;
 	}
 	return 0;
@@ -371,11 +375,12 @@ static void handle_message(struct es_consumer *c, rd_kafka_message_t *rkm,
 			break;
 		if (m)
 			es_counter_inc(m->retried, (const char *[]){d.topic});
-		es_log(ES_LOG_WARN, &ctx, "%s %s[%" PRId32 "]@%" PRId64 " attempt %d will be retried: %s",
-		       ev->type, d.topic, d.partition, d.offset, d.attempt, reason);
+		es_log(ES_LOG_WARN, &ctx,
+		       "%s %s[%" PRId32 "]@%" PRId64 " attempt %d will be retried: %s", ev->type,
+		       d.topic, d.partition, d.offset, d.attempt, reason);
 		paused = 1;
-		if (backoff_wait(c, es_backoff_ms(d.attempt + 1, c->retry_initial_ms,
-						  c->retry_max_ms),
+		if (backoff_wait(c,
+				 es_backoff_ms(d.attempt + 1, c->retry_initial_ms, c->retry_max_ms),
 				 stop)) {
 			/* Stopping: leave the offset unstored; the message is
 			 * read again after the restart. */
@@ -392,13 +397,13 @@ static void handle_message(struct es_consumer *c, rd_kafka_message_t *rkm,
 		/* The dead letter must be safe before the offset moves on:
 		 * otherwise a crash in between would lose the message. */
 		for (int attempt = 2; dead_letter(c, rkm, reason, d.attempt > 1 ? d.attempt : 1,
-						 stop, why, sizeof(why));
+						  stop, why, sizeof(why));
 		     attempt++) {
 			es_warn("%s; retrying", why);
 			paused = 1;
-			if (backoff_wait(c, es_backoff_ms(attempt, c->retry_initial_ms,
-							  c->retry_max_ms),
-					 stop))
+			if (backoff_wait(
+				    c, es_backoff_ms(attempt, c->retry_initial_ms, c->retry_max_ms),
+				    stop))
 				goto out;
 		}
 		if (m)
@@ -406,9 +411,9 @@ static void handle_message(struct es_consumer *c, rd_kafka_message_t *rkm,
 				       (const char *[]){d.topic, ev ? "rejected" : "invalid"});
 	}
 	if (m && ev)
-		es_counter_inc(m->handled, (const char *[]){d.topic, type,
-							    result == ES_HANDLER_OK ? "ok"
-										    : "rejected"});
+		es_counter_inc(m->handled,
+			       (const char *[]){d.topic, type,
+						result == ES_HANDLER_OK ? "ok" : "rejected"});
 	store_offset(c, rkm);
 out:
 	if (paused)

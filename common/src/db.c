@@ -246,8 +246,8 @@ static int wait_socket(PGconn *conn, PostgresPollingStatusType st, long long dea
  * is used so that the caller's timeout holds even when the host does not
  * answer at all. Returns the connection, or NULL with errstr filled.
  */
-static PGconn *connect_once(const char *conninfo, long long deadline, bool *timed_out,
-			    char *errstr, size_t errstr_size)
+static PGconn *connect_once(const char *conninfo, long long deadline, bool *timed_out, char *errstr,
+			    size_t errstr_size)
 {
 	/* fallback_application_name comes before dbname so that an
 	 * application_name in the caller's conninfo wins. */
@@ -415,16 +415,18 @@ static int db_open(struct es_db *db, int timeout_ms, char *errstr, size_t errstr
 	return -1;
 }
 
-struct es_db *es_db_connect(const char *conninfo, const char *schema, int timeout_ms,
-			    char *errstr, size_t errstr_size)
+struct es_db *es_db_connect(const char *conninfo, const char *schema, int timeout_ms, char *errstr,
+			    size_t errstr_size)
 {
 	PQconninfoOption *opts;
 	struct es_db *db;
 	char *parse_err = NULL;
 
 	if (!conninfo || !schema || !*schema || strlen(schema) > DB_SCHEMA_MAX) {
-		snprintf(errstr, errstr_size, "es_db_connect: need a conninfo and a schema name "
-					      "of 1 to %d bytes", DB_SCHEMA_MAX);
+		snprintf(errstr, errstr_size,
+			 "es_db_connect: need a conninfo and a schema name "
+			 "of 1 to %d bytes",
+			 DB_SCHEMA_MAX);
 		return NULL;
 	}
 	/* A malformed conninfo will never connect: say so now instead of
@@ -576,8 +578,9 @@ int es_db_commit(struct es_db *db, char *errstr, size_t errstr_size)
 	PQclear(res);
 	if (rolled_back) {
 		snprintf(db->sqlstate, sizeof(db->sqlstate), "25P02");
-		snprintf(errstr, errstr_size, "COMMIT: the transaction had failed and was rolled "
-					      "back (SQLSTATE 25P02)");
+		snprintf(errstr, errstr_size,
+			 "COMMIT: the transaction had failed and was rolled "
+			 "back (SQLSTATE 25P02)");
 		return -1;
 	}
 	return 0;
@@ -615,8 +618,8 @@ int es_db_tx(struct es_db *db, es_db_tx_fn fn, void *arg, char *errstr, size_t e
 		es_db_rollback(db);
 		if (!tx_retryable(db) || attempt >= DB_TX_ATTEMPTS)
 			return -1;
-		es_warn("retrying transaction (attempt %d of %d): %s", attempt + 1,
-			DB_TX_ATTEMPTS, errstr);
+		es_warn("retrying transaction (attempt %d of %d): %s", attempt + 1, DB_TX_ATTEMPTS,
+			errstr);
 		/* The other party of a deadlock retries too: wait a little,
 		 * longer each time and not in step with it. */
 		sleep_ms(attempt * 10 + now_ms() % 10);

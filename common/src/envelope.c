@@ -139,8 +139,8 @@ int es_time_parse(const char *s, long long *epoch_ms)
 	min = digits(s + 14, 2);
 	sec = digits(s + 17, 2);
 	if (year < 0 || mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1] || hour < 0 ||
-	    hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 60 || s[4] != '-' ||
-	    s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+	    hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 60 || s[4] != '-' || s[7] != '-' ||
+	    (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
 		return -1;
 	p = s + 19;
 	if (*p == '.') {
@@ -297,7 +297,10 @@ struct attr_spec {
 	bool optional;
 };
 
-#define ATTR(field, rule, opt) {#field, offsetof(struct es_event, field), rule, opt}
+#define ATTR(field, rule, opt)                                      \
+	{                                                           \
+#field, offsetof(struct es_event, field), rule, opt \
+	}
 
 static const struct attr_spec attrs[] = {
 	ATTR(id, ATTR_UUID, false),

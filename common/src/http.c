@@ -36,7 +36,7 @@
 struct route {
 	char *method;
 	char *pattern; /* as registered: the "route" label */
-	char *segbuf;  /* the pattern's copy that seg[] points into */
+	char *segbuf; /* the pattern's copy that seg[] points into */
 	const char *seg[ES_HTTP_MAX_SEGMENTS]; /* literal text, or the parameter name */
 	bool is_param[ES_HTTP_MAX_SEGMENTS];
 	size_t nseg;
@@ -64,7 +64,7 @@ struct es_http_request {
 	struct es_http *http;
 	struct MHD_Connection *conn;
 	const char *method; /* libmicrohttpd's, valid for the request */
-	const char *path;   /* libmicrohttpd's, percent-decoded */
+	const char *path; /* libmicrohttpd's, percent-decoded */
 	const char *method_label;
 	const char *route_label;
 	const struct route *route;
@@ -158,8 +158,8 @@ static int parse_pattern(struct route *r, const char *pattern, char *errstr, siz
 			*slash = '\0';
 		len = strlen(s);
 		if (r->nseg == ES_HTTP_MAX_SEGMENTS) {
-			snprintf(errstr, errstr_size, "route \"%s\": more than %d segments", pattern,
-				 ES_HTTP_MAX_SEGMENTS);
+			snprintf(errstr, errstr_size, "route \"%s\": more than %d segments",
+				 pattern, ES_HTTP_MAX_SEGMENTS);
 			return -1;
 		}
 		if (!len) {
@@ -177,15 +177,15 @@ static int parse_pattern(struct route *r, const char *pattern, char *errstr, siz
 			for (size_t i = 0; i < r->nseg; i++) {
 				if (r->is_param[i] && !strcmp(r->seg[i], s)) {
 					snprintf(errstr, errstr_size,
-						 "route \"%s\": parameter {%s} given twice", pattern,
-						 s);
+						 "route \"%s\": parameter {%s} given twice",
+						 pattern, s);
 					return -1;
 				}
 			}
 			r->is_param[r->nseg] = true;
 		} else if (strchr(s, '{') || strchr(s, '}')) {
-			snprintf(errstr, errstr_size, "route \"%s\": a parameter must be a whole segment",
-				 pattern);
+			snprintf(errstr, errstr_size,
+				 "route \"%s\": a parameter must be a whole segment", pattern);
 			return -1;
 		}
 		r->seg[r->nseg++] = s;
@@ -208,8 +208,8 @@ static bool same_shape(const struct route *a, const struct route *b)
 	return true;
 }
 
-int es_http_route(struct es_http *http, const char *method, const char *pattern,
-		  es_http_handler fn, void *arg, char *errstr, size_t errstr_size)
+int es_http_route(struct es_http *http, const char *method, const char *pattern, es_http_handler fn,
+		  void *arg, char *errstr, size_t errstr_size)
 {
 	struct route r = {0};
 	struct route *routes;
@@ -227,8 +227,8 @@ int es_http_route(struct es_http *http, const char *method, const char *pattern,
 		goto out;
 	for (size_t i = 0; i < http->nroutes; i++) {
 		if (!strcmp(http->routes[i].method, method) && same_shape(&http->routes[i], &r)) {
-			snprintf(errstr, errstr_size, "route %s %s: clashes with %s", method, pattern,
-				 http->routes[i].pattern);
+			snprintf(errstr, errstr_size, "route %s %s: clashes with %s", method,
+				 pattern, http->routes[i].pattern);
 			goto out;
 		}
 	}
@@ -364,7 +364,7 @@ static void request_free(struct es_http_request *req)
 /* Bounded label values whatever the client sends as a method. */
 static const char *method_label(const char *method)
 {
-	static const char *const known[] = {"GET",    "HEAD",  "POST",    "PUT",
+	static const char *const known[] = {"GET",    "HEAD",  "POST",	  "PUT",
 					    "DELETE", "PATCH", "OPTIONS", NULL};
 
 	for (size_t i = 0; known[i]; i++) {
@@ -447,8 +447,8 @@ static bool more_specific(const struct route *a, const struct route *b)
 	return false;
 }
 
-static const struct route *find_route(const struct es_http *http,
-				      const struct es_http_request *req, const char *method)
+static const struct route *find_route(const struct es_http *http, const struct es_http_request *req,
+				      const char *method)
 {
 	const struct route *best = NULL;
 
@@ -481,8 +481,8 @@ static void allow_add(char *allow, size_t size, const char *method)
 
 /* The methods routed for this path, for a 405's Allow header. Returns
  * false when no route has this path at all (a 404). */
-static bool allowed_methods(const struct es_http *http, struct es_http_request *req,
-			    char *allow, size_t size)
+static bool allowed_methods(const struct es_http *http, struct es_http_request *req, char *allow,
+			    size_t size)
 {
 	bool found = false;
 
@@ -571,8 +571,7 @@ static enum MHD_Result queue_reply(struct es_http_request *req)
 	return ret;
 }
 
-static enum MHD_Result reject(struct es_http_request *req, unsigned int status,
-			      const char *detail)
+static enum MHD_Result reject(struct es_http_request *req, unsigned int status, const char *detail)
 {
 	es_http_reply_problem(req, status, NULL, NULL, detail, NULL);
 	return queue_reply(req);
@@ -620,7 +619,8 @@ static enum MHD_Result request_begin(struct es_http_request *req)
 		req->route = find_route(http, req, "GET");
 	if (!req->route) {
 		if (!allowed_methods(http, req, allow, sizeof(allow)))
-			return reject(req, MHD_HTTP_NOT_FOUND, "There is no resource at this path.");
+			return reject(req, MHD_HTTP_NOT_FOUND,
+				      "There is no resource at this path.");
 		es_http_add_header(req, MHD_HTTP_HEADER_ALLOW, allow);
 		snprintf(detail, sizeof(detail), "This resource allows only: %s.", allow);
 		return reject(req, MHD_HTTP_METHOD_NOT_ALLOWED, detail);
@@ -658,8 +658,7 @@ static int body_append(struct es_http_request *req, const char *data, size_t siz
 /* A piece of the body: keep it while under the limit, drop it after. */
 static enum MHD_Result request_upload(struct es_http_request *req, const char *data, size_t size)
 {
-	if (!req->too_large && !req->queued &&
-	    size > req->http->conf.body_limit - req->body_len) {
+	if (!req->too_large && !req->queued && size > req->http->conf.body_limit - req->body_len) {
 		req->too_large = true;
 		free(req->body);
 		req->body = NULL;
@@ -699,9 +698,8 @@ static enum MHD_Result request_dispatch(struct es_http_request *req)
  * which an answer may be queued.
  */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	struct es_http_request *req = *con_cls;
 	size_t size;
@@ -1017,8 +1015,8 @@ int es_http_errors_add(json_t *errors, const char *pointer, const char *detail)
 	return json_array_append_new(errors, item);
 }
 
-int es_http_reply_body(struct es_http_request *req, unsigned int status,
-		       const char *content_type, const void *data, size_t len)
+int es_http_reply_body(struct es_http_request *req, unsigned int status, const char *content_type,
+		       const void *data, size_t len)
 {
 	char *copy;
 

@@ -135,25 +135,22 @@ void es_producer_free(struct es_producer *p)
 	if (!p)
 		return;
 	if (es_producer_flush(p, 10000))
-		es_warn("producer closed with %d message(s) undelivered",
-			rd_kafka_outq_len(p->rk));
+		es_warn("producer closed with %d message(s) undelivered", rd_kafka_outq_len(p->rk));
 	rd_kafka_destroy(p->rk);
 	free(p);
 }
 
-int es_producer_send_raw(struct es_producer *p, const char *topic, const void *key,
-			 size_t key_len, const void *value, size_t len, rd_kafka_headers_t *hdrs,
-			 void *opaque, char *errstr, size_t errstr_size)
+int es_producer_send_raw(struct es_producer *p, const char *topic, const void *key, size_t key_len,
+			 const void *value, size_t len, rd_kafka_headers_t *hdrs, void *opaque,
+			 char *errstr, size_t errstr_size)
 {
 	rd_kafka_resp_err_t err;
 
 	/* RD_KAFKA_MSG_F_COPY: the caller's buffers may go away right after. */
-	err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
-				RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
-				RD_KAFKA_V_VALUE((void *)value, len),
-				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque),
-				RD_KAFKA_V_END);
+	err = rd_kafka_producev(
+		p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
+		RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
 	if (err) {
 		/* On failure the headers were not taken over. */
 		if (hdrs)
@@ -166,13 +163,12 @@ int es_producer_send_raw(struct es_producer *p, const char *topic, const void *k
 
 int es_producer_send_event(struct es_producer *p, const char *topic, const char *key,
 			   const char *value, const char *event_id, const char *event_type,
-			   const char *event_source, void *opaque, char *errstr,
-			   size_t errstr_size)
+			   const char *event_source, void *opaque, char *errstr, size_t errstr_size)
 {
 	rd_kafka_headers_t *hdrs = rd_kafka_headers_new(5);
 
-	rd_kafka_header_add(hdrs, "content-type", -1,
-			    "application/cloudevents+json; charset=UTF-8", -1);
+	rd_kafka_header_add(hdrs, "content-type", -1, "application/cloudevents+json; charset=UTF-8",
+			    -1);
 	rd_kafka_header_add(hdrs, "ce_specversion", -1, "1.0", -1);
 	rd_kafka_header_add(hdrs, "ce_id", -1, event_id, -1);
 	rd_kafka_header_add(hdrs, "ce_type", -1, event_type, -1);
@@ -191,8 +187,8 @@ int es_producer_send(struct es_producer *p, const char *topic, const struct es_e
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
 	}
-	rc = es_producer_send_event(p, topic, ev->partitionkey, value, ev->id, ev->type,
-				    ev->source, opaque, errstr, errstr_size);
+	rc = es_producer_send_event(p, topic, ev->partitionkey, value, ev->id, ev->type, ev->source,
+				    opaque, errstr, errstr_size);
 	free(value);
 	return rc;
 }

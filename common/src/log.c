@@ -62,8 +62,8 @@ void es_logv(enum es_log_level level, const struct es_log_ctx *ctx, const char *
 			 "service", log_service, "msg", msg);
 	if (!line) {
 		/* Invalid UTF-8 in the message: say so rather than lose the line. */
-		line = json_pack("{s:s, s:s, s:s, s:s}", "time", when, "level",
-				 level_names[level], "service", log_service, "msg",
+		line = json_pack("{s:s, s:s, s:s, s:s}", "time", when, "level", level_names[level],
+				 "service", log_service, "msg",
 				 "(log message was not valid UTF-8)");
 	}
 	if (line && ctx) {

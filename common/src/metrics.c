@@ -10,9 +10,9 @@
 #include <string.h>
 
 const double es_histogram_default_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-					       0.25,  0.5,    1,     2.5,  5,     10};
-const size_t es_histogram_default_nbuckets =
-	sizeof(es_histogram_default_buckets) / sizeof(es_histogram_default_buckets[0]);
+					       0.25,  0.5,    1,     2.5,  5,	  10};
+const size_t es_histogram_default_nbuckets = sizeof(es_histogram_default_buckets) /
+					     sizeof(es_histogram_default_buckets[0]);
 
 enum family_type {
 	FAMILY_COUNTER,
@@ -25,7 +25,7 @@ static const char *const type_names[] = {"counter", "gauge", "histogram"};
 struct child {
 	struct child *next;
 	char **values; /* owned, one per label name */
-	double value;  /* counter, gauge */
+	double value; /* counter, gauge */
 	/* histogram: per-bucket counts, not cumulative (the render sums them),
 	 * so that an observation touches one slot; the last slot is +Inf */
 	uint64_t *counts;
@@ -344,8 +344,8 @@ static char **strv_dup(const char *const *v, size_t n)
 	return copy;
 }
 
-static struct family *family_new(const char *name, const char *help,
-				 const char *const *label_names, size_t nlabels)
+static struct family *family_new(const char *name, const char *help, const char *const *label_names,
+				 size_t nlabels)
 {
 	struct family *fam = calloc(1, sizeof(*fam));
 
@@ -437,21 +437,19 @@ static struct family *family_register(struct es_metrics *reg, enum family_type t
 	return fam;
 }
 
-struct es_counter *es_counter_register(struct es_metrics *reg, const char *name,
-				       const char *help, const char *const *label_names,
-				       char *errstr, size_t errstr_size)
+struct es_counter *es_counter_register(struct es_metrics *reg, const char *name, const char *help,
+				       const char *const *label_names, char *errstr,
+				       size_t errstr_size)
 {
 	return (struct es_counter *)(void *)family_register(
 		reg, FAMILY_COUNTER, name, help, label_names, NULL, 0, errstr, errstr_size);
 }
 
 struct es_gauge *es_gauge_register(struct es_metrics *reg, const char *name, const char *help,
-				   const char *const *label_names, char *errstr,
-				   size_t errstr_size)
+				   const char *const *label_names, char *errstr, size_t errstr_size)
 {
-	return (struct es_gauge *)(void *)family_register(reg, FAMILY_GAUGE, name, help,
-							  label_names, NULL, 0, errstr,
-							  errstr_size);
+	return (struct es_gauge *)(void *)family_register(
+		reg, FAMILY_GAUGE, name, help, label_names, NULL, 0, errstr, errstr_size);
 }
 
 struct es_histogram *es_histogram_register(struct es_metrics *reg, const char *name,
@@ -468,8 +466,8 @@ struct es_histogram *es_histogram_register(struct es_metrics *reg, const char *n
 							      errstr, errstr_size);
 }
 
-int es_gauge_register_fn(struct es_metrics *reg, const char *name, const char *help,
-			 es_gauge_fn fn, void *arg, char *errstr, size_t errstr_size)
+int es_gauge_register_fn(struct es_metrics *reg, const char *name, const char *help, es_gauge_fn fn,
+			 void *arg, char *errstr, size_t errstr_size)
 {
 	struct family *fam;
 
@@ -554,8 +552,7 @@ enum update_op {
 	OP_OBSERVE,
 };
 
-static int family_update(struct family *fam, const char *const *values, enum update_op op,
-			 double v)
+static int family_update(struct family *fam, const char *const *values, enum update_op op, double v)
 {
 	struct child *ch;
 	int result = -1;
@@ -665,8 +662,7 @@ static void render_series(struct buf *b, const struct family *fam, const char *s
 	buf_str(b, " ");
 }
 
-static void render_histogram_child(struct buf *b, const struct family *fam,
-				   const struct child *ch)
+static void render_histogram_child(struct buf *b, const struct family *fam, const struct child *ch)
 {
 	uint64_t cumulative = 0;
 	char le[40];

@@ -76,8 +76,7 @@ static void on_delivery(void *arg, void *opaque, rd_kafka_resp_err_t err,
 	f->done = 1;
 }
 
-struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr,
-			      size_t errstr_size)
+struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr, size_t errstr_size)
 {
 	struct es_relay *r = calloc(1, sizeof(*r));
 	char source[128];
@@ -118,7 +117,8 @@ static void wait_for_rows(struct es_relay *r, int ms, bool listening)
 		int slice;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		elapsed = (now.tv_sec - start.tv_sec) * 1000 +
+			  (now.tv_nsec - start.tv_nsec) / 1000000;
 		if (elapsed >= ms)
 			return;
 		slice = ms - elapsed < 100 ? (int)(ms - elapsed) : 100;
@@ -219,8 +219,9 @@ static int mark_published(struct es_relay *r, struct in_flight *rows, int n, cha
 		free(arr);
 		return 0;
 	}
-	marked = es_db_exec(r->db, "UPDATE es_outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-			    1, params, errstr, errstr_size);
+	marked = es_db_exec(
+		r->db, "UPDATE es_outbox SET published_at = now() WHERE id = ANY($1::bigint[])", 1,
+		params, errstr, errstr_size);
 	free(arr);
 	if (marked < 0)
 		return -1;
@@ -263,12 +264,11 @@ static int relay_round(struct es_relay *r, char *errstr, size_t errstr_size)
 		rows[i].topic = es_db_get(res, i, "topic");
 		rows[i].type = es_db_get(res, i, "event_type");
 		/* The local queue may be full: serve reports and try again. */
-		while (es_producer_send_event(r->producer, es_db_get(res, i, "topic"),
-					      es_db_get(res, i, "msg_key"),
-					      es_db_get(res, i, "payload"),
-					      es_db_get(res, i, "event_id"),
-					      es_db_get(res, i, "event_type"), r->source, &rows[i],
-					      errstr, errstr_size)) {
+		while (es_producer_send_event(
+			r->producer, es_db_get(res, i, "topic"), es_db_get(res, i, "msg_key"),
+			es_db_get(res, i, "payload"), es_db_get(res, i, "event_id"),
+			es_db_get(res, i, "event_type"), r->source, &rows[i], errstr,
+			errstr_size)) {
 			if (es_producer_poll(r->producer, 100, errstr, errstr_size))
 				goto fatal;
 			if (atomic_load(&r->stop)) {

@@ -229,12 +229,10 @@ START_TEST(errors_report_sqlstate_and_expected_status)
 	const char *params[1] = {"1"};
 
 	exec_ok(db, "CREATE TABLE t (id int PRIMARY KEY)");
-	ck_assert_int_eq(es_db_exec(db, "INSERT INTO t VALUES ($1)", 1, params, errstr,
-				    sizeof(errstr)),
-			 1);
-	ck_assert_int_eq(es_db_exec(db, "INSERT INTO t VALUES ($1)", 1, params, errstr,
-				    sizeof(errstr)),
-			 -1);
+	ck_assert_int_eq(
+		es_db_exec(db, "INSERT INTO t VALUES ($1)", 1, params, errstr, sizeof(errstr)), 1);
+	ck_assert_int_eq(
+		es_db_exec(db, "INSERT INTO t VALUES ($1)", 1, params, errstr, sizeof(errstr)), -1);
 	ck_assert_str_eq(db->sqlstate, "23505");
 	ck_assert(es_db_error_is_unique_violation(db));
 	ck_assert(!es_db_error_is_transient(db));
@@ -254,8 +252,8 @@ START_TEST(errors_report_sqlstate_and_expected_status)
 	 * caller's bug, reported as such. */
 	ck_assert_int_eq(es_db_exec(db, "SELECT 1", 0, NULL, errstr, sizeof(errstr)), -1);
 	ck_assert_msg(strstr(errstr, "PGRES_TUPLES_OK"), "%s", errstr);
-	ck_assert_ptr_null(es_db_query(db, "UPDATE t SET id = id", 0, NULL, errstr,
-				       sizeof(errstr)));
+	ck_assert_ptr_null(
+		es_db_query(db, "UPDATE t SET id = id", 0, NULL, errstr, sizeof(errstr)));
 	ck_assert_msg(strstr(errstr, "PGRES_COMMAND_OK"), "%s", errstr);
 	es_db_free(db);
 }
@@ -357,9 +355,8 @@ START_TEST(broken_migration_rolls_back_and_names_the_file)
 	ck_assert(table_exists(db, "ok"));
 	ck_assert(!table_exists(db, "half"));
 	ck_assert(!table_exists(db, "after"));
-	ck_assert_int_eq(query_long(db, "SELECT count(*) FROM es_migrations WHERE name = $1", 1,
-				    params),
-			 0);
+	ck_assert_int_eq(
+		query_long(db, "SELECT count(*) FROM es_migrations WHERE name = $1", 1, params), 0);
 	ck_assert_int_eq(PQtransactionStatus(db->conn), PQTRANS_IDLE);
 	/* The lock went with the failure: another instance is not stuck. */
 	ck_assert(migration_lock_free(other, schema));
@@ -385,8 +382,9 @@ START_TEST(migration_ending_its_own_transaction_is_refused)
 	write_file(dir, "001_commits.sql", "CREATE TABLE c (id int); COMMIT;");
 	ck_assert_int_eq(es_db_migrate(db, dir, errstr, sizeof(errstr)), -1);
 	ck_assert_msg(strstr(errstr, "001_commits.sql") && strstr(errstr, "COMMIT"), "%s", errstr);
-	ck_assert_int_eq(query_long(db, "SELECT count(*) FROM es_migrations "
-					"WHERE name = '001_commits.sql'",
+	ck_assert_int_eq(query_long(db,
+				    "SELECT count(*) FROM es_migrations "
+				    "WHERE name = '001_commits.sql'",
 				    0, NULL),
 			 0);
 	remove_dir(dir);
@@ -446,8 +444,9 @@ START_TEST(concurrent_migrations_both_succeed_and_apply_each_file_once)
 	ck_assert_int_eq(es_test_unique_name(schema, sizeof(schema), "s"), 0);
 	params[0] = schema;
 	make_dir(dir, sizeof(dir));
-	write_file(dir, "001_counter.sql", "CREATE TABLE counter (n int);\n"
-					   "INSERT INTO counter VALUES (1);\n");
+	write_file(dir, "001_counter.sql",
+		   "CREATE TABLE counter (n int);\n"
+		   "INSERT INTO counter VALUES (1);\n");
 	write_file(dir, "002_more.sql", "INSERT INTO counter VALUES (2);\n");
 
 	/* Hold the migration lock so that both threads are provably waiting
@@ -531,9 +530,9 @@ END_TEST
 struct tx_case {
 	const char *value;
 	int calls;
-	int fail_calls;    /* calls that raise a serialization failure */
+	int fail_calls; /* calls that raise a serialization failure */
 	bool domain_error; /* fn refuses for a reason of its own */
-	bool swallow;      /* fn ignores a failed statement and returns 0 */
+	bool swallow; /* fn ignores a failed statement and returns 0 */
 };
 
 static int tx_insert(struct es_db *db, void *arg, char *errstr, size_t errstr_size)
@@ -545,8 +544,7 @@ static int tx_insert(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 	if (es_db_exec(db, "INSERT INTO items (v) VALUES ($1)", 1, params, errstr, errstr_size) < 0)
 		return -1;
 	if (c->calls <= c->fail_calls &&
-	    es_db_exec(db,
-		       "DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$",
+	    es_db_exec(db, "DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$",
 		       0, NULL, errstr, errstr_size) < 0)
 		return -1;
 	if (c->swallow) {

@@ -110,9 +110,9 @@ START_TEST(claim_in_rolled_back_transaction_leaves_no_row)
 
 	/* The handler's effect failed after the claim: everything goes. */
 	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
-	ck_assert_int_eq(es_inbox_claim(db, CONSUMER, "evt-1", "OrderPlaced", errstr,
-					sizeof(errstr)),
-			 ES_INBOX_NEW);
+	ck_assert_int_eq(
+		es_inbox_claim(db, CONSUMER, "evt-1", "OrderPlaced", errstr, sizeof(errstr)),
+		ES_INBOX_NEW);
 	es_db_rollback(db);
 	ck_assert_int_eq(inbox_count(db, CONSUMER), 0);
 

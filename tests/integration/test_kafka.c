@@ -161,9 +161,11 @@ START_TEST(producer_writes_key_value_and_contract_headers)
 	ck_assert(!memcmp(msgs->msg[0]->key, ORDER, strlen(ORDER)));
 	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "content-type", hdr, sizeof(hdr)),
 			 "application/cloudevents+json; charset=UTF-8");
-	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "ce_specversion", hdr, sizeof(hdr)), "1.0");
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "ce_specversion", hdr, sizeof(hdr)),
+			 "1.0");
 	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "ce_id", hdr, sizeof(hdr)), ev->id);
-	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "ce_type", hdr, sizeof(hdr)), "OrderPlaced");
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "ce_type", hdr, sizeof(hdr)),
+			 "OrderPlaced");
 	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], "ce_source", hdr, sizeof(hdr)),
 			 "/eventshop/order-service");
 	back = es_event_parse(msgs->msg[0]->payload, msgs->msg[0]->len, err, sizeof(err));
@@ -299,17 +301,18 @@ START_TEST(malformed_and_rejected_messages_go_to_dlq_and_next_is_processed)
 	es_consumer_free(c);
 	ck_assert_int_eq(es_test_kafka_committed(bootstrap, group, topic, 0), 3);
 
-	snprintf(line, sizeof(line), "es_events_dead_lettered_total{topic=\"%s\",reason=\"invalid\"} 1",
-		 topic);
-	assert_sample(reg, line);
-	snprintf(line, sizeof(line), "es_events_dead_lettered_total{topic=\"%s\",reason=\"rejected\"} 1",
-		 topic);
-	assert_sample(reg, line);
-	snprintf(line, sizeof(line), "es_events_consumed_total{topic=\"%s\",type=\"OrderPlaced\"} 1",
-		 topic);
+	snprintf(line, sizeof(line),
+		 "es_events_dead_lettered_total{topic=\"%s\",reason=\"invalid\"} 1", topic);
 	assert_sample(reg, line);
 	snprintf(line, sizeof(line),
-		 "es_events_handled_total{topic=\"%s\",type=\"OrderPlaced\",result=\"ok\"} 1", topic);
+		 "es_events_dead_lettered_total{topic=\"%s\",reason=\"rejected\"} 1", topic);
+	assert_sample(reg, line);
+	snprintf(line, sizeof(line),
+		 "es_events_consumed_total{topic=\"%s\",type=\"OrderPlaced\"} 1", topic);
+	assert_sample(reg, line);
+	snprintf(line, sizeof(line),
+		 "es_events_handled_total{topic=\"%s\",type=\"OrderPlaced\",result=\"ok\"} 1",
+		 topic);
 	assert_sample(reg, line);
 	snprintf(line, sizeof(line), "es_handler_duration_seconds_count{topic=\"%s\"} 2", topic);
 	assert_sample(reg, line);
@@ -320,19 +323,23 @@ START_TEST(malformed_and_rejected_messages_go_to_dlq_and_next_is_processed)
 	ck_assert_int_eq(msgs->msg[0]->len, strlen("{not json"));
 	ck_assert(!memcmp(msgs->msg[0]->payload, "{not json", msgs->msg[0]->len));
 	ck_assert(!memcmp(msgs->msg[0]->key, ORDER, strlen(ORDER)));
-	ck_assert_ptr_nonnull(strstr(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_ERROR, hdr,
-							  sizeof(hdr)),
-				     "invalid CloudEvent: not valid JSON"));
-	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_TOPIC, hdr, sizeof(hdr)), topic);
+	ck_assert_ptr_nonnull(
+		strstr(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_ERROR, hdr, sizeof(hdr)),
+		       "invalid CloudEvent: not valid JSON"));
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_TOPIC, hdr, sizeof(hdr)),
+			 topic);
 	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_PARTITION, hdr, sizeof(hdr)),
 			 "0");
-	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_OFFSET, hdr, sizeof(hdr)), "0");
-	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_ATTEMPTS, hdr, sizeof(hdr)), "1");
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_OFFSET, hdr, sizeof(hdr)),
+			 "0");
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_ATTEMPTS, hdr, sizeof(hdr)),
+			 "1");
 	ck_assert_str_eq(es_test_kafka_header(msgs->msg[0], ES_DLQ_HDR_SERVICE, hdr, sizeof(hdr)),
 			 "it-service");
 	ck_assert_str_eq(es_test_kafka_header(msgs->msg[1], ES_DLQ_HDR_ERROR, hdr, sizeof(hdr)),
 			 "no rule for Bogus");
-	ck_assert_str_eq(es_test_kafka_header(msgs->msg[1], ES_DLQ_HDR_OFFSET, hdr, sizeof(hdr)), "1");
+	ck_assert_str_eq(es_test_kafka_header(msgs->msg[1], ES_DLQ_HDR_OFFSET, hdr, sizeof(hdr)),
+			 "1");
 	/* The original headers travel with the dead letter. */
 	ck_assert_str_eq(es_test_kafka_header(msgs->msg[1], "ce_type", hdr, sizeof(hdr)), "Bogus");
 	es_test_kafka_batch_free(msgs);

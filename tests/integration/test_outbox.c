@@ -184,8 +184,8 @@ START_TEST(relay_publishes_in_order_and_marks_rows)
 	}
 	es_test_kafka_batch_free(b);
 
-	snprintf(line, sizeof(line), "es_events_produced_total{topic=\"%s\",type=\"OrderPlaced\"} %d",
-		 f.topic, n);
+	snprintf(line, sizeof(line),
+		 "es_events_produced_total{topic=\"%s\",type=\"OrderPlaced\"} %d", f.topic, n);
 	text = es_metrics_render(reg, NULL);
 	ck_assert_msg(strstr(text, line) != NULL, "no \"%s\" in:\n%s", line, text);
 	ck_assert_msg(strstr(text, "\nes_outbox_backlog 0\n") != NULL, "%s", text);
@@ -251,8 +251,8 @@ static enum es_handler_result count_effect(struct es_db *db, const struct es_eve
 {
 	const char *params[1] = {ev->id};
 
-	if (es_db_exec(db, "INSERT INTO effects (event_id) VALUES ($1)", 1, params, reason,
-		       size) != 1)
+	if (es_db_exec(db, "INSERT INTO effects (event_id) VALUES ($1)", 1, params, reason, size) !=
+	    1)
 		return ES_HANDLER_RETRY;
 	return ES_HANDLER_OK;
 }
@@ -309,10 +309,12 @@ START_TEST(relay_killed_between_publish_and_mark_republishes_and_inbox_dedupes)
 	const int n = 10;
 
 	setup(&f, 2);
-	ck_assert_int_ge(es_db_exec(f.db,
-				    "CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)",
-				    0, NULL, err, sizeof(err)),
-			 0);
+	ck_assert_int_ge(
+		es_db_exec(
+			f.db,
+			"CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)",
+			0, NULL, err, sizeof(err)),
+		0);
 	put_events(&f, n, ids);
 
 	run_relay_that_dies_before_mark(&f);

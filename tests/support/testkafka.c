@@ -59,7 +59,8 @@ int es_test_kafka_create_topic(const char *bootstrap, const char *topic, int par
 		if (rd_kafka_event_error(ev))
 			fprintf(stderr, "CreateTopics: %s\n", rd_kafka_event_error_string(ev));
 		else if (n == 1 && rd_kafka_topic_result_error(tr[0]) &&
-			 rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+			 rd_kafka_topic_result_error(tr[0]) !=
+				 RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
 			fprintf(stderr, "CreateTopics %s: %s\n", topic,
 				rd_kafka_topic_result_error_string(tr[0]));
 		else

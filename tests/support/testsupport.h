@@ -31,8 +31,8 @@
 const char *es_test_database_url(void);
 
 struct es_test_db {
-	char name[64];   /* the database's name, e.g. es_it_4242_9f3a01c2 */
-	char *conninfo;  /* owned: DATABASE_URL pointed at that database */
+	char name[64]; /* the database's name, e.g. es_it_4242_9f3a01c2 */
+	char *conninfo; /* owned: DATABASE_URL pointed at that database */
 	char *admin_url; /* owned: DATABASE_URL itself, used to drop it */
 };
 

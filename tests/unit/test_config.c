@@ -56,8 +56,7 @@ START_TEST(booleans_and_enums)
 	ck_assert_ptr_nonnull(strstr(err, "ES_T_FLAG"));
 
 	unsetenv("ES_T_MODE");
-	ck_assert_int_eq(es_config_enum("ES_T_MODE", "maildir", modes, &mode, err, sizeof(err)),
-			 0);
+	ck_assert_int_eq(es_config_enum("ES_T_MODE", "maildir", modes, &mode, err, sizeof(err)), 0);
 	ck_assert_str_eq(mode, "maildir");
 	setenv("ES_T_MODE", "pigeon", 1);
 	ck_assert_int_eq(es_config_enum("ES_T_MODE", "maildir", modes, &mode, err, sizeof(err)),

@@ -241,8 +241,7 @@ START_TEST(connect_rejects_malformed_conninfo_at_once)
 	ck_assert_ptr_null(es_db_connect("host=127.0.0.1 nosuchoption=1", "orders", 5000, errstr,
 					 sizeof(errstr)));
 	ck_assert_int_lt(elapsed_ms(&start), 1000);
-	ck_assert_msg(strstr(errstr, "invalid PostgreSQL connection string"), "errstr: %s",
-		      errstr);
+	ck_assert_msg(strstr(errstr, "invalid PostgreSQL connection string"), "errstr: %s", errstr);
 	ck_assert_msg(strstr(errstr, "nosuchoption"), "errstr: %s", errstr);
 }
 END_TEST

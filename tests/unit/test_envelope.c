@@ -158,8 +158,12 @@ END_TEST
 START_TEST(rejects_each_missing_required_attribute)
 {
 	static const char *const required[] = {
-		"specversion", "id", "source", "type", "subject", "time", "datacontenttype",
-		"dataschema", "partitionkey", "correlationid", "traceparent", "data",
+		"specversion",	   "id",
+		"source",	   "type",
+		"subject",	   "time",
+		"datacontenttype", "dataschema",
+		"partitionkey",	   "correlationid",
+		"traceparent",	   "data",
 	};
 
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
@@ -183,8 +187,7 @@ START_TEST(rejects_ill_typed_and_malformed_attributes)
 	assert_rejected(with_attr("traceparent", json_string("00-0-0-01")), "'traceparent'");
 	assert_rejected(with_attr("causationid", json_string("x")), "'causationid'");
 	assert_rejected(with_attr("causationid", json_null()), "'causationid' is not a string");
-	assert_rejected(with_attr("datacontenttype", json_string("text/xml")),
-			"'datacontenttype'");
+	assert_rejected(with_attr("datacontenttype", json_string("text/xml")), "'datacontenttype'");
 	assert_rejected(with_attr("partitionkey", json_string("other")), "'partitionkey'");
 	assert_rejected(with_attr("data", json_string("x")), "'data' is not a JSON object");
 	assert_rejected(with_attr("source", json_string("has space")), "'source'");

@@ -220,8 +220,7 @@ static void get(const char *path, struct resp *r)
 {
 	char raw[1024];
 
-	snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-		 path);
+	snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
 	roundtrip(raw, r);
 }
 
@@ -259,12 +258,12 @@ static int get_order(struct es_http_request *req, void *arg)
 	const char *status = es_http_query(req, "status");
 	const char *verbose = es_http_query(req, "verbose");
 
-	return es_http_reply_json(
-		req, 200,
-		json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?}", "orderId",
-			  es_http_param(req, "orderId"), "route", es_http_route_pattern(req),
-			  "path", es_http_path(req), "status", status, "verbose", verbose,
-			  "traceparent", es_http_header(req, "traceparent")));
+	return es_http_reply_json(req, 200,
+				  json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?}", "orderId",
+					    es_http_param(req, "orderId"), "route",
+					    es_http_route_pattern(req), "path", es_http_path(req),
+					    "status", status, "verbose", verbose, "traceparent",
+					    es_http_header(req, "traceparent")));
 }
 
 static int search_orders(struct es_http_request *req, void *arg)
@@ -287,8 +286,7 @@ static int echo(struct es_http_request *req, void *arg)
 	json_t *doc, *errors;
 
 	if (!es_http_content_type_is(req, "application/json"))
-		return es_http_reply_problem(req, 415, NULL, NULL, "Send application/json.",
-					     NULL);
+		return es_http_reply_problem(req, 415, NULL, NULL, "Send application/json.", NULL);
 	doc = json_loadb(body, len, 0, &err);
 	if (!doc) {
 		errors = json_array();
@@ -343,15 +341,12 @@ static struct es_http *server_new(unsigned int timeout)
 	ck_assert_int_eq(es_http_route(h, "POST", "/orders/{orderId}/cancel", cancel_order, NULL,
 				       errstr, sizeof(errstr)),
 			 0);
-	ck_assert_int_eq(es_http_route(h, "POST", "/echo", echo, NULL, errstr, sizeof(errstr)),
-			 0);
-	ck_assert_int_eq(es_http_route(h, "PUT", "/echo", echo, NULL, errstr, sizeof(errstr)),
-			 0);
-	ck_assert_int_eq(es_http_route(h, "POST", "/size", size, NULL, errstr, sizeof(errstr)),
-			 0);
-	ck_assert_int_eq(es_http_route(h, "GET", "/broken", forgets_to_reply, NULL, errstr,
-				       sizeof(errstr)),
-			 0);
+	ck_assert_int_eq(es_http_route(h, "POST", "/echo", echo, NULL, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(es_http_route(h, "PUT", "/echo", echo, NULL, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(es_http_route(h, "POST", "/size", size, NULL, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(
+		es_http_route(h, "GET", "/broken", forgets_to_reply, NULL, errstr, sizeof(errstr)),
+		0);
 	ck_assert_msg(es_http_start(h, errstr, sizeof(errstr)) == 0, "%s", errstr);
 	return h;
 }
@@ -471,7 +466,7 @@ END_TEST
 
 START_TEST(unknown_path_is_404_problem)
 {
-	static const char *const paths[] = {"/nope", "/", "/orders", "/orders/",
+	static const char *const paths[] = {"/nope",	   "/",	      "/orders", "/orders/",
 					    "/orders/a/b", "//livez", "/livez/"};
 	struct resp r;
 	json_t *p;
@@ -881,25 +876,26 @@ START_TEST(metrics_count_requests_by_route_pattern)
 	ck_assert_str_eq(header_get(&r, "Content-Type", type, sizeof(type)),
 			 "text/plain; version=0.0.4; charset=utf-8");
 	ck_assert_ptr_nonnull(strstr(r.body, "# TYPE es_http_requests_total counter\n"));
-	ck_assert_ptr_nonnull(
-		strstr(r.body, "es_http_requests_total{method=\"GET\",route=\"/livez\","
-			       "status=\"200\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+				     "es_http_requests_total{method=\"GET\",route=\"/livez\","
+				     "status=\"200\"} 1\n"));
 	ck_assert_ptr_nonnull(
 		strstr(r.body, "es_http_requests_total{method=\"GET\",route=\"/orders/{orderId}\","
 			       "status=\"200\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+				     "es_http_requests_total{method=\"GET\",route=\"unmatched\","
+				     "status=\"404\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+				     "es_http_requests_total{method=\"POST\",route=\"/livez\","
+				     "status=\"405\"} 1\n"));
 	ck_assert_ptr_nonnull(
-		strstr(r.body, "es_http_requests_total{method=\"GET\",route=\"unmatched\","
-			       "status=\"404\"} 1\n"));
-	ck_assert_ptr_nonnull(
-		strstr(r.body, "es_http_requests_total{method=\"POST\",route=\"/livez\","
-			       "status=\"405\"} 1\n"));
-	ck_assert_ptr_nonnull(strstr(r.body, "# TYPE es_http_request_duration_seconds histogram\n"));
-	ck_assert_ptr_nonnull(
-		strstr(r.body, "es_http_request_duration_seconds_bucket{method=\"GET\","
-			       "route=\"/orders/{orderId}\",le=\"+Inf\"} 2\n"));
-	ck_assert_ptr_nonnull(
-		strstr(r.body, "es_http_request_duration_seconds_count{method=\"GET\","
-			       "route=\"/orders/{orderId}\"} 2\n"));
+		strstr(r.body, "# TYPE es_http_request_duration_seconds histogram\n"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+				     "es_http_request_duration_seconds_bucket{method=\"GET\","
+				     "route=\"/orders/{orderId}\",le=\"+Inf\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+				     "es_http_request_duration_seconds_count{method=\"GET\","
+				     "route=\"/orders/{orderId}\"} 2\n"));
 	/* Raw paths never become labels. */
 	ck_assert_ptr_null(strstr(r.body, "/orders/a"));
 	ck_assert_ptr_null(strstr(r.body, "/nope"));
@@ -915,9 +911,9 @@ START_TEST(unknown_methods_are_counted_as_other)
 	ck_assert_int_eq(r.status, 405);
 	resp_free(&r);
 	get("/metrics", &r);
-	ck_assert_ptr_nonnull(
-		strstr(r.body, "es_http_requests_total{method=\"OTHER\",route=\"/livez\","
-			       "status=\"405\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+				     "es_http_requests_total{method=\"OTHER\",route=\"/livez\","
+				     "status=\"405\"} 1\n"));
 	ck_assert_ptr_null(strstr(r.body, "FROBNICATE"));
 	resp_free(&r);
 }
@@ -954,14 +950,13 @@ static int nop(struct es_http_request *req, void *arg)
 
 START_TEST(bad_routes_are_refused)
 {
-	static const char *const bad[] = {"orders",   "/orders/",    "//x",
-					  "/a/{}",    "/a/{b}{c}",   "/a/x{id}",
-					  "/a/{b-c}", "/a/{id}/{id}"};
+	static const char *const bad[] = {"orders",    "/orders/", "//x",      "/a/{}",
+					  "/a/{b}{c}", "/a/x{id}", "/a/{b-c}", "/a/{id}/{id}"};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(es_http_route(http, "GET", bad[i], nop, NULL, errstr,
-					    sizeof(errstr)) == -1,
-			      "%s accepted", bad[i]);
+		ck_assert_msg(
+			es_http_route(http, "GET", bad[i], nop, NULL, errstr, sizeof(errstr)) == -1,
+			"%s accepted", bad[i]);
 	ck_assert_int_eq(es_http_route(http, "get", "/x", nop, NULL, errstr, sizeof(errstr)), -1);
 }
 END_TEST

@@ -57,16 +57,17 @@ START_TEST(labelled_children_render_in_creation_order)
 	struct es_metrics *reg = es_metrics_new();
 	struct es_counter *c;
 
-	c = es_counter_register(reg, "es_events_consumed_total", "Events consumed.", labels,
-				errstr, sizeof(errstr));
+	c = es_counter_register(reg, "es_events_consumed_total", "Events consumed.", labels, errstr,
+				sizeof(errstr));
 	ck_assert_msg(c != NULL, "%s", errstr);
 	es_counter_inc(c, (const char *[]){"orders", "OrderPlaced"});
 	es_counter_inc(c, (const char *[]){"payments", "PaymentFailed"});
 	es_counter_add(c, (const char *[]){"orders", "OrderPlaced"}, 2);
-	assert_render(reg, "# HELP es_events_consumed_total Events consumed.\n"
-			   "# TYPE es_events_consumed_total counter\n"
-			   "es_events_consumed_total{topic=\"orders\",type=\"OrderPlaced\"} 3\n"
-			   "es_events_consumed_total{topic=\"payments\",type=\"PaymentFailed\"} 1\n");
+	assert_render(reg,
+		      "# HELP es_events_consumed_total Events consumed.\n"
+		      "# TYPE es_events_consumed_total counter\n"
+		      "es_events_consumed_total{topic=\"orders\",type=\"OrderPlaced\"} 3\n"
+		      "es_events_consumed_total{topic=\"payments\",type=\"PaymentFailed\"} 1\n");
 	es_metrics_free(reg);
 }
 END_TEST
@@ -245,7 +246,8 @@ START_TEST(registration_rejects_bad_names_duplicates_and_buckets)
 
 	ck_assert_ptr_null(es_counter_register(reg, "no_suffix", "", NULL, errstr, sizeof(errstr)));
 	ck_assert_msg(strstr(errstr, "_total") != NULL, "%s", errstr);
-	ck_assert_ptr_null(es_counter_register(reg, "1bad_total", "", NULL, errstr, sizeof(errstr)));
+	ck_assert_ptr_null(
+		es_counter_register(reg, "1bad_total", "", NULL, errstr, sizeof(errstr)));
 	ck_assert_ptr_null(es_gauge_register(reg, "bad-name", "", NULL, errstr, sizeof(errstr)));
 	ck_assert_ptr_null(es_gauge_register(reg, "", "", NULL, errstr, sizeof(errstr)));
 	ck_assert_ptr_null(es_gauge_register(reg, "g", "", reserved, errstr, sizeof(errstr)));
@@ -258,9 +260,9 @@ START_TEST(registration_rejects_bad_names_duplicates_and_buckets)
 	ck_assert_ptr_nonnull(es_gauge_register(reg, "ns:g", "", NULL, errstr, sizeof(errstr)));
 	ck_assert_ptr_null(es_gauge_register(reg, "ns:g", "", NULL, errstr, sizeof(errstr)));
 	ck_assert_msg(strstr(errstr, "already") != NULL, "%s", errstr);
-	ck_assert_int_eq(es_gauge_register_fn(reg, "ns:g", "", backlog_fn, NULL, errstr,
-					      sizeof(errstr)),
-			 -1);
+	ck_assert_int_eq(
+		es_gauge_register_fn(reg, "ns:g", "", backlog_fn, NULL, errstr, sizeof(errstr)),
+		-1);
 	es_metrics_free(reg);
 }
 END_TEST

@@ -25,8 +25,8 @@ int es_config_long(const char *name, long def, long min, long max, long *out, ch
 int es_config_bool(const char *name, bool def, bool *out, char *errstr, size_t errstr_size);
 
 /* Reads a value that must be one of the NULL-terminated choices. */
-int es_config_enum(const char *name, const char *def, const char *const *choices,
-		   const char **out, char *errstr, size_t errstr_size);
+int es_config_enum(const char *name, const char *def, const char *const *choices, const char **out,
+		   char *errstr, size_t errstr_size);
 
 /*
  * Copies every KAFKA_<NAME>=value from the environment into conf as the

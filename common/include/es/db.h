@@ -18,7 +18,7 @@
 struct es_db {
 	PGconn *conn;
 	char *conninfo; /* owned */
-	char *schema;   /* owned */
+	char *schema; /* owned */
 	char sqlstate[6]; /* SQLSTATE of the last failure, "" when none */
 };
 
@@ -30,8 +30,8 @@ struct es_db {
  * fits in an identifier. Returns a new handle (free with es_db_free), or
  * NULL with errstr filled.
  */
-struct es_db *es_db_connect(const char *conninfo, const char *schema, int timeout_ms,
-			    char *errstr, size_t errstr_size);
+struct es_db *es_db_connect(const char *conninfo, const char *schema, int timeout_ms, char *errstr,
+			    size_t errstr_size);
 
 void es_db_free(struct es_db *db);
 

@@ -62,7 +62,7 @@
  * more cannot match any route. */
 #define ES_HTTP_MAX_SEGMENTS 16
 
-struct es_http;         /* a server */
+struct es_http; /* a server */
 struct es_http_request; /* one request, as handlers see it */
 
 /*
@@ -82,14 +82,14 @@ typedef int (*es_http_handler)(struct es_http_request *req, void *arg);
 typedef bool (*es_http_ready_fn)(void *arg, char *reason, size_t reason_size);
 
 struct es_http_conf {
-	const char *bind_addr;           /* IPv4 address to listen on; NULL: all */
-	unsigned short port;             /* 0: an ephemeral port, see es_http_port */
-	unsigned int threads;            /* size of the thread pool */
+	const char *bind_addr; /* IPv4 address to listen on; NULL: all */
+	unsigned short port; /* 0: an ephemeral port, see es_http_port */
+	unsigned int threads; /* size of the thread pool */
 	unsigned int connection_timeout; /* seconds a connection may stay idle; 0: forever */
-	unsigned int connection_limit;   /* concurrent connections; more are refused */
-	size_t body_limit;               /* largest request body accepted, bytes (<= 1 GiB) */
-	struct es_metrics *metrics;      /* not owned; NULL: no /metrics, no counts */
-	es_http_ready_fn ready;          /* NULL: always ready */
+	unsigned int connection_limit; /* concurrent connections; more are refused */
+	size_t body_limit; /* largest request body accepted, bytes (<= 1 GiB) */
+	struct es_metrics *metrics; /* not owned; NULL: no /metrics, no counts */
+	es_http_ready_fn ready; /* NULL: always ready */
 	void *ready_arg;
 };
 
@@ -118,8 +118,8 @@ struct es_http *es_http_new(const struct es_http_conf *conf, char *errstr, size_
  * Returns 0, or -1 with errstr filled (bad pattern, duplicate route,
  * already started, out of memory).
  */
-int es_http_route(struct es_http *http, const char *method, const char *pattern,
-		  es_http_handler fn, void *arg, char *errstr, size_t errstr_size);
+int es_http_route(struct es_http *http, const char *method, const char *pattern, es_http_handler fn,
+		  void *arg, char *errstr, size_t errstr_size);
 
 /* Starts listening and serving. Returns 0, or -1 with errstr filled (e.g.
  * the port is taken). */
@@ -194,7 +194,7 @@ int es_http_errors_add(json_t *errors, const char *pointer, const char *detail);
 
 /* Any bytes with the given Content-Type (copied). data may be NULL when
  * len is 0. For /metrics: "text/plain; version=0.0.4; charset=utf-8". */
-int es_http_reply_body(struct es_http_request *req, unsigned int status,
-		       const char *content_type, const void *data, size_t len);
+int es_http_reply_body(struct es_http_request *req, unsigned int status, const char *content_type,
+		       const void *data, size_t len);
 
 #endif

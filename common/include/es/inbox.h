@@ -18,9 +18,9 @@
 #include "es/kafka.h"
 
 enum es_inbox_result {
-	ES_INBOX_NEW = 0,      /* first delivery: apply the effect */
+	ES_INBOX_NEW = 0, /* first delivery: apply the effect */
 	ES_INBOX_DUPLICATE = 1, /* seen before: skip the effect */
-	ES_INBOX_ERROR = -1,   /* database error: errstr filled */
+	ES_INBOX_ERROR = -1, /* database error: errstr filled */
 };
 
 /* Must be called inside a transaction (es_db_tx). consumer names the
@@ -31,14 +31,13 @@ enum es_inbox_result es_inbox_claim(struct es_db *db, const char *consumer, cons
 /* Number of events consumer has recorded (for tests and metrics). */
 long es_inbox_count(struct es_db *db, const char *consumer, char *errstr, size_t errstr_size);
 
-
 /*
  * The effect of one event, run inside the inbox transaction. Return OK to
  * commit, RETRY to roll back and try again later (transient), REJECT to
  * roll back and dead-letter the event (reason filled).
  */
-typedef enum es_handler_result(es_effect_fn)(struct es_db *db, const struct es_event *ev,
-					     void *arg, char *reason, size_t reason_size);
+typedef enum es_handler_result(es_effect_fn)(struct es_db *db, const struct es_event *ev, void *arg,
+					     char *reason, size_t reason_size);
 
 /*
  * The idempotent consumer in one call: reconnects db if it was lost, then in

@@ -105,9 +105,9 @@ int es_producer_send(struct es_producer *p, const char *topic, const struct es_e
  * Enqueues raw bytes with the given headers (stolen, may be NULL), for the
  * dead-letter topic and for tests. key may be NULL.
  */
-int es_producer_send_raw(struct es_producer *p, const char *topic, const void *key,
-			 size_t key_len, const void *value, size_t len, rd_kafka_headers_t *hdrs,
-			 void *opaque, char *errstr, size_t errstr_size);
+int es_producer_send_raw(struct es_producer *p, const char *topic, const void *key, size_t key_len,
+			 const void *value, size_t len, rd_kafka_headers_t *hdrs, void *opaque,
+			 char *errstr, size_t errstr_size);
 
 /*
  * Serves delivery reports (waiting up to timeout_ms) and checks for a fatal
@@ -134,7 +134,7 @@ uint64_t es_producer_failed(const struct es_producer *p);
 
 enum es_handler_result {
 	ES_HANDLER_OK = 0, /* done (or already done): store the offset */
-	ES_HANDLER_RETRY,  /* transient failure: try the same message again later */
+	ES_HANDLER_RETRY, /* transient failure: try the same message again later */
 	ES_HANDLER_REJECT, /* can never succeed: dead-letter it and move on */
 };
 
@@ -157,16 +157,16 @@ typedef enum es_handler_result(es_handler_fn)(void *arg, const struct es_event *
 
 struct es_consumer_config {
 	const char *bootstrap;
-	const char *group_id;  /* usually the service name */
+	const char *group_id; /* usually the service name */
 	const char *client_id; /* defaults to group_id */
 	const char *const *topics; /* NULL-terminated */
-	const char *service;   /* for dead-letter headers, e.g. "payment-service" */
+	const char *service; /* for dead-letter headers, e.g. "payment-service" */
 	const char *dlq_topic; /* e.g. "dlq.payment-service" */
 	es_handler_fn *handler;
 	void *handler_arg;
 	const struct es_kafka_metrics *metrics; /* optional, borrowed */
 	int retry_initial_ms; /* default 100 */
-	int retry_max_ms;     /* default 5000; the backoff never exceeds it */
+	int retry_max_ms; /* default 5000; the backoff never exceeds it */
 };
 
 struct es_consumer;

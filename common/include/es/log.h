@@ -43,8 +43,8 @@ void es_log_set_fd(int fd);
  * JSON-escaped; it is cut at 4 KiB. */
 void es_log(enum es_log_level level, const struct es_log_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void es_logv(enum es_log_level level, const struct es_log_ctx *ctx, const char *fmt,
-	     va_list ap) __attribute__((format(printf, 3, 0)));
+void es_logv(enum es_log_level level, const struct es_log_ctx *ctx, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 #define es_debug(...) es_log(ES_LOG_DEBUG, NULL, __VA_ARGS__)
 #define es_info(...) es_log(ES_LOG_INFO, NULL, __VA_ARGS__)

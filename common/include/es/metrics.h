@@ -42,9 +42,9 @@
 /* The most label names one family may have. */
 #define ES_METRICS_MAX_LABELS 8
 
-struct es_metrics;   /* the registry */
-struct es_counter;   /* a counter family, owned by its registry */
-struct es_gauge;     /* a gauge family, owned by its registry */
+struct es_metrics; /* the registry */
+struct es_counter; /* a counter family, owned by its registry */
+struct es_gauge; /* a gauge family, owned by its registry */
 struct es_histogram; /* a histogram family, owned by its registry */
 
 /* Upper bounds, in seconds, of the default histogram buckets: 1 ms to 10 s. */
@@ -80,9 +80,9 @@ char *es_metrics_render(struct es_metrics *reg, size_t *len);
  * Returns NULL with errstr filled on a bad or duplicate name, or when out
  * of memory.
  */
-struct es_counter *es_counter_register(struct es_metrics *reg, const char *name,
-				       const char *help, const char *const *label_names,
-				       char *errstr, size_t errstr_size);
+struct es_counter *es_counter_register(struct es_metrics *reg, const char *name, const char *help,
+				       const char *const *label_names, char *errstr,
+				       size_t errstr_size);
 
 struct es_gauge *es_gauge_register(struct es_metrics *reg, const char *name, const char *help,
 				   const char *const *label_names, char *errstr,
@@ -108,8 +108,8 @@ struct es_histogram *es_histogram_register(struct es_metrics *reg, const char *n
  */
 typedef int (*es_gauge_fn)(void *arg, double *value);
 
-int es_gauge_register_fn(struct es_metrics *reg, const char *name, const char *help,
-			 es_gauge_fn fn, void *arg, char *errstr, size_t errstr_size);
+int es_gauge_register_fn(struct es_metrics *reg, const char *name, const char *help, es_gauge_fn fn,
+			 void *arg, char *errstr, size_t errstr_size);
 
 /*
  * Updates. label_values as described at the top of this file. All return

@@ -35,20 +35,19 @@ int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev
 		  size_t errstr_size);
 
 struct es_relay_config {
-	const char *conninfo;  /* the service's database */
-	const char *schema;    /* the service's schema */
+	const char *conninfo; /* the service's database */
+	const char *schema; /* the service's schema */
 	const char *bootstrap; /* Kafka */
-	const char *service;   /* client.id and log lines */
-	int poll_interval_ms;  /* fallback when no NOTIFY arrives; default 1000 */
-	int batch_size;        /* rows per round; default 200 */
+	const char *service; /* client.id and log lines */
+	int poll_interval_ms; /* fallback when no NOTIFY arrives; default 1000 */
+	int batch_size; /* rows per round; default 200 */
 	const struct es_kafka_metrics *metrics; /* optional: produced events */
 };
 
 struct es_relay;
 
 /* Copies the config. Connects nothing yet. Returns NULL with errstr. */
-struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr,
-			      size_t errstr_size);
+struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr, size_t errstr_size);
 
 /* Starts the relay thread. Returns 0, or -1 with errstr filled. */
 int es_relay_start(struct es_relay *r, char *errstr, size_t errstr_size);
