@@ -1,0 +1,300 @@
+/*
+ * Unit tests for kafka: the backoff schedule, the metric families, and the
+ * producer and consumer loop under injected broker faults.
+ *
+ * The faults use librdkafka's mock cluster, an in-process Kafka protocol
+ * server whose requests can be made to fail on demand, which a real broker
+ * cannot be scripted to do. Everything else about Kafka is tested against
+ * the real broker in tests/integration/test_kafka.c.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "es/envelope.h"
+#include "es/kafka.h"
+
+/* After rdkafka.h (which es/kafka.h includes), as it requires. */
+#include <librdkafka/rdkafka_mock.h>
+
+/* Kafka protocol ApiKey of Produce requests (rdkafka_protocol.h, which
+ * Debian does not install). */
+#define API_PRODUCE 0
+#include "es/log.h"
+#include "es/metrics.h"
+
+#define ORDER "7d1e4c2a-9b3f-4e6d-8a5c-1f2e3d4c5b6a"
+
+START_TEST(backoff_doubles_with_equal_jitter_and_is_capped)
+{
+	for (int round = 0; round < 200; round++) {
+		int d2 = es_backoff_ms(2, 100, 5000);
+		int d3 = es_backoff_ms(3, 100, 5000);
+		int d10 = es_backoff_ms(10, 100, 5000);
+		int d99 = es_backoff_ms(99, 100, 5000);
+
+		ck_assert_int_ge(d2, 50);
+		ck_assert_int_le(d2, 100);
+		ck_assert_int_ge(d3, 100);
+		ck_assert_int_le(d3, 200);
+		ck_assert_int_ge(d10, 2500);
+		ck_assert_int_le(d10, 5000);
+		ck_assert_int_ge(d99, 2500);
+		ck_assert_int_le(d99, 5000);
+	}
+}
+END_TEST
+
+START_TEST(kafka_metrics_register_once_per_registry)
+{
+	struct es_metrics *reg = es_metrics_new();
+	struct es_kafka_metrics m, again;
+	char err[256], *text;
+
+	ck_assert_int_eq(es_kafka_metrics_register(reg, &m, err, sizeof(err)), 0);
+	ck_assert_int_eq(es_kafka_metrics_register(reg, &again, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "already registered"));
+	es_counter_inc(m.consumed, (const char *[]){"orders", "OrderPlaced"});
+	es_histogram_observe(m.handler_seconds, (const char *[]){"orders"}, 0.002);
+	text = es_metrics_render(reg, NULL);
+	ck_assert_ptr_nonnull(
+		strstr(text, "es_events_consumed_total{topic=\"orders\",type=\"OrderPlaced\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(text, "# TYPE es_handler_duration_seconds histogram\n"));
+	ck_assert_ptr_nonnull(strstr(text, "es_handler_duration_seconds_count{topic=\"orders\"} 1\n"));
+	free(text);
+	es_metrics_free(reg);
+}
+END_TEST
+
+/* ------------------------------------------------- mock-cluster faults */
+
+/* A one-broker mock cluster, owned by a client of its own. */
+struct mock {
+	rd_kafka_t *rk;
+	rd_kafka_mock_cluster_t *mc;
+	const char *bootstrap;
+};
+
+static void mock_start(struct mock *m, const char *const *topics)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char err[256];
+
+	/* This client only hosts the cluster; it never connects anywhere. */
+	rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+	m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	ck_assert_msg(m->rk != NULL, "%s", err);
+	m->mc = rd_kafka_mock_cluster_new(m->rk, 1);
+	ck_assert_ptr_nonnull(m->mc);
+	m->bootstrap = rd_kafka_mock_cluster_bootstraps(m->mc);
+	for (int i = 0; topics[i]; i++)
+		ck_assert_int_eq(rd_kafka_mock_topic_create(m->mc, topics[i], 1, 1), 0);
+}
+
+static void mock_stop(struct mock *m)
+{
+	rd_kafka_mock_cluster_destroy(m->mc);
+	rd_kafka_destroy(m->rk);
+}
+
+struct outcome {
+	int reports;
+	rd_kafka_resp_err_t err;
+};
+
+static void record_delivery(void *arg, void *opaque, rd_kafka_resp_err_t err,
+			    const rd_kafka_message_t *rkm)
+{
+	struct outcome *o = opaque;
+
+	o->reports++;
+	o->err = err;
+}
+
+static struct es_event *order_event(const char *type)
+{
+	return es_event_new("order-service", type, ORDER, NULL, NULL,
+			    json_pack("{s:s}", "orderId", ORDER));
+}
+
+START_TEST(producer_rides_out_transient_produce_errors)
+{
+	static const char *const topics[] = {"orders", NULL};
+	struct mock m;
+	struct es_producer *p;
+	struct es_event *ev = order_event("OrderPlaced");
+	struct outcome o = {0};
+	char err[256];
+
+	mock_start(&m, topics);
+	p = es_producer_new(m.bootstrap, "unit-producer", record_delivery, NULL, err, sizeof(err));
+	ck_assert_msg(p != NULL, "%s", err);
+	/* Leadership moving and a broker briefly short of replicas: the
+	 * idempotent producer retries both without duplicating. */
+	rd_kafka_mock_push_request_errors(m.mc, API_PRODUCE, 3,
+					  RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+					  RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+					  RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+	ck_assert_int_eq(es_producer_send(p, "orders", ev, &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(es_producer_flush(p, 20000), 0);
+	ck_assert_int_eq(o.reports, 1);
+	ck_assert_int_eq(o.err, RD_KAFKA_RESP_ERR_NO_ERROR);
+	ck_assert_uint_eq(es_producer_delivered(p), 1);
+	ck_assert_uint_eq(es_producer_failed(p), 0);
+	es_producer_free(p);
+	es_event_free(ev);
+	mock_stop(&m);
+}
+END_TEST
+
+START_TEST(producer_reports_a_permanent_error_per_message)
+{
+	static const char *const topics[] = {"orders", NULL};
+	struct mock m;
+	struct es_producer *p;
+	struct es_event *ev = order_event("OrderPlaced");
+	struct outcome o = {0};
+	char err[256];
+
+	mock_start(&m, topics);
+	p = es_producer_new(m.bootstrap, "unit-producer", record_delivery, NULL, err, sizeof(err));
+	ck_assert_msg(p != NULL, "%s", err);
+	rd_kafka_mock_push_request_errors(m.mc, API_PRODUCE, 1,
+					  RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+	ck_assert_int_eq(es_producer_send(p, "orders", ev, &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(es_producer_flush(p, 20000), 0);
+	ck_assert_int_eq(o.reports, 1);
+	ck_assert_int_eq(o.err, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+	ck_assert_uint_eq(es_producer_failed(p), 1);
+	/* The producer is still usable for the next message. */
+	ck_assert_int_eq(es_producer_send(p, "orders", ev, &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(es_producer_flush(p, 20000), 0);
+	ck_assert_int_eq(o.reports, 2);
+	ck_assert_int_eq(o.err, RD_KAFKA_RESP_ERR_NO_ERROR);
+	es_producer_free(p);
+	es_event_free(ev);
+	mock_stop(&m);
+}
+END_TEST
+
+struct rejecter {
+	int calls;
+};
+
+static enum es_handler_result reject_all(void *arg, const struct es_event *ev,
+					 const struct es_delivery *d, char *reason, size_t size)
+{
+	struct rejecter *r = arg;
+
+	r->calls++;
+	snprintf(reason, size, "unknown type %s", ev->type);
+	return ES_HANDLER_REJECT;
+}
+
+/* The committed offset of group on topic[0], or -1001 when none. */
+static long long committed(const char *bootstrap, const char *group, const char *topic)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	char err[256];
+	rd_kafka_t *rk;
+	long long off = -1001;
+
+	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+	rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	ck_assert_msg(rk != NULL, "%s", err);
+	rd_kafka_topic_partition_list_add(l, topic, 0);
+	if (rd_kafka_committed(rk, l, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		off = l->elems[0].offset;
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_destroy(rk);
+	return off;
+}
+
+START_TEST(offset_waits_until_the_dead_letter_is_delivered)
+{
+	static const char *const topics[] = {"payments", "dlq.unit", NULL};
+	const char *subscribe[] = {"payments", NULL};
+	struct mock m;
+	struct es_producer *p;
+	struct es_event *ev = order_event("PaymentProcessed");
+	struct rejecter r = {0};
+	struct es_consumer *c;
+	char err[256];
+	long long off;
+
+	mock_start(&m, topics);
+	p = es_producer_new(m.bootstrap, "unit-producer", NULL, NULL, err, sizeof(err));
+	ck_assert_msg(p != NULL, "%s", err);
+	ck_assert_int_eq(es_producer_send(p, "payments", ev, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(es_producer_flush(p, 20000), 0);
+
+	c = es_consumer_new(&(struct es_consumer_config){.bootstrap = m.bootstrap,
+							 .group_id = "unit",
+							 .topics = subscribe,
+							 .service = "unit",
+							 .dlq_topic = "dlq.unit",
+							 .handler = reject_all,
+							 .handler_arg = &r,
+							 .retry_initial_ms = 10,
+							 .retry_max_ms = 50},
+			    err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	/* The first two dead letters fail for good; the third goes through.
+	 * Only then may the offset move past the rejected message. */
+	rd_kafka_mock_push_request_errors(m.mc, API_PRODUCE, 2,
+					  RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+					  RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+	for (int i = 0; i < 300 && r.calls == 0; i++)
+		ck_assert_int_eq(es_consumer_poll(c, 100, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(r.calls, 1);
+	es_consumer_free(c);
+
+	off = committed(m.bootstrap, "unit", "payments");
+	ck_assert_int_eq(off, 1);
+	{
+		/* Exactly one dead letter reached the topic. */
+		rd_kafka_conf_t *conf = rd_kafka_conf_new();
+		rd_kafka_t *rk;
+		int64_t lo, hi;
+
+		rd_kafka_conf_set(conf, "bootstrap.servers", m.bootstrap, err, sizeof(err));
+		rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+		ck_assert_int_eq(rd_kafka_query_watermark_offsets(rk, "dlq.unit", 0, &lo, &hi, 10000),
+				 0);
+		ck_assert_int_eq(hi - lo, 1);
+		rd_kafka_destroy(rk);
+	}
+	es_producer_free(p);
+	es_event_free(ev);
+	mock_stop(&m);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("kafka");
+	TCase *tc = tcase_create("core");
+	TCase *faults = tcase_create("faults");
+	SRunner *sr;
+	int failed;
+
+	es_log_init("unit-kafka", ES_LOG_ERROR);
+	if (getenv("ES_TEST_VERBOSE"))
+		es_log_init("unit-kafka", ES_LOG_DEBUG);
+	tcase_add_test(tc, backoff_doubles_with_equal_jitter_and_is_capped);
+	tcase_add_test(tc, kafka_metrics_register_once_per_registry);
+	suite_add_tcase(s, tc);
+	tcase_set_timeout(faults, 120);
+	tcase_add_test(faults, producer_rides_out_transient_produce_errors);
+	tcase_add_test(faults, producer_reports_a_permanent_error_per_message);
+	tcase_add_test(faults, offset_waits_until_the_dead_letter_is_delivered);
+	suite_add_tcase(s, faults);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
