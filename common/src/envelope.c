@@ -156,8 +156,13 @@ int es_time_parse(const char *s, long long *epoch_ms)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int oh = digits(p + 1, 2), om = digits(p + 4, 2);
+		int oh, om;
 
+		/* "+hh:mm": check the length first, digits() reads blindly. */
+		if (strnlen(p, 6) < 6)
+			return -1;
+		oh = digits(p + 1, 2);
+		om = digits(p + 4, 2);
 		if (oh < 0 || oh > 23 || om < 0 || om > 59 || p[3] != ':')
 			return -1;
 		off = (oh * 60 + om) * (*p == '-' ? -1 : 1);

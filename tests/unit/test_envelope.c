@@ -221,6 +221,10 @@ START_TEST(time_parse_handles_offsets_and_fractions)
 	ck_assert_int_eq(es_time_parse("2024-01-01T12:00:00", &ms), -1);
 	ck_assert_int_eq(es_time_parse("2024-01-01T12:00:00Zjunk", &ms), -1);
 	ck_assert_int_eq(es_time_parse("2024-01-01 12:00:00Z", &ms), -1);
+	/* Truncated offsets: nothing past the end of the string is read. */
+	ck_assert_int_eq(es_time_parse("2024-01-01T12:00:00.123-", &ms), -1);
+	ck_assert_int_eq(es_time_parse("2024-01-01T12:00:00+01", &ms), -1);
+	ck_assert_int_eq(es_time_parse("2024-01-01T12:00:00+01:0", &ms), -1);
 }
 END_TEST
 
