@@ -6,7 +6,7 @@
  *
  * Lines are written with a single write(2) so that lines from several
  * threads never interleave. librdkafka's own log lines are routed here by
- * es_log_rdkafka_cb (see kafka.c).
+ * the log callback that es_kafka_conf_new installs (see kafka.c).
  */
 #ifndef ES_LOG_H
 #define ES_LOG_H
