@@ -58,10 +58,11 @@ START_TEST(kafka_metrics_register_once_per_registry)
 	es_counter_inc(m.consumed, (const char *[]){"orders", "OrderPlaced"});
 	es_histogram_observe(m.handler_seconds, (const char *[]){"orders"}, 0.002);
 	text = es_metrics_render(reg, NULL);
-	ck_assert_ptr_nonnull(
-		strstr(text, "es_events_consumed_total{topic=\"orders\",type=\"OrderPlaced\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(
+		text, "es_events_consumed_total{topic=\"orders\",type=\"OrderPlaced\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(text, "# TYPE es_handler_duration_seconds histogram\n"));
-	ck_assert_ptr_nonnull(strstr(text, "es_handler_duration_seconds_count{topic=\"orders\"} 1\n"));
+	ck_assert_ptr_nonnull(
+		strstr(text, "es_handler_duration_seconds_count{topic=\"orders\"} 1\n"));
 	free(text);
 	es_metrics_free(reg);
 }
@@ -132,10 +133,9 @@ START_TEST(producer_rides_out_transient_produce_errors)
 	ck_assert_msg(p != NULL, "%s", err);
 	/* Leadership moving and a broker briefly short of replicas: the
 	 * idempotent producer retries both without duplicating. */
-	rd_kafka_mock_push_request_errors(m.mc, API_PRODUCE, 3,
-					  RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-					  RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
-					  RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+	rd_kafka_mock_push_request_errors(
+		m.mc, API_PRODUCE, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+		RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
 	ck_assert_int_eq(es_producer_send(p, "orders", ev, &o, err, sizeof(err)), 0);
 	ck_assert_int_eq(es_producer_flush(p, 20000), 0);
 	ck_assert_int_eq(o.reports, 1);
@@ -262,8 +262,8 @@ START_TEST(offset_waits_until_the_dead_letter_is_delivered)
 
 		rd_kafka_conf_set(conf, "bootstrap.servers", m.bootstrap, err, sizeof(err));
 		rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-		ck_assert_int_eq(rd_kafka_query_watermark_offsets(rk, "dlq.unit", 0, &lo, &hi, 10000),
-				 0);
+		ck_assert_int_eq(
+			rd_kafka_query_watermark_offsets(rk, "dlq.unit", 0, &lo, &hi, 10000), 0);
 		ck_assert_int_eq(hi - lo, 1);
 		rd_kafka_destroy(rk);
 	}
