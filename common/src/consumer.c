@@ -3,6 +3,7 @@
  * See es/kafka.h for the contract; the why of each step is told here.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct es_consumer {
 	const struct es_kafka_metrics *metrics;
 	int retry_initial_ms;
 	int retry_max_ms;
+	atomic_bool joined; /* set by the first assignment */
 };
 
 /* The outcome of one dead letter, filled by the delivery callback. */
@@ -107,6 +109,32 @@ static double seconds_since(const struct timespec *start)
 	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+/*
+ * The eager assignor's protocol (the default; cooperative-sticky has known
+ * bugs in librdkafka 2.0.2): take what is assigned, drop all on a revoke.
+ * Offsets stored so far are committed by librdkafka before the revoke
+ * completes, so the next owner starts after our last handled message.
+ */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct es_consumer *c = opaque;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		es_info("group %s: assigned %d partition(s)", c->group_id, parts->cnt);
+		rd_kafka_assign(rk, parts);
+		atomic_store(&c->joined, true);
+	} else {
+		es_info("group %s: %d partition(s) revoked", c->group_id, parts->cnt);
+		rd_kafka_assign(rk, NULL);
+	}
+}
+
+bool es_consumer_joined(struct es_consumer *c)
+{
+	return atomic_load(&c->joined);
+}
+
 static char *xstrdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -157,6 +185,8 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 		snprintf(errstr, errstr_size, "consumer configuration: %s", why);
 		goto fail;
 	}
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	rd_kafka_conf_set_opaque(conf, c);
 	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
 	if (!c->rk)
 		goto fail;

@@ -29,11 +29,6 @@
 /* Built-in migrations: the tables every service needs before its own.      */
 /* ------------------------------------------------------------------------ */
 
-struct db_migration {
-	const char *name;
-	const char *sql;
-};
-
 static const char migration_000[] =
 	"CREATE TABLE IF NOT EXISTS es_outbox (\n"
 	"  id           bigserial PRIMARY KEY,\n"
@@ -72,7 +67,7 @@ static const char migration_000[] =
 
 /* Applied in this order, before the service's files. Never edit an entry
  * once released: add a new one (001_eventshop_...) instead. */
-static const struct db_migration builtin_migrations[] = {
+static const struct es_migration builtin_migrations[] = {
 	{"000_eventshop_outbox_inbox", migration_000},
 };
 
@@ -927,7 +922,8 @@ static int migrate_dir(struct es_db *db, const char *dir, char *errstr, size_t e
 	return applied;
 }
 
-int es_db_migrate(struct es_db *db, const char *dir, char *errstr, size_t errstr_size)
+static int migrate(struct es_db *db, const char *dir, const struct es_migration *list, size_t n,
+		   char *errstr, size_t errstr_size)
 {
 	int applied = 0;
 	int result = -1;
@@ -961,9 +957,27 @@ int es_db_migrate(struct es_db *db, const char *dir, char *errstr, size_t errstr
 			goto out;
 		applied += rc;
 	}
+	for (size_t i = 0; i < n; i++) {
+		int rc = migration_apply(db, list[i].name, list[i].sql, errstr, errstr_size);
+
+		if (rc < 0)
+			goto out;
+		applied += rc;
+	}
 	result = applied;
 	es_info("migrations of schema %s: %d applied", db->schema, applied);
 out:
 	migrate_unlock(db);
 	return result;
+}
+
+int es_db_migrate(struct es_db *db, const char *dir, char *errstr, size_t errstr_size)
+{
+	return migrate(db, dir, NULL, 0, errstr, errstr_size);
+}
+
+int es_db_migrate_list(struct es_db *db, const struct es_migration *list, size_t n, char *errstr,
+		       size_t errstr_size)
+{
+	return migrate(db, NULL, list, n, errstr, errstr_size);
 }

@@ -93,4 +93,17 @@ int es_db_tx(struct es_db *db, es_db_tx_fn fn, void *arg, char *errstr, size_t e
  */
 int es_db_migrate(struct es_db *db, const char *dir, char *errstr, size_t errstr_size);
 
+/* A migration compiled into the daemon (see es_embed_migrations in
+ * cmake/Eventshop.cmake, which turns a service's migrations/NNN_*.sql
+ * files into an array of these, in name order). */
+struct es_migration {
+	const char *name;
+	const char *sql;
+};
+
+/* Like es_db_migrate, with the service's migrations given as an array
+ * (n entries, in the order to apply) instead of a directory. */
+int es_db_migrate_list(struct es_db *db, const struct es_migration *list, size_t n, char *errstr,
+		       size_t errstr_size);
+
 #endif

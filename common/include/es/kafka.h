@@ -200,6 +200,10 @@ void es_consumer_free(struct es_consumer *c);
 
 rd_kafka_t *es_consumer_handle(struct es_consumer *c);
 
+/* true once the consumer has joined its group (got its first assignment,
+ * possibly of no partitions): used for readiness. */
+bool es_consumer_joined(struct es_consumer *c);
+
 /* Header names written on dead letters. */
 #define ES_DLQ_HDR_ERROR "dlq.error"
 #define ES_DLQ_HDR_TOPIC "dlq.original.topic"

@@ -1,0 +1,128 @@
+/*
+ * service: the frame every eventshop daemon runs in, so that each main.c
+ * reads like its story:
+ *
+ *   struct es_service svc;
+ *
+ *   if (es_service_init(&svc, &spec, errstr, sizeof(errstr)))   config, log,
+ *           return fail(errstr);                                 db, migrations
+ *   es_http_route(svc.http, "GET", "/payments/{orderId}", ...);  its own routes
+ *   if (es_service_start(&svc, errstr, sizeof(errstr)))          HTTP + relay
+ *           ...
+ *   rc = es_service_consume(&svc, topics, handle, &app, NULL, NULL,
+ *                           errstr, sizeof(errstr));             until SIGTERM
+ *   es_service_release(&svc);                                    leave, flush
+ *
+ * Configuration (environment; every value is checked at start and a bad one
+ * stops the daemon with a message naming the variable):
+ *
+ *   KAFKA_BOOTSTRAP_SERVERS   127.0.0.1:9092
+ *   DATABASE_URL              postgresql://postgres@127.0.0.1:5432/postgres
+ *   DATABASE_SCHEMA           the service name with "_" for "-" (payment_service)
+ *   HTTP_PORT                 the service's port from the contract (8080..8084)
+ *   HTTP_BIND                 127.0.0.1 (0.0.0.0 in containers)
+ *   HTTP_THREADS              4
+ *   LOG_LEVEL                 info (debug, info, warn, error)
+ *   TOPIC_ORDERS, TOPIC_PAYMENTS, TOPIC_INVENTORY, TOPIC_NOTIFICATIONS
+ *                             orders, payments, inventory, notifications
+ *   TOPIC_DLQ                 dlq.<service>
+ *   CONSUMER_GROUP            the service name
+ *   KAFKA_*                   any librdkafka property (KAFKA_SECURITY_PROTOCOL...)
+ *
+ * Threads: the consumer's handler runs on the thread that called
+ * es_service_consume and may use svc->db freely; HTTP handlers run in
+ * libmicrohttpd's pool and must open their own connections (es_db is not
+ * thread-safe). The relay has its own connection and thread.
+ */
+#ifndef ES_SERVICE_H
+#define ES_SERVICE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "es/db.h"
+#include "es/http.h"
+#include "es/kafka.h"
+#include "es/metrics.h"
+#include "es/outbox.h"
+
+struct es_service_spec {
+	const char *name; /* "payment-service": log lines, client id, defaults */
+	unsigned short http_port; /* default of HTTP_PORT */
+	const struct es_migration *migrations; /* the service's own, in order */
+	size_t nmigrations;
+	bool relay; /* runs an outbox relay (every service that produces) */
+};
+
+struct es_topics {
+	const char *orders;
+	const char *payments;
+	const char *inventory;
+	const char *notifications;
+};
+
+struct es_service {
+	const char *name;
+	/* Resolved configuration; the strings are the environment's. */
+	const char *bootstrap;
+	const char *database_url;
+	char schema[64];
+	char dlq_topic[128];
+	const char *group;
+	struct es_topics topics;
+
+	struct es_db *db; /* the consumer thread's connection */
+	struct es_metrics *metrics;
+	struct es_kafka_metrics kmetrics;
+	struct es_http *http; /* created by init, started by start */
+	struct es_relay *relay; /* when spec.relay */
+	struct es_consumer *consumer;
+
+	atomic_bool db_ok; /* as of the consumer thread's last loop */
+	atomic_bool joined; /* the consumer has joined its group */
+};
+
+/*
+ * Reads the configuration, sets up logging and signals, connects to the
+ * database (retrying for up to 60 s, so that a daemon may start before its
+ * database), applies the library's and the service's migrations, and
+ * creates (without starting) the HTTP server and the relay. On failure
+ * errstr says why and everything made so far is released.
+ */
+int es_service_init(struct es_service *svc, const struct es_service_spec *spec, char *errstr,
+		    size_t errstr_size);
+
+/* Starts serving HTTP and relaying the outbox. */
+int es_service_start(struct es_service *svc, char *errstr, size_t errstr_size);
+
+/*
+ * Called every loop of es_service_consume (about every 100 ms) on the
+ * consumer's thread, for timers such as the saga timeout. Returns 0, or -1
+ * to stop the daemon (errstr filled).
+ */
+typedef int (*es_service_tick_fn)(struct es_service *svc, void *arg, char *errstr,
+				  size_t errstr_size);
+
+/*
+ * Subscribes to topics (NULL-terminated) with handler and runs the consumer
+ * loop until SIGTERM/SIGINT (es_stop), a fatal Kafka error, or a failed
+ * relay. Returns 0 on a requested stop, -1 otherwise (errstr filled): the
+ * daemon should then exit non-zero to be restarted.
+ */
+int es_service_consume(struct es_service *svc, const char *const *topics, es_handler_fn *handler,
+		       void *handler_arg, es_service_tick_fn tick, void *tick_arg, char *errstr,
+		       size_t errstr_size);
+
+/* Stops HTTP, closes the consumer (leaving the group, committing offsets),
+ * stops the relay (finishing its round), and frees everything. */
+void es_service_release(struct es_service *svc);
+
+/*
+ * The contract's topic names with TOPIC_* overrides, for programs that are
+ * not daemons (tests, tools). Returns 0, or -1 with errstr naming a bad
+ * variable.
+ */
+int es_service_topics(struct es_topics *t, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,228 @@
+#include "es/service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "es/config.h"
+#include "es/daemon.h"
+#include "es/log.h"
+
+#define DB_START_TIMEOUT_MS 60000
+
+int es_service_topics(struct es_topics *t, char *errstr, size_t errstr_size)
+{
+	t->orders = es_config_str("TOPIC_ORDERS", "orders");
+	t->payments = es_config_str("TOPIC_PAYMENTS", "payments");
+	t->inventory = es_config_str("TOPIC_INVENTORY", "inventory");
+	t->notifications = es_config_str("TOPIC_NOTIFICATIONS", "notifications");
+	return 0;
+}
+
+/* "payment-service" -> "payment_service": a schema name needing no quotes. */
+static void default_schema(const char *name, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; name[i] && i + 1 < size; i++)
+		buf[i] = name[i] == '-' ? '_' : name[i];
+	buf[i] = '\0';
+}
+
+static bool ready(void *arg, char *reason, size_t reason_size)
+{
+	struct es_service *svc = arg;
+
+	if (!atomic_load(&svc->db_ok)) {
+		snprintf(reason, reason_size, "database unreachable");
+		return false;
+	}
+	if (svc->relay && es_relay_failed(svc->relay)) {
+		snprintf(reason, reason_size, "outbox relay failed");
+		return false;
+	}
+	if (!atomic_load(&svc->joined)) {
+		snprintf(reason, reason_size, "not yet in its Kafka consumer group");
+		return false;
+	}
+	return true;
+}
+
+static int read_config(struct es_service *svc, const struct es_service_spec *spec,
+		       struct es_http_conf *http, char *errstr, size_t errstr_size)
+{
+	enum es_log_level level;
+	long port, threads;
+	const char *s;
+
+	s = es_config_str("LOG_LEVEL", "info");
+	if (es_log_level_parse(s, &level)) {
+		snprintf(errstr, errstr_size,
+			 "LOG_LEVEL: \"%s\" is not one of debug, info, warn, error", s);
+		return -1;
+	}
+	es_log_init(spec->name, level);
+
+	svc->bootstrap = es_config_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092");
+	svc->database_url = es_config_str("DATABASE_URL",
+					  "postgresql://postgres@127.0.0.1:5432/postgres");
+	default_schema(spec->name, svc->schema, sizeof(svc->schema));
+	s = es_config_str("DATABASE_SCHEMA", svc->schema);
+	if (strlen(s) >= sizeof(svc->schema)) {
+		snprintf(errstr, errstr_size, "DATABASE_SCHEMA: longer than %zu bytes",
+			 sizeof(svc->schema) - 1);
+		return -1;
+	}
+	snprintf(svc->schema, sizeof(svc->schema), "%s", s);
+	svc->group = es_config_str("CONSUMER_GROUP", spec->name);
+	snprintf(svc->dlq_topic, sizeof(svc->dlq_topic), "dlq.%s", spec->name);
+	s = es_config_str("TOPIC_DLQ", svc->dlq_topic);
+	if (strlen(s) >= sizeof(svc->dlq_topic)) {
+		snprintf(errstr, errstr_size, "TOPIC_DLQ: longer than %zu bytes",
+			 sizeof(svc->dlq_topic) - 1);
+		return -1;
+	}
+	snprintf(svc->dlq_topic, sizeof(svc->dlq_topic), "%s", s);
+	if (es_service_topics(&svc->topics, errstr, errstr_size))
+		return -1;
+
+	es_http_conf_init(http);
+	if (es_config_long("HTTP_PORT", spec->http_port, 0, 65535, &port, errstr, errstr_size) ||
+	    es_config_long("HTTP_THREADS", 4, 1, 256, &threads, errstr, errstr_size))
+		return -1;
+	http->port = (unsigned short)port;
+	http->threads = (unsigned int)threads;
+	http->bind_addr = es_config_str("HTTP_BIND", "127.0.0.1");
+	http->metrics = svc->metrics;
+	http->ready = ready;
+	http->ready_arg = svc;
+	return 0;
+}
+
+int es_service_init(struct es_service *svc, const struct es_service_spec *spec, char *errstr,
+		    size_t errstr_size)
+{
+	struct es_http_conf http;
+	char why[512];
+	int applied;
+
+	memset(svc, 0, sizeof(*svc));
+	svc->name = spec->name;
+	if (es_daemon_signals()) {
+		snprintf(errstr, errstr_size, "cannot install signal handlers");
+		return -1;
+	}
+	svc->metrics = es_metrics_new();
+	if (!svc->metrics) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	if (read_config(svc, spec, &http, errstr, errstr_size) ||
+	    es_kafka_metrics_register(svc->metrics, &svc->kmetrics, errstr, errstr_size))
+		goto fail;
+
+	es_info("starting: kafka %s, database schema %s, http %s:%u", svc->bootstrap, svc->schema,
+		http.bind_addr, http.port);
+	svc->db = es_db_connect(svc->database_url, svc->schema, DB_START_TIMEOUT_MS, why,
+				sizeof(why));
+	if (!svc->db) {
+		snprintf(errstr, errstr_size, "DATABASE_URL: %s", why);
+		goto fail;
+	}
+	applied = es_db_migrate_list(svc->db, spec->migrations, spec->nmigrations, errstr,
+				     errstr_size);
+	if (applied < 0)
+		goto fail;
+	atomic_store(&svc->db_ok, true);
+
+	svc->http = es_http_new(&http, errstr, errstr_size);
+	if (!svc->http)
+		goto fail;
+	if (spec->relay) {
+		struct es_relay_config rc = {
+			.conninfo = svc->database_url,
+			.schema = svc->schema,
+			.bootstrap = svc->bootstrap,
+			.service = spec->name,
+			.metrics = &svc->kmetrics,
+		};
+
+		svc->relay = es_relay_new(&rc, errstr, errstr_size);
+		if (!svc->relay ||
+		    es_relay_register_gauges(svc->relay, svc->metrics, errstr, errstr_size))
+			goto fail;
+	}
+	return 0;
+fail:
+	es_service_release(svc);
+	return -1;
+}
+
+int es_service_start(struct es_service *svc, char *errstr, size_t errstr_size)
+{
+	if (es_http_start(svc->http, errstr, errstr_size))
+		return -1;
+	if (svc->relay && es_relay_start(svc->relay, errstr, errstr_size))
+		return -1;
+	es_info("serving HTTP on port %u", es_http_port(svc->http));
+	return 0;
+}
+
+int es_service_consume(struct es_service *svc, const char *const *topics, es_handler_fn *handler,
+		       void *handler_arg, es_service_tick_fn tick, void *tick_arg, char *errstr,
+		       size_t errstr_size)
+{
+	struct es_consumer_config cc = {
+		.bootstrap = svc->bootstrap,
+		.group_id = svc->group,
+		.client_id = svc->name,
+		.topics = topics,
+		.service = svc->name,
+		.dlq_topic = svc->dlq_topic,
+		.handler = handler,
+		.handler_arg = handler_arg,
+		.metrics = &svc->kmetrics,
+	};
+	time_t last_reconnect = 0;
+
+	svc->consumer = es_consumer_new(&cc, errstr, errstr_size);
+	if (!svc->consumer)
+		return -1;
+	while (!es_stop) {
+		if (es_consumer_poll(svc->consumer, 100, &es_stop, errstr, errstr_size))
+			return -1;
+		if (!es_db_ok(svc->db) && time(NULL) != last_reconnect) {
+			char why[256];
+
+			/* A handler's RETRY covers the message in hand; this
+			 * brings the connection back between messages, at
+			 * most once a second. */
+			last_reconnect = time(NULL);
+			if (es_db_reconnect(svc->db, 0, why, sizeof(why)) == 0)
+				es_info("database connection restored");
+		}
+		atomic_store(&svc->db_ok, es_db_ok(svc->db));
+		atomic_store(&svc->joined, es_consumer_joined(svc->consumer));
+		if (svc->relay && es_relay_failed(svc->relay)) {
+			snprintf(errstr, errstr_size, "the outbox relay stopped on a fatal error");
+			return -1;
+		}
+		if (tick && tick(svc, tick_arg, errstr, errstr_size))
+			return -1;
+	}
+	es_info("stopping on signal");
+	return 0;
+}
+
+void es_service_release(struct es_service *svc)
+{
+	if (svc->http)
+		es_http_stop(svc->http);
+	es_consumer_free(svc->consumer);
+	es_relay_free(svc->relay);
+	es_http_free(svc->http);
+	es_db_free(svc->db);
+	es_metrics_free(svc->metrics);
+	memset(svc, 0, sizeof(*svc));
+}
