@@ -1,0 +1,568 @@
+/*
+ * The REST front door. Handlers run in libmicrohttpd's worker threads, each
+ * with its own database connection (thread_db), so requests are served in
+ * parallel without sharing a connection.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "es/events.h"
+#include "es/log.h"
+#include "order.h"
+
+#define PROBLEM(name) "urn:eventshop:problem:" name
+#define LIST_DEFAULT_LIMIT 20
+#define LIST_MAX_LIMIT 100
+#define IDEMPOTENCY_KEY_MAX 255
+#define TIME_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* This worker thread's connection, made on first use. */
+static struct es_db *thread_db(struct order_app *app, char *errstr, size_t errstr_size)
+{
+	struct es_db *db = pthread_getspecific(app->db_key);
+
+	if (db) {
+		if (!es_db_ok(db) && es_db_reconnect(db, 2000, errstr, errstr_size))
+			return NULL;
+		return db;
+	}
+	db = es_db_connect(app->svc->database_url, app->svc->schema, 5000, errstr, errstr_size);
+	if (db)
+		pthread_setspecific(app->db_key, db);
+	return db;
+}
+
+static int unavailable(struct es_http_request *req, const char *why)
+{
+	es_warn("%s %s: %s", es_http_method(req), es_http_path(req), why);
+	es_http_add_header(req, "Retry-After", "1");
+	return es_http_reply_problem(req, 503, PROBLEM("unavailable"), "Service Unavailable",
+				     "the order database is unreachable; retry shortly", NULL);
+}
+
+static int bad_order_id(struct es_http_request *req)
+{
+	json_t *errors = json_array();
+
+	es_http_errors_add(errors, "/orderId", "must be a UUID");
+	return es_http_reply_problem(req, 400, PROBLEM("invalid-order-id"), "Invalid order id",
+				     "the order id in the path is not a UUID", errors);
+}
+
+/* ------------------------------------------------------------- products */
+
+static int get_products(struct es_http_request *req, void *arg)
+{
+	struct order_app *app = arg;
+	char err[512];
+	struct es_db *db = thread_db(app, err, sizeof(err));
+	json_t *list;
+	PGresult *res;
+
+	if (!db)
+		return unavailable(req, err);
+	res = es_db_query(db, "SELECT sku, name, price_cents, currency FROM products ORDER BY sku",
+			  0, NULL, err, sizeof(err));
+	if (!res)
+		return unavailable(req, err);
+	list = json_array();
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_array_append_new(
+			list,
+			json_pack("{s:s,s:s,s:I,s:s}", "sku", es_db_get(res, i, "sku"), "name",
+				  es_db_get(res, i, "name"), "priceCents",
+				  (json_int_t)strtoll(es_db_get(res, i, "price_cents"), NULL, 10),
+				  "currency", es_db_get(res, i, "currency")));
+	}
+	PQclear(res);
+	return es_http_reply_json(req, 200, list);
+}
+
+/* ---------------------------------------------------------- POST /orders */
+
+struct create {
+	struct order_app *app;
+	const struct order_request *order;
+	const char *key; /* Idempotency-Key or NULL */
+	const char *traceparent; /* the request's, or NULL */
+	/* The answer. */
+	unsigned status;
+	char *body; /* JSON text (owned) */
+	char order_id[ES_UUID_LEN + 1];
+};
+
+/* With an Idempotency-Key: 1 when the answer is already decided (409,
+ * 422 or a replay), 0 to go on creating, -1 on error. */
+static int check_key(struct create *c, struct es_db *db, char *errstr, size_t errstr_size)
+{
+	const char *params[2] = {c->key, c->order->canonical};
+	PGresult *res;
+	bool locked;
+
+	/* The transaction-scoped lock marks the key in flight: a concurrent
+	 * retry with the same key cannot take it and gets 409 at once. */
+	res = es_db_query(db,
+			  "SELECT pg_try_advisory_xact_lock(hashtext('idempotency:' || $1))"
+			  " AS locked",
+			  1, params, errstr, errstr_size);
+	if (!res)
+		return -1;
+	locked = !strcmp(es_db_get(res, 0, "locked"), "t");
+	PQclear(res);
+	if (!locked) {
+		c->status = 409;
+		return 1;
+	}
+	res = es_db_query(db,
+			  "SELECT request_md5 = md5($2) AS same, order_id, response_status,"
+			  " response_body FROM idempotency_keys WHERE key = $1",
+			  2, params, errstr, errstr_size);
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 1) {
+		if (strcmp(es_db_get(res, 0, "same"), "t")) {
+			c->status = 422;
+		} else {
+			c->status = (unsigned)strtoul(es_db_get(res, 0, "response_status"), NULL,
+						      10);
+			c->body = strdup(es_db_get(res, 0, "response_body"));
+			snprintf(c->order_id, sizeof(c->order_id), "%s",
+				 es_db_get(res, 0, "order_id"));
+		}
+		PQclear(res);
+		return 1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+static int insert_order(struct create *c, struct es_db *db, const char *traceparent, char *errstr,
+			size_t errstr_size)
+{
+	const struct order_request *o = c->order;
+	char total[24], timeout[24];
+	const char *params[8] = {c->order_id,
+				 o->customer_id,
+				 o->customer_email,
+				 total,
+				 c->app->catalog.currency,
+				 o->payment_token,
+				 traceparent,
+				 timeout};
+
+	snprintf(total, sizeof(total), "%ld", o->total_cents);
+	snprintf(timeout, sizeof(timeout), "%ld", c->app->saga_timeout_ms);
+	if (es_db_exec(db,
+		       "INSERT INTO orders (order_id, customer_id, customer_email, total_cents,"
+		       " currency, payment_token, traceparent, deadline)"
+		       " VALUES ($1, $2, $3, $4, $5, $6, $7,"
+		       " now() + make_interval(secs => $8::bigint / 1000.0))",
+		       8, params, errstr, errstr_size) != 1)
+		return -1;
+	for (size_t i = 0; i < o->nlines; i++) {
+		char line[16], qty[16], price[24];
+		const char *p[5] = {c->order_id, line, o->lines[i].sku, qty, price};
+
+		snprintf(line, sizeof(line), "%zu", i);
+		snprintf(qty, sizeof(qty), "%d", o->lines[i].quantity);
+		snprintf(price, sizeof(price), "%ld", o->lines[i].unit_price_cents);
+		if (es_db_exec(db,
+			       "INSERT INTO order_items (order_id, line, sku, quantity,"
+			       " unit_price_cents) VALUES ($1, $2, $3, $4, $5)",
+			       5, p, errstr, errstr_size) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+static json_t *placed_data(const struct create *c)
+{
+	const struct order_request *o = c->order;
+	json_t *items = json_array();
+
+	for (size_t i = 0; i < o->nlines; i++)
+		json_array_append_new(items,
+				      json_pack("{s:s,s:i,s:I}", "sku", o->lines[i].sku, "quantity",
+						o->lines[i].quantity, "unitPriceCents",
+						(json_int_t)o->lines[i].unit_price_cents));
+	return json_pack("{s:s,s:s,s:s,s:o,s:I,s:s,s:s}", "orderId", c->order_id, "customerId",
+			 o->customer_id, "customerEmail", o->customer_email, "items", items,
+			 "totalCents", (json_int_t)o->total_cents, "currency",
+			 c->app->catalog.currency, "paymentToken", o->payment_token);
+}
+
+static int create_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_size)
+{
+	struct create *c = arg;
+	struct es_event *ev;
+	int rc;
+
+	free(c->body);
+	c->body = NULL;
+	c->status = 0;
+	if (c->key) {
+		rc = check_key(c, db, errstr, errstr_size);
+		if (rc)
+			return rc < 0 ? -1 : 0;
+	}
+	es_uuid_new(c->order_id);
+	/* es_event_new keeps a valid traceparent and makes one otherwise; the
+	 * order stores the event's, so that later events carry the same. */
+	ev = es_event_new(ORDER_SERVICE, ES_ORDER_PLACED, c->order_id, NULL, c->traceparent,
+			  placed_data(c));
+	if (!ev) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	rc = insert_order(c, db, ev->traceparent, errstr, errstr_size) ||
+	     order_emit(db, c->app->svc->topics.orders, ev, errstr, errstr_size);
+	es_event_free(ev);
+	if (rc)
+		return -1;
+	c->status = 202;
+	c->body = json_dumps(json_pack("{s:s,s:s,s:I,s:s}", "orderId", c->order_id, "status",
+				       "PENDING", "totalCents", (json_int_t)c->order->total_cents,
+				       "currency", c->app->catalog.currency),
+			     JSON_COMPACT | JSON_SORT_KEYS);
+	if (!c->body) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	if (c->key) {
+		const char *params[4] = {c->key, c->order->canonical, c->order_id, c->body};
+
+		if (es_db_exec(db,
+			       "INSERT INTO idempotency_keys (key, request_md5, order_id,"
+			       " response_status, response_body) VALUES ($1, md5($2), $3, 202, $4)",
+			       4, params, errstr, errstr_size) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+static bool key_valid(const char *key)
+{
+	size_t len = strlen(key);
+
+	if (len == 0 || len > IDEMPOTENCY_KEY_MAX)
+		return false;
+	for (const char *p = key; *p; p++) {
+		if (*p < 0x21 || *p > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+static int reply_created(struct es_http_request *req, struct create *c)
+{
+	char location[64];
+	json_error_t jerr;
+
+	snprintf(location, sizeof(location), "/orders/%s", c->order_id);
+	es_http_add_header(req, "Location", location);
+	return es_http_reply_json(req, c->status, json_loads(c->body, 0, &jerr));
+}
+
+static int post_order(struct es_http_request *req, void *arg)
+{
+	struct order_app *app = arg;
+	struct order_request order;
+	struct create c = {.app = app, .order = &order};
+	char detail[512], err[512];
+	size_t len;
+	const char *body = es_http_body(req, &len);
+	json_t *errors;
+	unsigned status;
+	struct es_db *db;
+	int rc;
+
+	if (!es_http_content_type_is(req, "application/json"))
+		return es_http_reply_problem(req, 415, PROBLEM("unsupported-media-type"), NULL,
+					     "send the order as Content-Type: application/json",
+					     NULL);
+	c.key = es_http_header(req, "Idempotency-Key");
+	if (c.key && !key_valid(c.key))
+		return es_http_reply_problem(req, 400, PROBLEM("invalid-idempotency-key"), NULL,
+					     "Idempotency-Key must be 1 to 255 visible ASCII "
+					     "characters",
+					     NULL);
+	status = order_request_parse(&order, body, len, &app->catalog, &errors, detail,
+				     sizeof(detail));
+	if (status)
+		return es_http_reply_problem(
+			req, status,
+			status == 400 ? PROBLEM("malformed-request") : PROBLEM("invalid-order"),
+			status == 400 ? "Malformed request" : "Invalid order", detail, errors);
+	c.traceparent = es_http_header(req, "traceparent");
+	db = thread_db(app, err, sizeof(err));
+	if (!db) {
+		order_request_release(&order);
+		return unavailable(req, err);
+	}
+	if (es_db_tx(db, create_tx, &c, err, sizeof(err))) {
+		order_request_release(&order);
+		free(c.body);
+		return unavailable(req, err);
+	}
+	order_request_release(&order);
+	if (c.status == 409)
+		rc = es_http_reply_problem(req, 409, PROBLEM("idempotency-key-in-flight"), NULL,
+					   "a request with this Idempotency-Key is still being "
+					   "processed; retry shortly",
+					   NULL);
+	else if (c.status == 422)
+		rc = es_http_reply_problem(req, 422, PROBLEM("idempotency-key-reused"), NULL,
+					   "this Idempotency-Key was used with a different body",
+					   NULL);
+	else
+		rc = reply_created(req, &c);
+	free(c.body);
+	return rc;
+}
+
+/* ------------------------------------------------------- GET /orders/... */
+
+static json_t *items_json(struct es_db *db, const char *order_id, char *err, size_t size)
+{
+	const char *params[1] = {order_id};
+	PGresult *res = es_db_query(db,
+				    "SELECT sku, quantity, unit_price_cents FROM order_items"
+				    " WHERE order_id = $1 ORDER BY line",
+				    1, params, err, size);
+	json_t *items;
+
+	if (!res)
+		return NULL;
+	items = json_array();
+	for (int i = 0; i < PQntuples(res); i++)
+		json_array_append_new(
+			items,
+			json_pack("{s:s,s:I,s:I}", "sku", es_db_get(res, i, "sku"), "quantity",
+				  (json_int_t)strtoll(es_db_get(res, i, "quantity"), NULL, 10),
+				  "unitPriceCents",
+				  (json_int_t)strtoll(es_db_get(res, i, "unit_price_cents"), NULL,
+						      10)));
+	PQclear(res);
+	return items;
+}
+
+static json_t *timeline_json(struct es_db *db, const char *order_id, char *err, size_t size)
+{
+	const char *params[1] = {order_id};
+	PGresult *res = es_db_query(
+		db,
+		"SELECT event_id, type, source, " TIME_SQL(
+			"time") " AS t"
+				" FROM timeline WHERE order_id = $1 ORDER BY time, seq",
+		1, params, err, size);
+	json_t *list;
+
+	if (!res)
+		return NULL;
+	list = json_array();
+	for (int i = 0; i < PQntuples(res); i++)
+		json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}", "id",
+						      es_db_get(res, i, "event_id"), "type",
+						      es_db_get(res, i, "type"), "source",
+						      es_db_get(res, i, "source"), "time",
+						      es_db_get(res, i, "t")));
+	PQclear(res);
+	return list;
+}
+
+#define ORDER_COLUMNS                                                                          \
+	"order_id, customer_id, customer_email, status, cancel_reason, total_cents, currency," \
+	" " TIME_SQL("created_at") " AS created, " TIME_SQL("updated_at") " AS updated"
+
+/* One order as the API shows it, from a row of ORDER_COLUMNS. */
+static json_t *order_json(struct es_db *db, PGresult *res, int row, bool timeline, char *err,
+			  size_t size)
+{
+	const char *id = es_db_get(res, row, "order_id");
+	const char *reason = es_db_get(res, row, "cancel_reason");
+	json_t *items = items_json(db, id, err, size);
+	json_t *o;
+
+	if (!items)
+		return NULL;
+	o = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:s,s:s,s:s}", "orderId", id, "customerId",
+		      es_db_get(res, row, "customer_id"), "customerEmail",
+		      es_db_get(res, row, "customer_email"), "status",
+		      es_db_get(res, row, "status"), "cancelReason",
+		      reason ? json_string(reason) : json_null(), "items", items, "totalCents",
+		      (json_int_t)strtoll(es_db_get(res, row, "total_cents"), NULL, 10), "currency",
+		      es_db_get(res, row, "currency"), "createdAt", es_db_get(res, row, "created"),
+		      "updatedAt", es_db_get(res, row, "updated"));
+	if (o && timeline) {
+		json_t *t = timeline_json(db, id, err, size);
+
+		if (!t) {
+			json_decref(o);
+			return NULL;
+		}
+		json_object_set_new(o, "timeline", t);
+	}
+	return o;
+}
+
+static int get_order(struct es_http_request *req, void *arg)
+{
+	struct order_app *app = arg;
+	const char *id = es_http_param(req, "orderId");
+	const char *params[1] = {id};
+	char err[512];
+	struct es_db *db;
+	PGresult *res;
+	json_t *o;
+
+	if (!es_uuid_valid(id))
+		return bad_order_id(req);
+	db = thread_db(app, err, sizeof(err));
+	if (!db)
+		return unavailable(req, err);
+	res = es_db_query(db, "SELECT " ORDER_COLUMNS " FROM orders WHERE order_id = $1", 1, params,
+			  err, sizeof(err));
+	if (!res)
+		return unavailable(req, err);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return es_http_reply_problem(req, 404, PROBLEM("order-not-found"), NULL,
+					     "no order has this id", NULL);
+	}
+	o = order_json(db, res, 0, true, err, sizeof(err));
+	PQclear(res);
+	if (!o)
+		return unavailable(req, err);
+	return es_http_reply_json(req, 200, o);
+}
+
+static int list_orders(struct es_http_request *req, void *arg)
+{
+	struct order_app *app = arg;
+	const char *customer = es_http_query(req, "customerId");
+	const char *status = es_http_query(req, "status");
+	const char *limit_s = es_http_query(req, "limit");
+	char limit[16], err[512];
+	const char *params[3] = {customer && *customer ? customer : NULL,
+				 status && *status ? status : NULL, limit};
+	json_t *list;
+	struct es_db *db;
+	PGresult *res;
+	long n = LIST_DEFAULT_LIMIT;
+
+	if (params[1] && strcmp(status, "PENDING") && strcmp(status, "CONFIRMED") &&
+	    strcmp(status, "CANCELLED"))
+		return es_http_reply_problem(req, 400, PROBLEM("invalid-query"), NULL,
+					     "status must be PENDING, CONFIRMED or CANCELLED",
+					     NULL);
+	if (limit_s) {
+		char *end;
+
+		n = strtol(limit_s, &end, 10);
+		if (!*limit_s || *end || n < 1 || n > LIST_MAX_LIMIT)
+			return es_http_reply_problem(req, 400, PROBLEM("invalid-query"), NULL,
+						     "limit must be a whole number from 1 to 100",
+						     NULL);
+	}
+	snprintf(limit, sizeof(limit), "%ld", n);
+	db = thread_db(app, err, sizeof(err));
+	if (!db)
+		return unavailable(req, err);
+	res = es_db_query(db,
+			  "SELECT " ORDER_COLUMNS " FROM orders"
+			  " WHERE ($1::text IS NULL OR customer_id = $1)"
+			  " AND ($2::text IS NULL OR status = $2)"
+			  " ORDER BY created_at DESC, order_id LIMIT $3::int",
+			  3, params, err, sizeof(err));
+	if (!res)
+		return unavailable(req, err);
+	list = json_array();
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *o = order_json(db, res, i, false, err, sizeof(err));
+
+		if (!o) {
+			json_decref(list);
+			PQclear(res);
+			return unavailable(req, err);
+		}
+		json_array_append_new(list, o);
+	}
+	PQclear(res);
+	return es_http_reply_json(req, 200, json_pack("{s:o}", "orders", list));
+}
+
+/* --------------------------------------------------- POST .../cancel */
+
+struct cancel {
+	struct order_app *app;
+	const char *order_id;
+	int cancelled; /* 1 cancelled, 0 not pending */
+	double seconds;
+	char status[16]; /* the current status when not cancelled; "" if unknown */
+};
+
+static int cancel_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_size)
+{
+	struct cancel *c = arg;
+	const char *params[1] = {c->order_id};
+	PGresult *res;
+
+	c->status[0] = '\0';
+	c->cancelled = order_cancel_in_tx(c->app, db, c->order_id, "CUSTOMER_REQUEST",
+					  "cancelled at the customer's request", NULL, &c->seconds,
+					  errstr, errstr_size);
+	if (c->cancelled != 0)
+		return c->cancelled < 0 ? -1 : 0;
+	res = es_db_query(db, "SELECT status FROM orders WHERE order_id = $1", 1, params, errstr,
+			  errstr_size);
+	if (!res)
+		return -1;
+	if (PQntuples(res))
+		snprintf(c->status, sizeof(c->status), "%s", es_db_get(res, 0, "status"));
+	PQclear(res);
+	return 0;
+}
+
+static int cancel_order(struct es_http_request *req, void *arg)
+{
+	struct order_app *app = arg;
+	struct cancel c = {.app = app, .order_id = es_http_param(req, "orderId")};
+	char err[512], detail[128];
+	struct es_db *db;
+
+	if (!es_uuid_valid(c.order_id))
+		return bad_order_id(req);
+	db = thread_db(app, err, sizeof(err));
+	if (!db)
+		return unavailable(req, err);
+	if (es_db_tx(db, cancel_tx, &c, err, sizeof(err)))
+		return unavailable(req, err);
+	if (c.cancelled) {
+		order_saga_observe(app, "cancelled", c.seconds);
+		return es_http_reply_json(req, 202,
+					  json_pack("{s:s,s:s,s:s}", "orderId", c.order_id,
+						    "status", "CANCELLED", "cancelReason",
+						    "CUSTOMER_REQUEST"));
+	}
+	if (!c.status[0])
+		return es_http_reply_problem(req, 404, PROBLEM("order-not-found"), NULL,
+					     "no order has this id", NULL);
+	snprintf(detail, sizeof(detail), "the order is already %s and can no longer change",
+		 c.status);
+	return es_http_reply_problem(req, 409, PROBLEM("order-not-pending"), NULL, detail, NULL);
+}
+
+int order_api_routes(struct order_app *app, char *errstr, size_t errstr_size)
+{
+	struct es_http *http = app->svc->http;
+
+	if (es_http_route(http, "GET", "/products", get_products, app, errstr, errstr_size) ||
+	    es_http_route(http, "POST", "/orders", post_order, app, errstr, errstr_size) ||
+	    es_http_route(http, "GET", "/orders", list_orders, app, errstr, errstr_size) ||
+	    es_http_route(http, "GET", "/orders/{orderId}", get_order, app, errstr, errstr_size) ||
+	    es_http_route(http, "POST", "/orders/{orderId}/cancel", cancel_order, app, errstr,
+			  errstr_size))
+		return -1;
+	return 0;
+}

@@ -1,0 +1,133 @@
+/*
+ * order-service: the REST front door and the saga's decision maker.
+ *
+ * POST /orders stores the order and its OrderPlaced (outbox) in one
+ * transaction. The service then listens to the payments and inventory
+ * topics and confirms the order once both succeeded, or cancels it on the
+ * first failure, on the customer's request, or when the saga times out. A
+ * terminal order never changes again.
+ */
+#ifndef ORDER_H
+#define ORDER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "es/catalog.h"
+#include "es/db.h"
+#include "es/envelope.h"
+#include "es/http.h"
+#include "es/kafka.h"
+#include "es/service.h"
+
+#define ORDER_SERVICE "order-service"
+#define ORDER_MAX_LINES 50
+#define ORDER_MAX_QUANTITY 100
+#define ORDER_ID_MAX 128 /* customerId */
+#define ORDER_EMAIL_MAX 254
+#define ORDER_TOKEN_MAX 64
+
+extern const struct es_migration order_migrations[];
+extern const size_t order_migrations_count;
+
+struct order_app {
+	struct es_service *svc;
+	struct es_catalog catalog;
+	long saga_timeout_ms;
+	struct es_histogram *saga_seconds; /* es_saga_duration_seconds{outcome} */
+	pthread_key_t db_key; /* each HTTP worker thread's own connection */
+	long long last_sweep_ms;
+};
+
+/* Sets up what the app needs beyond the service frame: SAGA_TIMEOUT_MS,
+ * the catalog (seeded into products), metrics, the per-thread connections,
+ * and the HTTP routes. */
+int order_app_init(struct order_app *app, struct es_service *svc, char *errstr, size_t errstr_size);
+void order_app_release(struct order_app *app);
+
+/* ------------------------------------------------------------ validate.c */
+
+struct order_line {
+	char sku[ES_SKU_MAX];
+	int quantity;
+	long unit_price_cents;
+};
+
+struct order_request {
+	char customer_id[ORDER_ID_MAX + 1];
+	char customer_email[ORDER_EMAIL_MAX + 1];
+	char payment_token[ORDER_TOKEN_MAX + 1];
+	struct order_line lines[ORDER_MAX_LINES];
+	size_t nlines;
+	long total_cents;
+	char *canonical; /* the body as sorted compact JSON, for Idempotency-Key; owned */
+};
+
+/*
+ * Parses and validates a POST /orders body against the catalog. Returns 0,
+ * or the HTTP status to answer (400 for malformed JSON or wrong types, 422
+ * for semantic errors) with detail filled and *errors set to a new array of
+ * {pointer, detail} (caller owns it). Prices come from the catalog, never
+ * from the client.
+ */
+unsigned order_request_parse(struct order_request *req, const char *body, size_t len,
+			     const struct es_catalog *cat, json_t **errors, char *detail,
+			     size_t detail_size);
+void order_request_release(struct order_request *req);
+
+bool order_email_valid(const char *s);
+bool order_token_valid(const char *s);
+
+/* ---------------------------------------------------------------- saga.c */
+
+enum saga_action {
+	SAGA_NOTHING = 0, /* record the event, change nothing */
+	SAGA_REMEMBER, /* a success: remember it, wait for the other one */
+	SAGA_CONFIRM, /* both succeeded: CONFIRMED, OrderConfirmed */
+	SAGA_CANCEL, /* a failure: CANCELLED, OrderCancelled */
+};
+
+/*
+ * The saga's rule for one incoming event, as a pure function: status is
+ * the order's current status, paid / reserved what was heard before. On
+ * SAGA_CANCEL *reason is the contract's cancel reason.
+ */
+enum saga_action order_saga_decide(const char *status, bool paid, bool reserved,
+				   const char *event_type, const char **reason);
+
+/* The consumer handler for the payments and inventory topics. */
+enum es_handler_result order_saga_handle(void *arg, const struct es_event *ev,
+					 const struct es_delivery *d, char *reason,
+					 size_t reason_size);
+
+/* Cancels PENDING orders whose saga deadline passed (TIMEOUT); called from
+ * the consumer loop's tick. */
+int order_saga_sweep(struct es_service *svc, void *arg, char *errstr, size_t errstr_size);
+
+/*
+ * Moves order_id from PENDING to CANCELLED with reason (and detail) and
+ * writes OrderCancelled, inside the caller's transaction; cause may be
+ * NULL. Returns 1 when cancelled (*saga_seconds: the order's age), 0 when
+ * the order was not PENDING (or does not exist), -1 on error.
+ */
+int order_cancel_in_tx(struct order_app *app, struct es_db *db, const char *order_id,
+		       const char *reason, const char *detail, const struct es_event *cause,
+		       double *saga_seconds, char *errstr, size_t errstr_size);
+
+/* Stores ev in the outbox for topic and in the order's timeline. */
+int order_emit(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
+	       size_t errstr_size);
+
+/* Adds ev to its order's timeline (a repeated event id is ignored). */
+int order_timeline_add(struct es_db *db, const struct es_event *ev, char *errstr,
+		       size_t errstr_size);
+
+/* Observes the saga's duration for an order that just became terminal. */
+void order_saga_observe(struct order_app *app, const char *outcome, double seconds);
+
+/* ----------------------------------------------------------------- api.c */
+
+int order_api_routes(struct order_app *app, char *errstr, size_t errstr_size);
+
+#endif

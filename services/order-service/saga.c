@@ -1,0 +1,339 @@
+/*
+ * The saga's decisions: confirm once payment and stock both succeeded,
+ * cancel on the first failure or the deadline. Choreography: no one tells
+ * payment or inventory what to do; they react to OrderConfirmed and
+ * OrderCancelled by themselves (compensation).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "es/events.h"
+#include "es/inbox.h"
+#include "es/log.h"
+#include "es/metrics.h"
+#include "es/outbox.h"
+#include "order.h"
+
+#define SWEEP_INTERVAL_MS 500
+#define SWEEP_BATCH "50"
+
+enum saga_action order_saga_decide(const char *status, bool paid, bool reserved,
+				   const char *event_type, const char **reason)
+{
+	*reason = NULL;
+	/* A terminal order never changes again: late outcomes are only
+	 * recorded (payment and inventory compensate by themselves). */
+	if (strcmp(status, "PENDING"))
+		return SAGA_NOTHING;
+	if (!strcmp(event_type, ES_PAYMENT_PROCESSED))
+		return reserved ? SAGA_CONFIRM : SAGA_REMEMBER;
+	if (!strcmp(event_type, ES_INVENTORY_RESERVED))
+		return paid ? SAGA_CONFIRM : SAGA_REMEMBER;
+	if (!strcmp(event_type, ES_PAYMENT_FAILED)) {
+		*reason = "PAYMENT_DECLINED";
+		return SAGA_CANCEL;
+	}
+	if (!strcmp(event_type, ES_INVENTORY_REJECTED)) {
+		*reason = "OUT_OF_STOCK";
+		return SAGA_CANCEL;
+	}
+	return SAGA_NOTHING;
+}
+
+int order_timeline_add(struct es_db *db, const struct es_event *ev, char *errstr,
+		       size_t errstr_size)
+{
+	const char *params[5] = {ev->subject, ev->id, ev->type, ev->source, ev->time};
+
+	return es_db_exec(db,
+			  "INSERT INTO timeline (order_id, event_id, type, source, time)"
+			  " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+			  5, params, errstr, errstr_size) < 0
+		       ? -1
+		       : 0;
+}
+
+int order_emit(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
+	       size_t errstr_size)
+{
+	if (es_outbox_put(db, topic, ev, errstr, errstr_size))
+		return -1;
+	return order_timeline_add(db, ev, errstr, errstr_size);
+}
+
+void order_saga_observe(struct order_app *app, const char *outcome, double seconds)
+{
+	es_histogram_observe(app->saga_seconds, (const char *[]){outcome}, seconds);
+}
+
+/* The words for OrderCancelled's detail. */
+static void cancel_detail(const struct es_event *ev, char *buf, size_t size)
+{
+	json_t *items = json_object_get(ev->data, "items");
+	size_t used = 0;
+
+	if (!strcmp(ev->type, ES_PAYMENT_FAILED)) {
+		snprintf(buf, size, "payment failed: %s", es_data_str(ev, "reason"));
+		return;
+	}
+	used = (size_t)snprintf(buf, size, "not enough stock:");
+	for (size_t i = 0; i < json_array_size(items) && used < size; i++) {
+		json_t *it = json_array_get(items, i);
+
+		used += (size_t)snprintf(buf + used, size - used,
+					 "%s %s (requested %lld, available %lld)", i ? "," : "",
+					 json_string_value(json_object_get(it, "sku")),
+					 json_integer_value(json_object_get(it, "requested")),
+					 json_integer_value(json_object_get(it, "available")));
+	}
+}
+
+int order_cancel_in_tx(struct order_app *app, struct es_db *db, const char *order_id,
+		       const char *reason, const char *detail, const struct es_event *cause,
+		       double *saga_seconds, char *errstr, size_t errstr_size)
+{
+	const char *params[3] = {order_id, reason, detail};
+	struct es_event *ev;
+	PGresult *res;
+	int result = -1;
+
+	res = es_db_query(db,
+			  "UPDATE orders SET status = 'CANCELLED', cancel_reason = $2,"
+			  " cancel_detail = $3, updated_at = now()"
+			  " WHERE order_id = $1 AND status = 'PENDING'"
+			  " RETURNING traceparent,"
+			  " extract(epoch FROM now() - created_at)::float8 AS age",
+			  3, params, errstr, errstr_size);
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return 0;
+	}
+	*saga_seconds = strtod(es_db_get(res, 0, "age"), NULL);
+	ev = es_event_new(ORDER_SERVICE, ES_ORDER_CANCELLED, order_id, cause,
+			  es_db_get(res, 0, "traceparent"),
+			  json_pack("{s:s,s:s,s:s}", "orderId", order_id, "reason", reason,
+				    "detail", detail));
+	if (!ev) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	if (order_emit(db, app->svc->topics.orders, ev, errstr, errstr_size) == 0)
+		result = 1;
+	es_event_free(ev);
+	es_info("order %s cancelled: %s (%s)", order_id, reason, detail);
+out:
+	PQclear(res);
+	return result;
+}
+
+/* What one event did, for the metric observed after the commit. */
+struct outcome {
+	struct order_app *app;
+	const char *terminal; /* "confirmed", "cancelled" or NULL */
+	double seconds;
+};
+
+static int confirm(struct order_app *app, struct es_db *db, const struct es_event *ev,
+		   PGresult *order, char *errstr, size_t errstr_size)
+{
+	const char *order_id = ev->subject;
+	const char *payment_id = !strcmp(ev->type, ES_PAYMENT_PROCESSED)
+					 ? es_data_str(ev, "paymentId")
+					 : es_db_get(order, 0, "payment_id");
+	const char *reservation_id = !strcmp(ev->type, ES_INVENTORY_RESERVED)
+					     ? es_data_str(ev, "reservationId")
+					     : es_db_get(order, 0, "reservation_id");
+	const char *params[3] = {order_id, payment_id, reservation_id};
+	struct es_event *out;
+	int rc;
+
+	if (es_db_exec(db,
+		       "UPDATE orders SET status = 'CONFIRMED', payment_id = $2,"
+		       " reservation_id = $3, updated_at = now() WHERE order_id = $1",
+		       3, params, errstr, errstr_size) != 1)
+		return -1;
+	out = es_event_new(
+		ORDER_SERVICE, ES_ORDER_CONFIRMED, order_id, ev, NULL,
+		json_pack("{s:s,s:s,s:s,s:I,s:s}", "orderId", order_id, "paymentId", payment_id,
+			  "reservationId", reservation_id, "totalCents",
+			  (json_int_t)strtoll(es_db_get(order, 0, "total_cents"), NULL, 10),
+			  "currency", es_db_get(order, 0, "currency")));
+	if (!out) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	rc = order_emit(db, app->svc->topics.orders, out, errstr, errstr_size);
+	es_event_free(out);
+	if (rc == 0)
+		es_info("order %s confirmed", order_id);
+	return rc;
+}
+
+static enum es_handler_result saga_effect(struct es_db *db, const struct es_event *ev, void *arg,
+					  char *reason, size_t reason_size)
+{
+	struct outcome *oc = arg;
+	struct order_app *app = oc->app;
+	const char *params[2] = {ev->subject, NULL};
+	const char *cancel_reason;
+	enum saga_action action;
+	PGresult *order;
+	int rc = -1;
+
+	order = es_db_query(db,
+			    "SELECT status, payment_id, reservation_id, total_cents, currency,"
+			    " extract(epoch FROM now() - created_at)::float8 AS age"
+			    " FROM orders WHERE order_id = $1 FOR UPDATE",
+			    1, params, reason, reason_size);
+	if (!order)
+		return es_db_error_is_transient(db) ? ES_HANDLER_RETRY : ES_HANDLER_REJECT;
+	if (PQntuples(order) == 0) {
+		PQclear(order);
+		snprintf(reason, reason_size, "%s for unknown order %s", ev->type, ev->subject);
+		return ES_HANDLER_REJECT;
+	}
+	if (order_timeline_add(db, ev, reason, reason_size))
+		goto out;
+	action = order_saga_decide(
+		es_db_get(order, 0, "status"), es_db_get(order, 0, "payment_id") != NULL,
+		es_db_get(order, 0, "reservation_id") != NULL, ev->type, &cancel_reason);
+	switch (action) {
+	case SAGA_NOTHING:
+		rc = 0;
+		break;
+	case SAGA_REMEMBER:
+		params[1] = !strcmp(ev->type, ES_PAYMENT_PROCESSED)
+				    ? es_data_str(ev, "paymentId")
+				    : es_data_str(ev, "reservationId");
+		rc = es_db_exec(
+			     db,
+			     !strcmp(ev->type, ES_PAYMENT_PROCESSED)
+				     ? "UPDATE orders SET payment_id = $2, updated_at = now()"
+				       " WHERE order_id = $1"
+				     : "UPDATE orders SET reservation_id = $2, updated_at = now()"
+				       " WHERE order_id = $1",
+			     2, params, reason, reason_size) == 1
+			     ? 0
+			     : -1;
+		break;
+	case SAGA_CONFIRM:
+		rc = confirm(app, db, ev, order, reason, reason_size);
+		if (rc == 0) {
+			oc->terminal = "confirmed";
+			oc->seconds = strtod(es_db_get(order, 0, "age"), NULL);
+		}
+		break;
+	case SAGA_CANCEL: {
+		char detail[512];
+
+		cancel_detail(ev, detail, sizeof(detail));
+		rc = order_cancel_in_tx(app, db, ev->subject, cancel_reason, detail, ev,
+					&oc->seconds, reason, reason_size) < 0
+			     ? -1
+			     : 0;
+		oc->terminal = "cancelled";
+		break;
+	}
+	}
+out:
+	PQclear(order);
+	if (rc)
+		return es_db_error_is_transient(db) ? ES_HANDLER_RETRY : ES_HANDLER_REJECT;
+	return ES_HANDLER_OK;
+}
+
+enum es_handler_result order_saga_handle(void *arg, const struct es_event *ev,
+					 const struct es_delivery *d, char *reason,
+					 size_t reason_size)
+{
+	struct order_app *app = arg;
+	struct outcome oc = {app, NULL, 0};
+	enum es_handler_result res;
+	bool duplicate;
+
+	if (!es_event_type_known(ev->type)) {
+		snprintf(reason, reason_size, "unknown event type %s", ev->type);
+		return ES_HANDLER_REJECT;
+	}
+	if (es_event_data_check(ev, reason, reason_size))
+		return ES_HANDLER_REJECT;
+	res = es_inbox_process(app->svc->db, ORDER_SERVICE, ev, saga_effect, &oc, &duplicate,
+			       reason, reason_size);
+	if (res == ES_HANDLER_OK && !duplicate && oc.terminal)
+		order_saga_observe(app, oc.terminal, oc.seconds);
+	return res;
+}
+
+/* ------------------------------------------------------------- timeout */
+
+struct sweep {
+	struct order_app *app;
+	int cancelled;
+	double seconds[50];
+};
+
+static int sweep_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_size)
+{
+	struct sweep *s = arg;
+	char detail[128];
+	PGresult *res;
+	int result = -1;
+
+	s->cancelled = 0;
+	/* SKIP LOCKED: an order a handler or a request holds right now is
+	 * left to them; the next sweep sees it again if still pending. */
+	res = es_db_query(
+		db,
+		"SELECT order_id FROM orders WHERE status = 'PENDING' AND deadline < now()"
+		" ORDER BY deadline LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED",
+		0, NULL, errstr, errstr_size);
+	if (!res)
+		return -1;
+	snprintf(detail, sizeof(detail), "no payment and stock outcome within %ld ms",
+		 s->app->saga_timeout_ms);
+	for (int i = 0; i < PQntuples(res); i++) {
+		int rc = order_cancel_in_tx(s->app, db, es_db_get(res, i, "order_id"), "TIMEOUT",
+					    detail, NULL, &s->seconds[s->cancelled], errstr,
+					    errstr_size);
+
+		if (rc < 0)
+			goto out;
+		s->cancelled += rc;
+	}
+	result = 0;
+out:
+	PQclear(res);
+	return result;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int order_saga_sweep(struct es_service *svc, void *arg, char *errstr, size_t errstr_size)
+{
+	struct order_app *app = arg;
+	struct sweep s = {app, 0, {0}};
+	char why[512];
+
+	if (now_ms() - app->last_sweep_ms < SWEEP_INTERVAL_MS || !es_db_ok(svc->db))
+		return 0;
+	app->last_sweep_ms = now_ms();
+	/* A failed sweep is retried at the next one; it never stops the
+	 * daemon. */
+	if (es_db_tx(svc->db, sweep_tx, &s, why, sizeof(why))) {
+		es_warn("saga timeout sweep: %s", why);
+		return 0;
+	}
+	for (int i = 0; i < s.cancelled; i++)
+		order_saga_observe(app, "cancelled", s.seconds[i]);
+	return 0;
+}
