@@ -1,0 +1,153 @@
+/*
+ * payment-service: charges an order's payment token when the order is
+ * placed, and refunds the charge when the order is cancelled.
+ *
+ *   orders topic                         payments topic (through the outbox)
+ *   OrderPlaced     -> simulate charge -> PaymentProcessed | PaymentFailed
+ *   OrderCancelled  -> refund a charge -> PaymentRefunded (when charged)
+ *   OrderConfirmed  -> nothing to do
+ *
+ * One charge per order, whatever the redeliveries (the inbox) or repeated
+ * OrderPlaced events with new ids (the payments table's primary key on
+ * order_id). One refund per order (payments.refunded_at, set by a
+ * conditional UPDATE). A cancellation seen before the order's OrderPlaced
+ * is recorded, so the order is never charged afterwards.
+ */
+#ifndef PAYMENT_H
+#define PAYMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "es/db.h"
+#include "es/envelope.h"
+#include "es/http.h"
+#include "es/inbox.h"
+#include "es/kafka.h"
+#include "es/metrics.h"
+
+#define PAYMENT_SERVICE "payment-service"
+
+/* Embedded migrations (generated from migrations/ at build time). */
+extern const struct es_migration payment_migrations[];
+extern const size_t payment_migrations_count;
+
+/* ------------------------------------------------------------------ rules */
+
+/* The largest order total, in cents, that may be charged. */
+#define PAYMENT_LIMIT_CENTS 500000LL
+
+/* The simulation's answer for one charge attempt. */
+enum payment_verdict {
+	PAYMENT_APPROVED = 0,
+	PAYMENT_CARD_DECLINED,
+	PAYMENT_INSUFFICIENT_FUNDS,
+	PAYMENT_LIMIT_EXCEEDED,
+};
+
+/*
+ * The contract's deterministic payment simulation, in its precedence:
+ * a total above PAYMENT_LIMIT_CENTS is LIMIT_EXCEEDED whatever the token;
+ * then tok_visa, tok_mastercard and any token starting with "tok_ok" are
+ * approved; tok_declined is CARD_DECLINED; tok_insufficient_funds is
+ * INSUFFICIENT_FUNDS; anything else (NULL included) is CARD_DECLINED.
+ */
+enum payment_verdict payment_decide(const char *token, long long total_cents);
+
+/* The PaymentFailed reason of a verdict ("CARD_DECLINED", ...), or NULL
+ * for PAYMENT_APPROVED. */
+const char *payment_verdict_reason(enum payment_verdict v);
+
+/* ---------------------------------------------------------------- handler */
+
+/* What the last committed effect did, for the es_payments_total counter. */
+enum payment_outcome {
+	PAYMENT_OUTCOME_NONE = 0, /* nothing new (duplicate, voided, not charged) */
+	PAYMENT_OUTCOME_CHARGED,
+	PAYMENT_OUTCOME_DECLINED,
+	PAYMENT_OUTCOME_REFUNDED,
+};
+
+/*
+ * The consumer's state. db is the consumer thread's connection (not owned);
+ * payments_topic is where produced events go (not owned, must outlive the
+ * app). counter may be NULL (no metrics). latency_ms is slept before each
+ * OrderPlaced is decided, outside any transaction.
+ */
+struct payment_app {
+	struct es_db *db;
+	const char *payments_topic;
+	long latency_ms;
+	struct es_counter *counter;
+	/* Set by the effects; valid after an OK that was not a duplicate. */
+	enum payment_outcome outcome;
+};
+
+/* Fills app; counter starts NULL (see payment_metrics_register). */
+void payment_app_init(struct payment_app *app, struct es_db *db, const char *payments_topic,
+		      long latency_ms);
+
+/*
+ * Registers es_payments_total{outcome} (charged, declined, refunded) in
+ * reg, with every child at 0, and points app->counter at it. Returns 0, or
+ * -1 with errstr filled.
+ */
+int payment_metrics_register(struct payment_app *app, struct es_metrics *reg, char *errstr,
+			     size_t errstr_size);
+
+/*
+ * The consumer handler (es_handler_fn; arg is a struct payment_app, d may
+ * be NULL). Unknown types and data not of the contract's shape are
+ * REJECTed with the reason; OrderPlaced and OrderCancelled are applied
+ * through the inbox (once per event id); other known types are OK.
+ */
+enum es_handler_result payment_handle(void *arg, const struct es_event *ev,
+				      const struct es_delivery *d, char *reason,
+				      size_t reason_size);
+
+/*
+ * The effects, run inside the inbox transaction (es_effect_fn; arg is a
+ * struct payment_app). Each expects ev of its type with checked data.
+ * They change the payments row and put the produced event in the outbox.
+ */
+enum es_handler_result payment_on_order_placed(struct es_db *db, const struct es_event *ev,
+					       void *arg, char *reason, size_t reason_size);
+enum es_handler_result payment_on_order_cancelled(struct es_db *db, const struct es_event *ev,
+						  void *arg, char *reason, size_t reason_size);
+
+/* ------------------------------------------------------------------ query */
+
+/*
+ * The payment of order_id as GET /payments/{orderId} shows it:
+ *   {orderId, status: "CHARGED"|"DECLINED"|"REFUNDED", paymentId|null,
+ *    amountCents, currency, reason|null}
+ * Returns 1 with *out set (a new reference the caller owns), 0 when the
+ * order was never charged nor declined (unknown, or cancelled before its
+ * OrderPlaced), or -1 with errstr filled.
+ */
+int payment_lookup(struct es_db *db, const char *order_id, json_t **out, char *errstr,
+		   size_t errstr_size);
+
+/* -------------------------------------------------------------------- api */
+
+/*
+ * The HTTP side. Handlers run in libmicrohttpd's pool, so they share one
+ * connection of their own, behind a mutex, opened on first use and again
+ * after it broke (never svc->db, which belongs to the consumer thread).
+ */
+struct payment_api;
+
+/* conninfo and schema are copied. Connects nothing yet. NULL on OOM. */
+struct payment_api *payment_api_new(const char *conninfo, const char *schema);
+
+/* Frees api and its connection; call after the HTTP server stopped. NULL is
+ * a no-op. */
+void payment_api_free(struct payment_api *api);
+
+/* Adds GET /payments/{orderId} to http. Returns 0, or -1 with errstr. */
+int payment_api_routes(struct payment_api *api, struct es_http *http, char *errstr,
+		       size_t errstr_size);
+
+#endif
