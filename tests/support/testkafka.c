@@ -151,6 +151,45 @@ out:
 	return b;
 }
 
+struct es_test_batch *es_test_kafka_read_all(const char *bootstrap, const char *topic,
+					     int timeout_ms, bool *complete)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const struct rd_kafka_metadata *md = NULL;
+	struct es_test_batch *b;
+	rd_kafka_topic_t *rkt;
+	rd_kafka_t *rk;
+	char err[256];
+	long long total = 0;
+
+	/* Count what is there now, then read that many. */
+	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (rk) {
+		rkt = rd_kafka_topic_new(rk, topic, NULL);
+		if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    md->topic_cnt == 1) {
+			for (int p = 0; p < md->topics[0].partition_cnt; p++) {
+				int64_t lo = 0, hi = 0;
+
+				if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi,
+								     10000) ==
+				    RD_KAFKA_RESP_ERR_NO_ERROR)
+					total += hi - lo;
+			}
+		}
+		if (md)
+			rd_kafka_metadata_destroy(md);
+		rd_kafka_topic_destroy(rkt);
+		rd_kafka_destroy(rk);
+	} else {
+		rd_kafka_conf_destroy(conf);
+	}
+	b = es_test_kafka_read(bootstrap, topic, (int)total, timeout_ms);
+	*complete = b->n == total;
+	return b;
+}
+
 void es_test_kafka_batch_free(struct es_test_batch *b)
 {
 	if (!b)

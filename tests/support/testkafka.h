@@ -5,6 +5,7 @@
 #ifndef ES_TESTKAFKA_H
 #define ES_TESTKAFKA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <librdkafka/rdkafka.h>
@@ -35,6 +36,12 @@ struct es_test_batch {
 struct es_test_batch *es_test_kafka_read(const char *bootstrap, const char *topic, int want,
 					 int timeout_ms);
 void es_test_kafka_batch_free(struct es_test_batch *b);
+
+/* Reads everything the topic holds now (up to its high watermarks at the
+ * time of the call), waiting at most timeout_ms. Never returns NULL; ->n
+ * may be short of the total if the time ran out (then *complete is false). */
+struct es_test_batch *es_test_kafka_read_all(const char *bootstrap, const char *topic,
+					     int timeout_ms, bool *complete);
 
 /* The value of header `name` of rkm as a NUL-terminated copy in buf, or
  * NULL when absent. */

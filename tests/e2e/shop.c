@@ -1,0 +1,384 @@
+#include "shop.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testkafka.h"
+#include "testsupport.h"
+
+const char *const shop_names[SHOP_NSERVICES] = {
+	"order-service", "payment-service",   "inventory-service",
+	"email-service", "analytics-service",
+};
+
+static const char *const bin_vars[SHOP_NSERVICES] = {
+	"ORDER_SERVICE_BIN", "PAYMENT_SERVICE_BIN",   "INVENTORY_SERVICE_BIN",
+	"EMAIL_SERVICE_BIN", "ANALYTICS_SERVICE_BIN",
+};
+
+long long shop_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+int shop_init(struct shop *shop, const char *bootstrap, const char *database_url)
+{
+	char topic[160];
+
+	memset(shop, 0, sizeof(*shop));
+	shop->bootstrap = bootstrap;
+	shop->database_url = database_url;
+	es_test_unique_name(shop->run, sizeof(shop->run), "e2e");
+	snprintf(shop->dir, sizeof(shop->dir), "/tmp/es-%s-XXXXXX", shop->run);
+	if (!mkdtemp(shop->dir)) {
+		perror("mkdtemp");
+		return -1;
+	}
+	snprintf(shop->maildir, sizeof(shop->maildir), "%s/maildir", shop->dir);
+	snprintf(shop->topic_orders, sizeof(shop->topic_orders), "%s.orders", shop->run);
+	snprintf(shop->topic_payments, sizeof(shop->topic_payments), "%s.payments", shop->run);
+	snprintf(shop->topic_inventory, sizeof(shop->topic_inventory), "%s.inventory", shop->run);
+	snprintf(shop->topic_notifications, sizeof(shop->topic_notifications), "%s.notifications",
+		 shop->run);
+	if (es_test_kafka_create_topic(bootstrap, shop->topic_orders, 6) ||
+	    es_test_kafka_create_topic(bootstrap, shop->topic_payments, 6) ||
+	    es_test_kafka_create_topic(bootstrap, shop->topic_inventory, 6) ||
+	    es_test_kafka_create_topic(bootstrap, shop->topic_notifications, 3))
+		return -1;
+	for (int s = 0; s < SHOP_NSERVICES; s++) {
+		snprintf(topic, sizeof(topic), "%s.dlq.%s", shop->run, shop_names[s]);
+		if (es_test_kafka_create_topic(bootstrap, topic, 1))
+			return -1;
+	}
+	return 0;
+}
+
+/* The child's environment on top of ours (execve would lose KAFKA_* etc.
+ * otherwise set by the caller). */
+static void child_env(const struct shop *shop, enum shop_service s)
+{
+	char buf[256];
+	const char *short_name = shop_names[s];
+
+	setenv("KAFKA_BOOTSTRAP_SERVERS", shop->bootstrap, 1);
+	setenv("DATABASE_URL", shop->database_url, 1);
+	snprintf(buf, sizeof(buf), "%s_%.*s", shop->run, (int)strcspn(short_name, "-"), short_name);
+	setenv("DATABASE_SCHEMA", buf, 1);
+	setenv("HTTP_PORT", "0", 1);
+	setenv("HTTP_BIND", "127.0.0.1", 1);
+	setenv("TOPIC_ORDERS", shop->topic_orders, 1);
+	setenv("TOPIC_PAYMENTS", shop->topic_payments, 1);
+	setenv("TOPIC_INVENTORY", shop->topic_inventory, 1);
+	setenv("TOPIC_NOTIFICATIONS", shop->topic_notifications, 1);
+	snprintf(buf, sizeof(buf), "%s.dlq.%s", shop->run, short_name);
+	setenv("TOPIC_DLQ", buf, 1);
+	snprintf(buf, sizeof(buf), "%s.%s", shop->run, short_name);
+	setenv("CONSUMER_GROUP", buf, 1);
+	setenv("MAILDIR", shop->maildir, 1);
+	if (shop->saga_timeout_ms) {
+		snprintf(buf, sizeof(buf), "%ld", shop->saga_timeout_ms);
+		setenv("SAGA_TIMEOUT_MS", buf, 1);
+	}
+	if (!getenv("LOG_LEVEL"))
+		setenv("LOG_LEVEL", "info", 1);
+}
+
+static void log_path(const struct shop *shop, enum shop_service s, int i, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%s.%d.log", shop->dir, shop_names[s], i);
+}
+
+static void print_log(const struct shop *shop, enum shop_service s, int i)
+{
+	char path[400], line[1024];
+	FILE *f;
+
+	log_path(shop, s, i, path, sizeof(path));
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	fprintf(stderr, "---- %s\n", path);
+	while (fgets(line, sizeof(line), f))
+		fputs(line, stderr);
+	fclose(f);
+}
+
+/* The port the daemon last announced in its log ("serving HTTP on port
+ * N"): the log is appended to across restarts. */
+static unsigned short announced_port(const struct shop *shop, enum shop_service s, int i, long from)
+{
+	char path[400], line[2048];
+	unsigned short port = 0;
+	FILE *f;
+
+	log_path(shop, s, i, path, sizeof(path));
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	fseek(f, from, SEEK_SET);
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, "serving HTTP on port ");
+
+		if (p)
+			port = (unsigned short)strtoul(p + strlen("serving HTTP on port "), NULL,
+						       10);
+	}
+	fclose(f);
+	return port;
+}
+
+int shop_start(struct shop *shop, enum shop_service s, int i)
+{
+	const char *bin = getenv(bin_vars[s]);
+	char path[400], url[128];
+	long long deadline = shop_now_ms() + 60000;
+	struct stat st;
+	long log_start = 0;
+	pid_t pid;
+
+	if (!bin) {
+		fprintf(stderr, "%s is not set (ctest sets it)\n", bin_vars[s]);
+		return -1;
+	}
+	log_path(shop, s, i, path, sizeof(path));
+	/* Read the port from what this start adds to the log. */
+	if (stat(path, &st) == 0)
+		log_start = (long)st.st_size;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		close(fd);
+		child_env(shop, s);
+		execl(bin, bin, (char *)NULL);
+		_exit(127);
+	}
+	shop->pid[s][i] = pid;
+	shop->port[s][i] = 0;
+	while (shop_now_ms() < deadline) {
+		int status;
+
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "%s exited during start (status %d)\n", shop_names[s],
+				status);
+			shop->pid[s][i] = 0;
+			print_log(shop, s, i);
+			return -1;
+		}
+		shop->port[s][i] = announced_port(shop, s, i, log_start);
+		if (shop->port[s][i]) {
+			snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz", shop->port[s][i]);
+			if (shop_http("GET", url, NULL, NULL, NULL) == 200)
+				return 0;
+		}
+		sleep_ms(50);
+	}
+	fprintf(stderr, "%s did not become ready in 60 s\n", shop_names[s]);
+	print_log(shop, s, i);
+	return -1;
+}
+
+int shop_start_all(struct shop *shop)
+{
+	for (int s = 0; s < SHOP_NSERVICES; s++) {
+		if (shop_start(shop, (enum shop_service)s, 0))
+			return -1;
+	}
+	return 0;
+}
+
+int shop_signal(struct shop *shop, enum shop_service s, int i, int sig)
+{
+	pid_t pid = shop->pid[s][i];
+	long long deadline = shop_now_ms() + 15000;
+	int status;
+
+	if (!pid)
+		return 0;
+	kill(pid, sig);
+	if (sig != SIGTERM && sig != SIGKILL)
+		return 0;
+	while (shop_now_ms() < deadline) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			shop->pid[s][i] = 0;
+			if (sig == SIGTERM && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+				fprintf(stderr, "%s did not exit 0 on SIGTERM (status %d)\n",
+					shop_names[s], status);
+				print_log(shop, s, i);
+				return -1;
+			}
+			return 0;
+		}
+		sleep_ms(20);
+	}
+	fprintf(stderr, "%s did not stop within 15 s of signal %d; killing it\n", shop_names[s],
+		sig);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	shop->pid[s][i] = 0;
+	return -1;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+void shop_release(struct shop *shop)
+{
+	for (int s = 0; s < SHOP_NSERVICES; s++) {
+		for (int i = 0; i < SHOP_MAX_INSTANCES; i++)
+			shop_signal(shop, (enum shop_service)s, i, SIGTERM);
+	}
+	if (shop->dir[0] && !getenv("ES_KEEP_SHOP"))
+		nftw(shop->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *shop_url(const struct shop *shop, enum shop_service s, char *buf, size_t size)
+{
+	snprintf(buf, size, "http://127.0.0.1:%u", shop->port[s][0]);
+	return buf;
+}
+
+struct body {
+	char *data;
+	size_t len;
+};
+
+static size_t collect(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct body *b = arg;
+	char *grown = realloc(b->data, b->len + size * n + 1);
+
+	if (!grown)
+		return 0;
+	b->data = grown;
+	memcpy(b->data + b->len, ptr, size * n);
+	b->len += size * n;
+	b->data[b->len] = '\0';
+	return size * n;
+}
+
+long shop_http(const char *method, const char *url, const char *body, const char *const *headers,
+	       json_t **json)
+{
+	CURL *curl = curl_easy_init();
+	struct curl_slist *list = NULL;
+	struct body b = {NULL, 0};
+	long status = 0;
+	char *ctype = NULL;
+
+	if (json)
+		*json = NULL;
+	if (!curl)
+		return 0;
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	if (body) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
+	for (size_t i = 0; headers && headers[i]; i++)
+		list = curl_slist_append(list, headers[i]);
+	if (list)
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+	if (curl_easy_perform(curl) == CURLE_OK) {
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ctype);
+		if (json && b.data && ctype && strstr(ctype, "json"))
+			*json = json_loads(b.data, 0, NULL);
+	}
+	curl_slist_free_all(list);
+	curl_easy_cleanup(curl);
+	free(b.data);
+	return status;
+}
+
+long shop_get_text(const char *url, char **text)
+{
+	CURL *curl = curl_easy_init();
+	struct body b = {NULL, 0};
+	long status = 0;
+
+	*text = NULL;
+	if (!curl)
+		return 0;
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(curl) == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(curl);
+	*text = b.data;
+	return status;
+}
+
+long shop_place(const struct shop *shop, const char *body, const char *idempotency_key,
+		char *order_id)
+{
+	char url[128], key[300];
+	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
+	json_t *reply;
+	long status;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/orders", shop->port[SHOP_ORDER][0]);
+	if (idempotency_key) {
+		snprintf(key, sizeof(key), "Idempotency-Key: %s", idempotency_key);
+		headers[1] = key;
+	}
+	status = shop_http("POST", url, body, headers, &reply);
+	if (status == 202 && order_id)
+		snprintf(order_id, 37, "%s", json_string_value(json_object_get(reply, "orderId")));
+	json_decref(reply);
+	return status;
+}
+
+json_t *shop_wait_terminal(const struct shop *shop, const char *order_id, int timeout_ms)
+{
+	char url[160];
+	long long deadline = shop_now_ms() + timeout_ms;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/orders/%s", shop->port[SHOP_ORDER][0],
+		 order_id);
+	while (shop_now_ms() < deadline) {
+		json_t *o = NULL;
+
+		if (shop_http("GET", url, NULL, NULL, &o) == 200) {
+			const char *st = json_string_value(json_object_get(o, "status"));
+
+			if (st && strcmp(st, "PENDING"))
+				return o;
+		}
+		json_decref(o);
+		sleep_ms(50);
+	}
+	return NULL;
+}

@@ -1,0 +1,93 @@
+/*
+ * shop: the five daemons as separate processes, for end-to-end tests.
+ *
+ * A shop gets names of its own (topics prefixed with a unique run id, one
+ * database schema per service, a maildir in a temporary directory, free
+ * HTTP ports), so several shops can share one broker and one database.
+ * The daemons are the real binaries (their paths come from the
+ * environment: ORDER_SERVICE_BIN and so on, set by ctest), started with
+ * fork/exec and stopped with SIGTERM, or killed with SIGKILL to test
+ * crashes.
+ */
+#ifndef ES_SHOP_H
+#define ES_SHOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+enum shop_service {
+	SHOP_ORDER,
+	SHOP_PAYMENT,
+	SHOP_INVENTORY,
+	SHOP_EMAIL,
+	SHOP_ANALYTICS,
+	SHOP_NSERVICES,
+};
+
+#define SHOP_MAX_INSTANCES 2
+
+struct shop {
+	char run[48]; /* unique run id, prefix of topics and schemas */
+	char dir[256]; /* temporary directory: maildir, logs */
+	char maildir[300];
+	const char *bootstrap;
+	const char *database_url;
+	char topic_orders[96], topic_payments[96], topic_inventory[96], topic_notifications[96];
+	unsigned short port[SHOP_NSERVICES][SHOP_MAX_INSTANCES];
+	pid_t pid[SHOP_NSERVICES][SHOP_MAX_INSTANCES];
+	long saga_timeout_ms; /* 0: the daemon's default */
+};
+
+extern const char *const shop_names[SHOP_NSERVICES]; /* "order-service", ... */
+
+/*
+ * Creates the shop's topics (6 partitions each, and the five DLQs) and
+ * temporary directory. Returns 0, or -1 with a message printed.
+ */
+int shop_init(struct shop *shop, const char *bootstrap, const char *database_url);
+
+/* Starts instance i (0 or 1) of a service and waits until its /readyz
+ * answers 200 (60 s at most). Returns 0 or -1 (its log is printed). */
+int shop_start(struct shop *shop, enum shop_service s, int i);
+
+/* Starts one instance of every service. */
+int shop_start_all(struct shop *shop);
+
+/* Sends sig (SIGTERM: waits up to 15 s for the exit) to instance i. */
+int shop_signal(struct shop *shop, enum shop_service s, int i, int sig);
+
+/* Stops everything (SIGTERM), removes the temporary directory unless
+ * ES_KEEP_SHOP is set. */
+void shop_release(struct shop *shop);
+
+/* The base URL of instance 0 of a service, e.g. "http://127.0.0.1:40123". */
+const char *shop_url(const struct shop *shop, enum shop_service s, char *buf, size_t size);
+
+/*
+ * One HTTP request with libcurl (body may be NULL; headers a
+ * NULL-terminated list of "Name: value" or NULL). Returns the status (0 on
+ * a transport error) and, when the answer is JSON, *json (caller owns; may
+ * be NULL).
+ */
+long shop_http(const char *method, const char *url, const char *body, const char *const *headers,
+	       json_t **json);
+
+/* GET url as text: returns the status, *text the body (caller frees). */
+long shop_get_text(const char *url, char **text);
+
+/* POST /orders with a JSON body; returns the status, *order_id filled on
+ * 202 (37 bytes). */
+long shop_place(const struct shop *shop, const char *body, const char *idempotency_key,
+		char *order_id);
+
+/* Polls GET /orders/{id} until its status is terminal or timeout_ms passes;
+ * returns the final order JSON (caller owns) or NULL. */
+json_t *shop_wait_terminal(const struct shop *shop, const char *order_id, int timeout_ms);
+
+/* Milliseconds on a monotonic clock. */
+long long shop_now_ms(void);
+
+#endif

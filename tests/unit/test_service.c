@@ -1,0 +1,64 @@
+/* Unit tests for service: a daemon refuses a bad configuration at start
+ * with an error that names the variable, before connecting anywhere. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "es/service.h"
+
+static const struct es_service_spec spec = {.name = "unit-service", .http_port = 8089};
+
+static void expect_refusal(const char *var, const char *value)
+{
+	struct es_service svc;
+	char err[512];
+
+	setenv(var, value, 1);
+	ck_assert_int_eq(es_service_init(&svc, &spec, err, sizeof(err)), -1);
+	ck_assert_msg(!strncmp(err, var, strlen(var)), "%s=%s: %s", var, value, err);
+	unsetenv(var);
+}
+
+START_TEST(bad_settings_are_refused_by_name)
+{
+	expect_refusal("HTTP_PORT", "80x");
+	expect_refusal("HTTP_PORT", "70000");
+	expect_refusal("HTTP_THREADS", "0");
+	expect_refusal("LOG_LEVEL", "loud");
+	expect_refusal("DATABASE_SCHEMA",
+		       "a_schema_name_that_is_much_longer_than_sixty_four_bytes_allowed_here");
+}
+END_TEST
+
+START_TEST(topics_default_to_the_contract_and_can_be_renamed)
+{
+	struct es_topics t;
+	char err[256];
+
+	unsetenv("TOPIC_ORDERS");
+	setenv("TOPIC_PAYMENTS", "shop.payments", 1);
+	ck_assert_int_eq(es_service_topics(&t, err, sizeof(err)), 0);
+	ck_assert_str_eq(t.orders, "orders");
+	ck_assert_str_eq(t.payments, "shop.payments");
+	ck_assert_str_eq(t.inventory, "inventory");
+	ck_assert_str_eq(t.notifications, "notifications");
+	unsetenv("TOPIC_PAYMENTS");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("service");
+	TCase *tc = tcase_create("config");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, bad_settings_are_refused_by_name);
+	tcase_add_test(tc, topics_default_to_the_contract_and_can_be_renamed);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
