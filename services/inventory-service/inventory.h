@@ -1,0 +1,218 @@
+/*
+ * inventory: the inventory-service's domain, as a library the daemon
+ * (main.c) and the tests link.
+ *
+ *   lines.c         an order's lines: merged per sku, sorted (pure)
+ *   stock.c         the stock table: seed, all-or-none reserve, release
+ *   reservations.c  what was decided per order: reservation, rejection,
+ *                   cancellation
+ *   handler.c       the event handler: OrderPlaced, OrderCancelled,
+ *                   OrderConfirmed, each applied once (inbox) with its
+ *                   event written to the outbox in the same transaction
+ *   routes.c        GET /stock and GET /reservations/{orderId}
+ *
+ * Concurrency: several instances (one consumer group) may handle different
+ * orders at the same time. Stock is only taken by conditional updates
+ * (available >= quantity) in sku order, so no sku is oversold and two
+ * orders cannot deadlock; the events of one order are applied one at a time
+ * under a transaction-scoped advisory lock on the order id.
+ */
+#ifndef INVENTORY_H
+#define INVENTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "es/catalog.h"
+#include "es/db.h"
+#include "es/envelope.h"
+#include "es/http.h"
+#include "es/kafka.h"
+#include "es/metrics.h"
+
+#define INVENTORY_SERVICE "inventory-service"
+
+/* Lines per order we accept; the front door allows 50. More can never be
+ * reserved sensibly and would only hold many row locks. */
+#define INVENTORY_MAX_LINES 1000
+
+/* Generated from migrations/ by es_embed_migrations. */
+extern const struct es_migration inventory_migrations[];
+extern const size_t inventory_migrations_count;
+
+/* ------------------------------------------------------------------------ */
+/* lines.c                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* One order line. */
+struct inventory_line {
+	const char *sku; /* borrowed from the JSON the lines were parsed from */
+	long long quantity; /* >= 1 */
+	long long available; /* on rejection: the sku's stock now (0: unknown) */
+};
+
+/*
+ * Reads an items array ([{sku, quantity, ...}], other fields ignored) into
+ * a new array of lines, one per sku (quantities of repeated skus added up,
+ * saturating rather than overflowing), sorted by sku in byte order: the
+ * order every transaction takes its row locks in. The skus point into
+ * items, which must outlive the lines. Returns 0 with *lines (free()) and
+ * *n set, or -1 with errstr saying what is wrong (not an array, empty,
+ * more than INVENTORY_MAX_LINES, a bad sku or quantity).
+ */
+int inventory_lines_parse(json_t *items, struct inventory_line **lines, size_t *n, char *errstr,
+			  size_t errstr_size);
+
+/* [{sku, quantity}] for InventoryReserved/Released and the reservations
+ * table. Returns a new reference, or NULL when out of memory. */
+json_t *inventory_lines_reserved_json(const struct inventory_line *lines, size_t n);
+
+/* [{sku, requested, available}] for InventoryRejected. Returns a new
+ * reference, or NULL when out of memory. */
+json_t *inventory_lines_rejected_json(const struct inventory_line *lines, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* stock.c                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Inserts each catalog product with its initial stock unless the sku is
+ * already there: a restart never resets stock. Returns the number of skus
+ * added, or -1 with errstr filled.
+ */
+int inventory_stock_seed(struct es_db *db, const struct es_catalog *cat, char *errstr,
+			 size_t errstr_size);
+
+/*
+ * Takes every line's quantity from stock, or nothing. Call inside a
+ * transaction with lines sorted by sku (inventory_lines_parse). Returns 1
+ * when all were taken; 0 when some line was short (or its sku unknown):
+ * then no stock was changed and each line's available holds the sku's
+ * stock now; -1 on a database error (errstr filled, db->sqlstate set).
+ */
+int inventory_stock_reserve(struct es_db *db, struct inventory_line *lines, size_t n, char *errstr,
+			    size_t errstr_size);
+
+/* Gives every line's quantity back (in sku order). Call inside a
+ * transaction. Returns 0, or -1 with errstr filled. */
+int inventory_stock_release(struct es_db *db, const struct inventory_line *lines, size_t n,
+			    char *errstr, size_t errstr_size);
+
+/* {"stock": [{sku, available}]} sorted by sku. Returns a new reference, or
+ * NULL with errstr filled. */
+json_t *inventory_stock_list(struct es_db *db, char *errstr, size_t errstr_size);
+
+/* The stock of one sku into *available (0 when unknown). Returns 0 or -1. */
+int inventory_stock_get(struct es_db *db, const char *sku, long long *available, char *errstr,
+			size_t errstr_size);
+
+/* ------------------------------------------------------------------------ */
+/* reservations.c                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Waits for, then holds until the end of the transaction, the lock that
+ * makes one order's events apply one at a time. Returns 0 or -1. */
+int inventory_order_lock(struct es_db *db, const char *order_id, char *errstr, size_t errstr_size);
+
+/* What is known of an order before its OrderPlaced is applied. */
+enum inventory_order_state {
+	INVENTORY_ORDER_NEW = 0, /* nothing: decide now */
+	INVENTORY_ORDER_DECIDED, /* reserved or rejected already */
+	INVENTORY_ORDER_CANCELLED, /* cancelled before it was placed */
+	INVENTORY_ORDER_ERROR = -1,
+};
+
+enum inventory_order_state inventory_order_state(struct es_db *db, const char *order_id,
+						 char *errstr, size_t errstr_size);
+
+/* Records a reservation (status RESERVED) with its items JSON. A second one
+ * for the order fails with a unique violation. Returns 0 or -1. */
+int inventory_reservation_insert(struct es_db *db, const char *order_id, const char *reservation_id,
+				 json_t *items, char *errstr, size_t errstr_size);
+
+/* Records a rejection with the items sent. Returns 0 or -1. */
+int inventory_rejection_insert(struct es_db *db, const char *order_id, json_t *items, char *errstr,
+			       size_t errstr_size);
+
+/* Remembers the cancellation (once; a repeat is a no-op). Returns 0 or -1. */
+int inventory_cancellation_insert(struct es_db *db, const char *order_id, const char *reason,
+				  char *errstr, size_t errstr_size);
+
+/*
+ * Turns the order's RESERVED reservation into RELEASED. Returns 1 with its
+ * id copied into reservation_id and its items in *items (a new reference),
+ * 0 when the order has no RESERVED reservation, -1 on error.
+ */
+int inventory_reservation_release(struct es_db *db, const char *order_id,
+				  char reservation_id[ES_UUID_LEN + 1], json_t **items,
+				  char *errstr, size_t errstr_size);
+
+/* Turns the order's RESERVED reservation into COMMITTED. Returns 1 when it
+ * did (its id copied into reservation_id), 0 when there was none RESERVED,
+ * -1 on error. */
+int inventory_reservation_commit(struct es_db *db, const char *order_id,
+				 char reservation_id[ES_UUID_LEN + 1], char *errstr,
+				 size_t errstr_size);
+
+/*
+ * The order's reservation as {orderId, reservationId, status, items}.
+ * Returns 1 with *out set (a new reference), 0 when there is none, -1 on
+ * error (errstr filled).
+ */
+int inventory_reservation_get(struct es_db *db, const char *order_id, json_t **out, char *errstr,
+			      size_t errstr_size);
+
+/* ------------------------------------------------------------------------ */
+/* handler.c                                                                */
+/* ------------------------------------------------------------------------ */
+
+struct inventory {
+	const char *topic; /* where our events go (borrowed) */
+	struct es_counter *reservations; /* es_inventory_reservations_total{outcome} */
+};
+
+/*
+ * Prepares inv to produce to topic (borrowed, must outlive inv) and
+ * registers es_inventory_reservations_total{outcome} (reserved, rejected,
+ * released) in metrics. Returns 0, or -1 with errstr filled.
+ */
+int inventory_init(struct inventory *inv, const char *topic, struct es_metrics *metrics,
+		   char *errstr, size_t errstr_size);
+
+/*
+ * Handles one consumed event on db: unknown types and data not shaped as
+ * the contract says are REJECTed; other services' events are ignored (OK);
+ * OrderPlaced, OrderCancelled and OrderConfirmed are applied once per
+ * event id (inbox) and per order, with the events they produce written to
+ * the outbox in the same transaction. Safe to call from several threads at
+ * once, each with its own db.
+ */
+enum es_handler_result inventory_handle(struct inventory *inv, struct es_db *db,
+					const struct es_event *ev, char *reason,
+					size_t reason_size);
+
+/* ------------------------------------------------------------------------ */
+/* routes.c                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* The HTTP side's database connection: HTTP handlers run in a thread pool,
+ * so they share one connection of their own under a mutex, opened on first
+ * use and reopened when lost. */
+struct inventory_web;
+
+/* Copies conninfo and schema; connects nothing yet. NULL when out of
+ * memory. */
+struct inventory_web *inventory_web_new(const char *conninfo, const char *schema);
+
+/* Adds GET /stock and GET /reservations/{orderId} to http (before it
+ * starts). web must outlive the server. Returns 0, or -1 with errstr. */
+int inventory_web_routes(struct inventory_web *web, struct es_http *http, char *errstr,
+			 size_t errstr_size);
+
+/* Closes the connection and frees web; after the server stopped. NULL is
+ * a no-op. */
+void inventory_web_free(struct inventory_web *web);
+
+#endif
