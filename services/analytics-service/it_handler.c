@@ -1,0 +1,353 @@
+/*
+ * Integration tests for the analytics handler against a real PostgreSQL
+ * (DATABASE_URL): hand-made saga events go through analytics_handle, as
+ * the consumer loop would deliver them, and GET /stats's body is checked.
+ * Each test works in a schema of its own, migrated like the daemon's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "analytics.h"
+#include "es/events.h"
+#include "es/inbox.h"
+#include "es/log.h"
+#include "it_saga.h"
+#include "stats.h"
+#include "testsupport.h"
+
+#define CONNECT_TIMEOUT_MS 10000
+
+static const char *test_conninfo;
+
+/* A new schema with the library's and analytics' tables. */
+static struct es_db *fresh_schema(void)
+{
+	char schema[64], errstr[512];
+	struct es_db *db;
+
+	ck_assert_int_eq(es_test_unique_name(schema, sizeof(schema), "analytics"), 0);
+	db = es_db_connect(test_conninfo, schema, CONNECT_TIMEOUT_MS, errstr, sizeof(errstr));
+	ck_assert_msg(db, "connect: %s", errstr);
+	ck_assert_msg(es_db_migrate_list(db, analytics_migrations, analytics_migrations_count,
+					 errstr, sizeof(errstr)) >= 0,
+		      "%s", errstr);
+	return db;
+}
+
+static enum es_handler_result deliver(struct analytics *app, const struct es_event *ev,
+				      enum it_topic topic)
+{
+	struct es_delivery d = {.topic = it_topic_names[topic], .attempt = 1};
+	char reason[512] = "";
+	enum es_handler_result r = analytics_handle(app, ev, &d, reason, sizeof(reason));
+
+	ck_assert_msg(r != ES_HANDLER_RETRY, "%s %s: RETRY: %s", ev->type, ev->id, reason);
+	return r;
+}
+
+static void deliver_ok(struct analytics *app, const struct es_event *ev, enum it_topic topic)
+{
+	ck_assert_int_eq(deliver(app, ev, topic), ES_HANDLER_OK);
+}
+
+/* Topic by topic, each in the order its service wrote it. */
+static void deliver_by_topic(struct analytics *app, const struct it_saga *s)
+{
+	for (int t = 0; t < IT_NTOPICS; t++) {
+		for (size_t i = 0; i < s->n[t]; i++)
+			deliver_ok(app, s->ev[t][i], t);
+	}
+}
+
+/*
+ * Another order a consumer of four topics may see: one event of each topic
+ * in turn, notifications first, the other topics' events newest first.
+ * Only the orders topic keeps its order, as its single partition per order
+ * guarantees. When orders_reversed, it is reversed too (OrderConfirmed
+ * before OrderPlaced), which Kafka never does but the read models survive.
+ */
+static void deliver_interleaved(struct analytics *app, const struct it_saga *s,
+				bool orders_reversed)
+{
+	static const enum it_topic turn[] = {IT_NOTIFICATIONS, IT_INVENTORY, IT_PAYMENTS,
+					     IT_ORDERS};
+	size_t next[IT_NTOPICS] = {0};
+	size_t done = 0;
+
+	while (done < s->total) {
+		for (size_t k = 0; k < sizeof(turn) / sizeof(turn[0]); k++) {
+			enum it_topic t = turn[k];
+			bool reversed = t != IT_ORDERS || orders_reversed;
+			size_t i;
+
+			if (next[t] == s->n[t])
+				continue;
+			i = reversed ? s->n[t] - 1 - next[t] : next[t];
+			next[t]++;
+			deliver_ok(app, s->ev[t][i], t);
+			done++;
+		}
+	}
+}
+
+static json_t *stats(struct es_db *db)
+{
+	char errstr[512];
+	json_t *body = analytics_stats_build(db, errstr, sizeof(errstr));
+
+	ck_assert_msg(body, "stats: %s", errstr);
+	return body;
+}
+
+/* Compares two bodies, printing both when they differ; steals both. */
+static void assert_same(json_t *got, json_t *want)
+{
+	char *g = json_dumps(got, JSON_SORT_KEYS), *w = json_dumps(want, JSON_SORT_KEYS);
+
+	ck_assert_msg(json_equal(got, want), "got  %s\nwant %s", g, w);
+	free(g);
+	free(w);
+	json_decref(got);
+	json_decref(want);
+}
+
+static json_t *expected(void)
+{
+	json_error_t jerr;
+	json_t *want = json_loads(it_saga_expected_stats, 0, &jerr);
+
+	ck_assert_msg(want, "it_saga_expected_stats: %s", jerr.text);
+	return want;
+}
+
+static long inbox_count(struct es_db *db)
+{
+	char errstr[512];
+	long n = es_inbox_count(db, ANALYTICS_SERVICE, errstr, sizeof(errstr));
+
+	ck_assert_msg(n >= 0, "%s", errstr);
+	return n;
+}
+
+START_TEST(mixed_orders_give_the_contract_numbers)
+{
+	struct es_db *db = fresh_schema();
+	struct analytics app = {.db = db};
+	struct it_saga s;
+
+	/* Nothing yet: zeros, and no latency rather than a made-up 0. */
+	assert_same(stats(db), json_loads("{\"orders\":{\"placed\":0,\"confirmed\":0,"
+					  "\"cancelled\":0,\"pending\":0},\"revenueCents\":0,"
+					  "\"cancelReasons\":{},\"topProducts\":[],"
+					  "\"sagaLatencyMs\":{\"p50\":null,\"p95\":null,"
+					  "\"p99\":null},\"payments\":{\"processed\":0,"
+					  "\"failed\":0,\"refunded\":0},\"reservations\":{"
+					  "\"reserved\":0,\"rejected\":0,\"released\":0},"
+					  "\"emails\":{}}",
+					  0, NULL));
+	it_saga_build(&s);
+	deliver_by_topic(&app, &s);
+	ck_assert(app.orders_changed);
+	assert_same(stats(db), expected());
+	ck_assert_int_eq(inbox_count(db), (long)s.total);
+	it_saga_free(&s);
+	es_db_free(db);
+}
+END_TEST
+
+START_TEST(redelivered_events_change_nothing)
+{
+	struct es_db *db = fresh_schema();
+	struct analytics app = {.db = db};
+	struct it_saga s;
+
+	it_saga_build(&s);
+	deliver_by_topic(&app, &s);
+	app.orders_changed = false;
+	/* Kafka redelivers everything (a crash before the offsets were
+	 * committed), in another order for good measure. */
+	deliver_by_topic(&app, &s);
+	deliver_interleaved(&app, &s, false);
+	ck_assert_msg(!app.orders_changed, "a duplicate must not count as a change");
+	assert_same(stats(db), expected());
+	ck_assert_int_eq(inbox_count(db), (long)s.total);
+	it_saga_free(&s);
+	es_db_free(db);
+}
+END_TEST
+
+START_TEST(another_cross_topic_order_gives_the_same_numbers)
+{
+	struct es_db *a = fresh_schema(), *b = fresh_schema();
+	struct analytics app_a = {.db = a}, app_b = {.db = b};
+	struct it_saga s;
+
+	it_saga_build(&s);
+	deliver_by_topic(&app_a, &s);
+	deliver_interleaved(&app_b, &s, false);
+	assert_same(stats(b), stats(a));
+	assert_same(stats(b), expected());
+	it_saga_free(&s);
+	es_db_free(b);
+	es_db_free(a);
+}
+END_TEST
+
+START_TEST(terminal_before_placed_does_not_corrupt_the_counts)
+{
+	struct es_db *db = fresh_schema();
+	struct analytics app = {.db = db};
+	struct it_saga s;
+
+	it_saga_build(&s);
+	deliver_interleaved(&app, &s, true);
+	assert_same(stats(db), expected());
+	it_saga_free(&s);
+	es_db_free(db);
+}
+END_TEST
+
+START_TEST(terminal_status_never_changes)
+{
+	struct es_db *db = fresh_schema();
+	struct analytics app = {.db = db};
+	const struct es_event *confirmed = NULL, *cancelled = NULL;
+	struct es_event *late;
+	struct it_saga s;
+
+	it_saga_build(&s);
+	deliver_by_topic(&app, &s);
+	for (size_t i = 0; i < s.n[IT_ORDERS]; i++) {
+		const struct es_event *ev = s.ev[IT_ORDERS][i];
+
+		if (!confirmed && !strcmp(ev->type, ES_ORDER_CONFIRMED))
+			confirmed = ev;
+		if (!cancelled && !strcmp(ev->type, ES_ORDER_CANCELLED))
+			cancelled = ev;
+	}
+	ck_assert(confirmed && cancelled);
+
+	/* A cancellation of a confirmed order (a new event id). */
+	late = es_event_new("order-service", ES_ORDER_CANCELLED, confirmed->subject, confirmed,
+			    NULL,
+			    json_pack("{s:s, s:s}", "orderId", confirmed->subject, "reason",
+				      "CUSTOMER_REQUEST"));
+	ck_assert_ptr_nonnull(late);
+	deliver_ok(&app, late, IT_ORDERS);
+	es_event_free(late);
+
+	/* And a confirmation of a cancelled one. */
+	late = es_event_new(
+		"order-service", ES_ORDER_CONFIRMED, cancelled->subject, cancelled, NULL,
+		json_pack("{s:s, s:s, s:s, s:i, s:s}", "orderId", cancelled->subject, "paymentId",
+			  "p", "reservationId", "r", "totalCents", 1, "currency", "EUR"));
+	ck_assert_ptr_nonnull(late);
+	deliver_ok(&app, late, IT_ORDERS);
+	es_event_free(late);
+
+	assert_same(stats(db), expected());
+	it_saga_free(&s);
+	es_db_free(db);
+}
+END_TEST
+
+START_TEST(unknown_types_and_bad_data_are_rejected_and_change_nothing)
+{
+	struct es_db *db = fresh_schema();
+	struct analytics app = {.db = db};
+	struct es_event *ev;
+	struct it_saga s;
+
+	it_saga_build(&s);
+	deliver_by_topic(&app, &s);
+
+	ev = es_event_new("order-service", "OrderShipped", s.ev[IT_ORDERS][0]->subject, NULL, NULL,
+			  json_pack("{s:s}", "orderId", s.ev[IT_ORDERS][0]->subject));
+	ck_assert_int_eq(deliver(&app, ev, IT_ORDERS), ES_HANDLER_REJECT);
+	es_event_free(ev);
+
+	/* A PaymentProcessed without its amount. */
+	ev = es_event_new("payment-service", ES_PAYMENT_PROCESSED, s.ev[IT_ORDERS][0]->subject,
+			  NULL, NULL,
+			  json_pack("{s:s, s:s, s:s}", "orderId", s.ev[IT_ORDERS][0]->subject,
+				    "paymentId", "p", "currency", "EUR"));
+	ck_assert_int_eq(deliver(&app, ev, IT_PAYMENTS), ES_HANDLER_REJECT);
+	es_event_free(ev);
+
+	assert_same(stats(db), expected());
+	ck_assert_int_eq(inbox_count(db), (long)s.total);
+	it_saga_free(&s);
+	es_db_free(db);
+}
+END_TEST
+
+START_TEST(orders_gauge_follows_the_read_model)
+{
+	struct es_db *db = fresh_schema();
+	struct es_metrics *reg = es_metrics_new();
+	static const char *const labels[] = {"status", NULL};
+	struct analytics app = {.db = db};
+	char errstr[512], *text;
+	struct it_saga s;
+
+	app.orders_gauge = es_gauge_register(reg, "es_analytics_orders", "Orders.", labels, errstr,
+					     sizeof(errstr));
+	ck_assert_msg(app.orders_gauge, "%s", errstr);
+	it_saga_build(&s);
+	deliver_by_topic(&app, &s);
+	ck_assert_int_eq(analytics_refresh_gauge(&app, errstr, sizeof(errstr)), 0);
+	ck_assert(!app.orders_changed);
+	text = es_metrics_render(reg, NULL);
+	ck_assert_msg(strstr(text, "es_analytics_orders{status=\"confirmed\"} 3\n"), "%s", text);
+	ck_assert_msg(strstr(text, "es_analytics_orders{status=\"cancelled\"} 2\n"), "%s", text);
+	ck_assert_msg(strstr(text, "es_analytics_orders{status=\"pending\"} 1\n"), "%s", text);
+	free(text);
+	it_saga_free(&s);
+	es_metrics_free(reg);
+	es_db_free(db);
+}
+END_TEST
+
+static Suite *handler_suite(void)
+{
+	Suite *s = suite_create("analytics handler (PostgreSQL)");
+	TCase *tc = tcase_create("handler");
+
+	tcase_add_test(tc, mixed_orders_give_the_contract_numbers);
+	tcase_add_test(tc, redelivered_events_change_nothing);
+	tcase_add_test(tc, another_cross_topic_order_gives_the_same_numbers);
+	tcase_add_test(tc, terminal_before_placed_does_not_corrupt_the_counts);
+	tcase_add_test(tc, terminal_status_never_changes);
+	tcase_add_test(tc, unknown_types_and_bad_data_are_rejected_and_change_nothing);
+	tcase_add_test(tc, orders_gauge_follows_the_read_model);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	struct es_test_db tdb;
+	char errstr[512];
+	SRunner *sr;
+	int failures;
+
+	if (!es_test_database_url())
+		return ES_TEST_SKIP;
+	es_log_init("it_analytics_handler", ES_LOG_ERROR);
+	if (es_test_db_create(&tdb, errstr, sizeof(errstr))) {
+		fprintf(stderr, "cannot create the test database: %s\n", errstr);
+		return 1;
+	}
+	test_conninfo = tdb.conninfo;
+
+	sr = srunner_create(handler_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failures = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	es_test_db_drop(&tdb);
+	return failures ? 1 : 0;
+}
