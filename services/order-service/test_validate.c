@@ -128,6 +128,9 @@ START_TEST(email_and_token_formats)
 	ck_assert(!order_email_valid("a b@example.com"));
 	ck_assert(!order_email_valid("ada@example.com."));
 	ck_assert(!order_email_valid("a<b>@example.com"));
+	ck_assert(!order_email_valid("a(b)@example.com"));
+	ck_assert(!order_email_valid("a:b@example.com"));
+	ck_assert(!order_email_valid("\xc3\xa9@example.com"));
 	ck_assert(order_token_valid("tok_visa"));
 	ck_assert(order_token_valid("tok_ok_123"));
 	ck_assert(!order_token_valid("tok_"));

@@ -21,8 +21,10 @@ bool order_email_valid(const char *s)
 	if (!at || at == s || len > ORDER_EMAIL_MAX || strchr(at + 1, '@'))
 		return false;
 	for (const char *p = s; *p; p++) {
-		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>' || *p == '"' ||
-		    *p == ',' || *p == ';' || *p == '\\')
+		/* ASCII only, and nothing that means something in a mail
+		 * header or an SMTP command (email-service refuses the same). */
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f ||
+		    strchr("()<>[]\\,;:\"", *p))
 			return false;
 	}
 	/* The domain: at least one dot, not at either end. */

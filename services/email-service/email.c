@@ -1,0 +1,468 @@
+#include "email.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "es/events.h"
+#include "es/log.h"
+#include "es/outbox.h"
+
+void email_app_init(struct email_app *app, struct es_db *db, const char *topic,
+		    const struct email_delivery *delivery)
+{
+	memset(app, 0, sizeof(*app));
+	app->db = db;
+	app->topic = topic;
+	app->delivery = delivery;
+}
+
+int email_metrics_register(struct email_app *app, struct es_metrics *reg, char *errstr,
+			   size_t errstr_size)
+{
+	static const char *const labels[] = {"template", NULL};
+
+	app->sent_total = es_counter_register(reg, "es_emails_sent_total",
+					      "Emails delivered and recorded, by template.", labels,
+					      errstr, errstr_size);
+	return app->sent_total ? 0 : -1;
+}
+
+/* The email an event type causes. Returns 0, or -1 for a type that causes
+ * none. */
+static int template_of(const char *type, enum email_template *t)
+{
+	static const struct {
+		const char *type;
+		enum email_template tmpl;
+	} map[] = {
+		{ES_ORDER_PLACED, EMAIL_ORDER_RECEIVED},
+		{ES_ORDER_CONFIRMED, EMAIL_ORDER_CONFIRMED},
+		{ES_ORDER_CANCELLED, EMAIL_ORDER_CANCELLED},
+		{ES_PAYMENT_REFUNDED, EMAIL_REFUND_ISSUED},
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (!strcmp(type, map[i].type)) {
+			*t = map[i].tmpl;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Log context of an event: its order, its id, its trace. */
+struct ev_log {
+	struct es_log_ctx ctx;
+	char trace_id[33];
+};
+
+static const struct es_log_ctx *ev_log(struct ev_log *l, const struct es_event *ev)
+{
+	l->ctx.order_id = ev->subject;
+	l->ctx.event_id = ev->id;
+	l->ctx.trace_id = NULL;
+	if (ev->traceparent && es_traceparent_trace_id(ev->traceparent, l->trace_id) == 0)
+		l->ctx.trace_id = l->trace_id;
+	return &l->ctx;
+}
+
+/* A failed statement: worth another try when the database is away or
+ * lost a race, otherwise not (the reason is already filled). */
+static enum es_handler_result db_failure(struct es_db *db)
+{
+	return es_db_error_is_transient(db) ? ES_HANDLER_RETRY : ES_HANDLER_REJECT;
+}
+
+/* ------------------------------------------------------------- statements */
+
+/*
+ * Serializes the handling of one order's events until the transaction
+ * ends. Two instances of the service may handle one order's OrderPlaced
+ * (orders topic) and PaymentRefunded (payments topic) at the same moment;
+ * without the lock each could miss the other's uncommitted row, the refund
+ * would wait in email_pending and OrderPlaced would not see it, and that
+ * email would never go. With it, the second one in sees the first one's
+ * committed rows (read committed: every statement sees what committed
+ * before it began). A hash collision only makes two orders take turns.
+ */
+static int lock_order(struct es_db *db, const char *order_id, char *errstr, size_t errstr_size)
+{
+	char key[EMAIL_ORDER_ID_MAX + 32];
+	const char *params[1] = {key};
+	PGresult *res;
+
+	snprintf(key, sizeof(key), "%s:%s", EMAIL_SERVICE, order_id);
+	res = es_db_query(db, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, params, errstr,
+			  errstr_size);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* The address of the order's customer into to. Returns 1 when the order is
+ * known, 0 when its OrderPlaced has not arrived yet, -1 on error. */
+static int find_recipient(struct es_db *db, const char *order_id, char *to, size_t to_size,
+			  char *errstr, size_t errstr_size)
+{
+	const char *params[1] = {order_id};
+	const char *email;
+	PGresult *res;
+	int found = 0;
+
+	res = es_db_query(db, "SELECT email FROM email_orders WHERE order_id = $1", 1, params,
+			  errstr, errstr_size);
+	if (!res)
+		return -1;
+	email = es_db_get(res, 0, "email");
+	if (email) {
+		snprintf(to, to_size, "%s", email);
+		found = 1;
+	}
+	PQclear(res);
+	return found;
+}
+
+/* Returns 1 when (order, template) was delivered and recorded before, 0
+ * when not, -1 on error. */
+static int already_sent(struct es_db *db, const char *order_id, enum email_template t, char *errstr,
+			size_t errstr_size)
+{
+	const char *params[2] = {order_id, email_template_name(t)};
+	PGresult *res;
+	int sent;
+
+	res = es_db_query(db, "SELECT 1 FROM email_sent WHERE order_id = $1 AND template = $2", 2,
+			  params, errstr, errstr_size);
+	if (!res)
+		return -1;
+	sent = PQntuples(res) > 0;
+	PQclear(res);
+	return sent;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+/* What template t says, taken from the event it is about. */
+static void fill_message(struct email_message *m, enum email_template t, const char *from,
+			 const char *to, const struct es_event *cause)
+{
+	memset(m, 0, sizeof(*m));
+	m->tmpl = t;
+	m->order_id = cause->subject;
+	m->from = from;
+	m->to = to;
+	m->date = time(NULL);
+	switch (t) {
+	case EMAIL_ORDER_RECEIVED:
+		m->cents = es_data_int(cause, "totalCents");
+		m->currency = es_data_str(cause, "currency");
+		m->items = json_object_get(cause->data, "items");
+		break;
+	case EMAIL_ORDER_CONFIRMED:
+		m->cents = es_data_int(cause, "totalCents");
+		m->currency = es_data_str(cause, "currency");
+		break;
+	case EMAIL_ORDER_CANCELLED:
+		m->reason = es_data_str(cause, "reason");
+		m->detail = es_data_str(cause, "detail");
+		break;
+	default:
+		m->cents = es_data_int(cause, "amountCents");
+		m->currency = es_data_str(cause, "currency");
+		break;
+	}
+}
+
+/* Records the delivered email and writes its EmailSent, in the transaction
+ * in hand. */
+static enum es_handler_result record_sent(struct email_app *app, struct es_db *db,
+					  enum email_template t, const char *to,
+					  const char *message_id, const struct es_event *cause,
+					  char *reason, size_t reason_size)
+{
+	const char *name = email_template_name(t);
+	const char *params[5] = {cause->subject, name, to, message_id, cause->id};
+	struct es_event *sent;
+	long n;
+	int rc;
+
+	n = es_db_exec(db,
+		       "INSERT INTO email_sent (order_id, template, recipient, message_id, "
+		       "cause_event_id) VALUES ($1, $2, $3, $4, $5) "
+		       "ON CONFLICT (order_id, template) DO NOTHING",
+		       5, params, reason, reason_size);
+	if (n < 0)
+		return db_failure(db);
+	if (n == 0) /* recorded already: the key, not our earlier look, decides */
+		return ES_HANDLER_OK;
+	/* json_pack's "s" copies; es_event_new steals data even on failure. */
+	sent = es_event_new(EMAIL_SERVICE, ES_EMAIL_SENT, cause->subject, cause, NULL,
+			    json_pack("{s:s, s:s, s:s, s:s}", "orderId", cause->subject, "template",
+				      name, "to", to, "messageId", message_id));
+	if (!sent) {
+		snprintf(reason, reason_size, "out of memory");
+		return ES_HANDLER_RETRY;
+	}
+	rc = es_outbox_put(db, app->topic, sent, reason, reason_size);
+	es_event_free(sent);
+	if (rc)
+		return db_failure(db);
+	app->sent_in_tx[t]++;
+	return ES_HANDLER_OK;
+}
+
+/*
+ * Delivers template t about cause's order to `to`, once.
+ *
+ * Deliver first, then record. The email leaves this process (a file
+ * renamed into new/, or an SMTP server's 250) before the transaction that
+ * records it in email_sent and writes EmailSent to the outbox commits. A
+ * crash or a failed commit in between means the event is handled again and
+ * the email delivered a second time: at-least-once. The other order (commit,
+ * then deliver) would lose the email for good on a crash after the commit,
+ * since nothing would ever try again. A duplicate is made harmless instead:
+ * the second delivery has the same Maildir file name, so it replaces the
+ * first file, and the same Message-ID, so mail readers and an SMTP relay's
+ * duplicate check see one message. Once recorded, email_sent's row stops
+ * any further delivery of (order, template).
+ */
+static enum es_handler_result send_email(struct email_app *app, struct es_db *db,
+					 enum email_template t, const char *to,
+					 const struct es_event *cause, char *reason,
+					 size_t reason_size)
+{
+	const char *order_id = cause->subject;
+	char message_id[EMAIL_MESSAGE_ID_SIZE];
+	enum email_delivery_result dr;
+	struct email_message m;
+	struct ev_log l;
+	char *text;
+	size_t len;
+	int sent;
+
+	sent = already_sent(db, order_id, t, reason, reason_size);
+	if (sent < 0)
+		return db_failure(db);
+	if (sent) {
+		es_log(ES_LOG_INFO, ev_log(&l, cause), "%s already delivered: not sent again",
+		       email_template_name(t));
+		return ES_HANDLER_OK;
+	}
+	fill_message(&m, t, app->delivery->from, to, cause);
+	text = email_message_render(&m, &len, reason, reason_size);
+	if (!text)
+		return ES_HANDLER_REJECT;
+	if (email_message_id(order_id, t, message_id, sizeof(message_id))) {
+		free(text);
+		snprintf(reason, reason_size, "order id too long for a Message-ID");
+		return ES_HANDLER_REJECT;
+	}
+	dr = email_deliver(app->delivery, order_id, t, to, text, len, reason, reason_size);
+	free(text);
+	if (dr == EMAIL_DELIVERY_RETRY)
+		return ES_HANDLER_RETRY;
+	if (dr == EMAIL_DELIVERY_REFUSED)
+		return ES_HANDLER_REJECT;
+	es_log(ES_LOG_INFO, ev_log(&l, cause), "delivered %s %s to %s", email_template_name(t),
+	       message_id, to);
+	return record_sent(app, db, t, to, message_id, cause, reason, reason_size);
+}
+
+/* ------------------------------------------------------------ the effects */
+
+/* An email for an order whose OrderPlaced has not come yet: keep the event
+ * until it does. A second one of the same template changes nothing, as
+ * each (order, template) is sent once. */
+static enum es_handler_result keep_pending(struct es_db *db, enum email_template t,
+					   const struct es_event *ev, char *reason,
+					   size_t reason_size)
+{
+	const char *params[3] = {ev->subject, email_template_name(t), NULL};
+	struct ev_log l;
+	char *text;
+	long n;
+
+	text = es_event_serialize(ev);
+	if (!text) {
+		snprintf(reason, reason_size, "out of memory");
+		return ES_HANDLER_RETRY;
+	}
+	params[2] = text;
+	n = es_db_exec(db,
+		       "INSERT INTO email_pending (order_id, template, event) VALUES ($1, $2, $3) "
+		       "ON CONFLICT (order_id, template) DO NOTHING",
+		       3, params, reason, reason_size);
+	free(text);
+	if (n < 0)
+		return db_failure(db);
+	es_log(ES_LOG_INFO, ev_log(&l, ev), "%s waits for the order's OrderPlaced",
+	       email_template_name(t));
+	return ES_HANDLER_OK;
+}
+
+/* Sends what waited for the order's OrderPlaced, then forgets it. */
+static enum es_handler_result send_pending(struct email_app *app, struct es_db *db,
+					   const char *order_id, const char *to, char *reason,
+					   size_t reason_size)
+{
+	const char *params[1] = {order_id};
+	enum es_handler_result r = ES_HANDLER_OK;
+	PGresult *res;
+
+	res = es_db_query(db,
+			  "SELECT template, event FROM email_pending WHERE order_id = $1 "
+			  "ORDER BY created_at, template",
+			  1, params, reason, reason_size);
+	if (!res)
+		return db_failure(db);
+	for (int i = 0; i < PQntuples(res) && r == ES_HANDLER_OK; i++) {
+		const char *name = es_db_get(res, i, "template");
+		const char *text = es_db_get(res, i, "event");
+		struct es_log_ctx ctx = {order_id, NULL, NULL};
+		enum email_template t;
+		struct es_event *cause;
+		char why[256];
+
+		cause = text ? es_event_parse(text, strlen(text), why, sizeof(why)) : NULL;
+		if (!cause || email_template_parse(name, &t)) {
+			/* We wrote it ourselves, so this is a bug; keeping the
+			 * row would not make it sendable either. */
+			es_log(ES_LOG_ERROR, &ctx, "dropping unreadable pending %s: %s",
+			       name ? name : "email", cause ? "unknown template" : why);
+			es_event_free(cause);
+			continue;
+		}
+		r = send_email(app, db, t, to, cause, reason, reason_size);
+		es_event_free(cause);
+	}
+	PQclear(res);
+	if (r != ES_HANDLER_OK)
+		return r;
+	if (es_db_exec(db, "DELETE FROM email_pending WHERE order_id = $1", 1, params, reason,
+		       reason_size) < 0)
+		return db_failure(db);
+	return ES_HANDLER_OK;
+}
+
+static enum es_handler_result order_placed(struct email_app *app, struct es_db *db,
+					   const struct es_event *ev, char *reason,
+					   size_t reason_size)
+{
+	char to[EMAIL_ADDRESS_MAX + 1], total[32];
+	const char *params[4] = {ev->subject, es_data_str(ev, "customerEmail"), total,
+				 es_data_str(ev, "currency")};
+	enum es_handler_result r;
+	int found;
+
+	snprintf(total, sizeof(total), "%lld", es_data_int(ev, "totalCents"));
+	/* A second OrderPlaced of one order (another event id) keeps the
+	 * first one's address: an order's emails all go to one place. */
+	if (es_db_exec(db,
+		       "INSERT INTO email_orders (order_id, email, total_cents, currency) "
+		       "VALUES ($1, $2, $3::bigint, $4) ON CONFLICT (order_id) DO NOTHING",
+		       4, params, reason, reason_size) < 0)
+		return db_failure(db);
+	found = find_recipient(db, ev->subject, to, sizeof(to), reason, reason_size);
+	if (found < 0)
+		return db_failure(db);
+	if (!found) {
+		snprintf(reason, reason_size, "order %s vanished from email_orders", ev->subject);
+		return ES_HANDLER_RETRY;
+	}
+	r = send_email(app, db, EMAIL_ORDER_RECEIVED, to, ev, reason, reason_size);
+	if (r != ES_HANDLER_OK)
+		return r;
+	return send_pending(app, db, ev->subject, to, reason, reason_size);
+}
+
+/* The effect of one new event, inside the inbox's transaction. */
+static enum es_handler_result effect(struct es_db *db, const struct es_event *ev, void *arg,
+				     char *reason, size_t reason_size)
+{
+	struct email_app *app = arg;
+	char to[EMAIL_ADDRESS_MAX + 1];
+	enum email_template t;
+	int found;
+
+	/* es_db_tx may run the effect again after a serialization failure:
+	 * only the last run's emails commit. */
+	memset(app->sent_in_tx, 0, sizeof(app->sent_in_tx));
+	if (template_of(ev->type, &t)) /* the handler only sends us these */
+		return ES_HANDLER_OK;
+	if (lock_order(db, ev->subject, reason, reason_size))
+		return db_failure(db);
+	if (t == EMAIL_ORDER_RECEIVED)
+		return order_placed(app, db, ev, reason, reason_size);
+	found = find_recipient(db, ev->subject, to, sizeof(to), reason, reason_size);
+	if (found < 0)
+		return db_failure(db);
+	if (!found)
+		return keep_pending(db, t, ev, reason, reason_size);
+	return send_email(app, db, t, to, ev, reason, reason_size);
+}
+
+/* ------------------------------------------------------------ the handler */
+
+/* What the contract's shape check leaves to us: values that go into a
+ * header, a file name or an amount. Data that fails can never be mailed. */
+static int check_mailable(const struct es_event *ev, enum email_template t, char *reason,
+			  size_t reason_size)
+{
+	const char *s;
+
+	if (!email_order_id_valid(ev->subject)) {
+		snprintf(reason, reason_size,
+			 "%s: orderId is not usable in a Message-ID or a file name (1 to %d of "
+			 "A-Z a-z 0-9 - _ and single inner dots)",
+			 ev->type, EMAIL_ORDER_ID_MAX);
+		return -1;
+	}
+	s = es_data_str(ev, "customerEmail");
+	if (t == EMAIL_ORDER_RECEIVED && !email_address_valid(s)) {
+		snprintf(reason, reason_size, "%s data: /customerEmail is not a mailable address",
+			 ev->type);
+		return -1;
+	}
+	s = es_data_str(ev, "currency");
+	if (t != EMAIL_ORDER_CANCELLED && !email_currency_valid(s)) {
+		snprintf(reason, reason_size,
+			 "%s data: /currency must be an ISO 4217 code such as EUR", ev->type);
+		return -1;
+	}
+	return 0;
+}
+
+enum es_handler_result email_handle(void *arg, const struct es_event *ev,
+				    const struct es_delivery *d, char *reason, size_t reason_size)
+{
+	struct email_app *app = arg;
+	enum es_handler_result r;
+	enum email_template t;
+
+	if (!es_event_type_known(ev->type)) {
+		snprintf(reason, reason_size, "unknown event type %s", ev->type);
+		return ES_HANDLER_REJECT;
+	}
+	if (template_of(ev->type, &t))
+		return ES_HANDLER_OK; /* a known event that causes no email */
+	if (es_event_data_check(ev, reason, reason_size) ||
+	    check_mailable(ev, t, reason, reason_size))
+		return ES_HANDLER_REJECT;
+
+	/* A duplicate does not run the effect: nothing may be left from the
+	 * event before. */
+	memset(app->sent_in_tx, 0, sizeof(app->sent_in_tx));
+	r = es_inbox_process(app->db, EMAIL_SERVICE, ev, effect, app, NULL, reason, reason_size);
+	if (r != ES_HANDLER_OK)
+		return r;
+	for (int i = 0; i < EMAIL_NTEMPLATES; i++) {
+		if (app->sent_in_tx[i])
+			es_counter_add(app->sent_total,
+				       (const char *const[]){email_template_name(i)},
+				       app->sent_in_tx[i]);
+	}
+	return ES_HANDLER_OK;
+}

@@ -1,0 +1,70 @@
+/*
+ * email: email-service's event handler, the rules of which email an event
+ * causes, to whom, and once only.
+ *
+ *   OrderPlaced      -> order-received   (and any email waiting for it)
+ *   OrderConfirmed   -> order-confirmed
+ *   OrderCancelled   -> order-cancelled  (the reason in words)
+ *   PaymentRefunded  -> refund-issued    (the amount with its currency)
+ *
+ * Every other known type needs nothing; an unknown type or data off the
+ * contract is rejected (dead letter).
+ *
+ * Only OrderPlaced carries the customer's address, so it is stored
+ * (email_orders). The orders and payments topics are consumed
+ * independently, so another order's event may come first: its email then
+ * waits in email_pending and goes out when OrderPlaced arrives. Waiting is
+ * never done by answering RETRY, which would pause every partition and so
+ * stop the very OrderPlaced we wait for.
+ *
+ * Each (order, template) is delivered once: email_sent's primary key, with
+ * the EmailSent event written to the outbox in the same transaction.
+ */
+#ifndef EMAIL_EMAIL_H
+#define EMAIL_EMAIL_H
+
+#include <stddef.h>
+
+#include "delivery.h"
+#include "es/db.h"
+#include "es/inbox.h"
+#include "es/kafka.h"
+#include "es/metrics.h"
+#include "message.h"
+
+#define EMAIL_SERVICE "email-service"
+
+/* migrations/NNN_*.sql, embedded by CMake (es_embed_migrations). */
+extern const struct es_migration email_migrations[];
+extern const size_t email_migrations_count;
+
+/* What the handler works with; the pointers are borrowed and must outlive
+ * it. Fill the public part with email_app_init. */
+struct email_app {
+	struct es_db *db; /* the consumer thread's connection */
+	const char *topic; /* where EmailSent goes: the notifications topic */
+	const struct email_delivery *delivery;
+	struct es_counter *sent_total; /* es_emails_sent_total{template}; NULL: none */
+
+	/* Emails delivered in the transaction in hand, counted into
+	 * sent_total once it has committed. */
+	unsigned int sent_in_tx[EMAIL_NTEMPLATES];
+};
+
+void email_app_init(struct email_app *app, struct es_db *db, const char *topic,
+		    const struct email_delivery *delivery);
+
+/* Registers es_emails_sent_total{template} in reg and keeps it in app.
+ * Returns 0, or -1 with errstr filled. */
+int email_metrics_register(struct email_app *app, struct es_metrics *reg, char *errstr,
+			   size_t errstr_size);
+
+/*
+ * The consumer's handler (arg is a struct email_app). Returns OK when the
+ * event was handled (or needed nothing, or was seen before), RETRY when the
+ * database or the mail server is away for now, REJECT with the reason when
+ * the event can never be handled.
+ */
+es_handler_fn email_handle;
+
+#endif
