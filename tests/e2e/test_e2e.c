@@ -220,11 +220,13 @@ START_TEST(cancelling_a_terminal_order_is_409)
 	json_t *o = place_and_wait("sticker-pack", 3, "tok_ok_e2e");
 	char url[200];
 	json_t *b = NULL;
+	long st;
 
 	ck_assert_str_eq(str(o, "status"), "CONFIRMED");
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/orders/%s/cancel",
 		 shop_main.port[SHOP_ORDER][0], str(o, "orderId"));
-	expect_problem(shop_http("POST", url, NULL, NULL, &b), b, 409, "cancel confirmed order");
+	st = shop_http("POST", url, NULL, NULL, &b);
+	expect_problem(st, b, 409, "cancel confirmed order");
 	json_decref(b);
 	json_decref(o);
 }
@@ -595,16 +597,13 @@ int main(void)
 		return ES_TEST_SKIP;
 	es_log_init("e2e", ES_LOG_WARN);
 	setenv("CK_FORK", "no", 1);
-	if (shop_init(&shop_main, bootstrap, database_url) || shop_start_all(&shop_main)) {
-		shop_release(&shop_main);
-		return 1;
-	}
+	if (shop_init(&shop_main, bootstrap, database_url) || shop_start_all(&shop_main))
+		goto fail;
+	if (shop_init(&shop_timeout, bootstrap, database_url))
+		goto fail;
 	shop_timeout.saga_timeout_ms = 3000;
-	if (shop_init(&shop_timeout, bootstrap, database_url) || shop_start_all(&shop_timeout)) {
-		shop_release(&shop_main);
-		shop_release(&shop_timeout);
-		return 1;
-	}
+	if (shop_start_all(&shop_timeout))
+		goto fail;
 
 	s = suite_create("e2e");
 	tc = tcase_create("shop");
@@ -631,4 +630,8 @@ int main(void)
 	shop_release(&shop_main);
 	shop_release(&shop_timeout);
 	return failed ? 1 : 0;
+fail:
+	shop_release(&shop_main);
+	shop_release(&shop_timeout);
+	return 1;
 }
