@@ -9,8 +9,6 @@
 #include "es/daemon.h"
 #include "es/log.h"
 
-#define DB_START_TIMEOUT_MS 60000
-
 int es_service_topics(struct es_topics *t, char *errstr, size_t errstr_size)
 {
 	t->orders = es_config_str("TOPIC_ORDERS", "orders");
@@ -54,6 +52,7 @@ static int read_config(struct es_service *svc, const struct es_service_spec *spe
 {
 	enum es_log_level level;
 	long port, threads;
+	char dflt[128];
 	const char *s;
 
 	s = es_config_str("LOG_LEVEL", "info");
@@ -67,8 +66,10 @@ static int read_config(struct es_service *svc, const struct es_service_spec *spe
 	svc->bootstrap = es_config_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092");
 	svc->database_url = es_config_str("DATABASE_URL",
 					  "postgresql://postgres@127.0.0.1:5432/postgres");
-	default_schema(spec->name, svc->schema, sizeof(svc->schema));
-	s = es_config_str("DATABASE_SCHEMA", svc->schema);
+	/* Defaults go through a buffer of their own: es_config_str returns
+	 * the default pointer itself when the variable is unset. */
+	default_schema(spec->name, dflt, sizeof(dflt));
+	s = es_config_str("DATABASE_SCHEMA", dflt);
 	if (strlen(s) >= sizeof(svc->schema)) {
 		snprintf(errstr, errstr_size, "DATABASE_SCHEMA: longer than %zu bytes",
 			 sizeof(svc->schema) - 1);
@@ -76,8 +77,8 @@ static int read_config(struct es_service *svc, const struct es_service_spec *spe
 	}
 	snprintf(svc->schema, sizeof(svc->schema), "%s", s);
 	svc->group = es_config_str("CONSUMER_GROUP", spec->name);
-	snprintf(svc->dlq_topic, sizeof(svc->dlq_topic), "dlq.%s", spec->name);
-	s = es_config_str("TOPIC_DLQ", svc->dlq_topic);
+	snprintf(dflt, sizeof(dflt), "dlq.%s", spec->name);
+	s = es_config_str("TOPIC_DLQ", dflt);
 	if (strlen(s) >= sizeof(svc->dlq_topic)) {
 		snprintf(errstr, errstr_size, "TOPIC_DLQ: longer than %zu bytes",
 			 sizeof(svc->dlq_topic) - 1);
@@ -104,6 +105,7 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 		    size_t errstr_size)
 {
 	struct es_http_conf http;
+	long db_timeout_ms;
 	char why[512];
 	int applied;
 
@@ -119,12 +121,14 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 		return -1;
 	}
 	if (read_config(svc, spec, &http, errstr, errstr_size) ||
+	    es_config_long("DATABASE_CONNECT_TIMEOUT_MS", 60000, 0, 3600000, &db_timeout_ms, errstr,
+			   errstr_size) ||
 	    es_kafka_metrics_register(svc->metrics, &svc->kmetrics, errstr, errstr_size))
 		goto fail;
 
 	es_info("starting: kafka %s, database schema %s, http %s:%u", svc->bootstrap, svc->schema,
 		http.bind_addr, http.port);
-	svc->db = es_db_connect(svc->database_url, svc->schema, DB_START_TIMEOUT_MS, why,
+	svc->db = es_db_connect(svc->database_url, svc->schema, (int)db_timeout_ms, why,
 				sizeof(why));
 	if (!svc->db) {
 		snprintf(errstr, errstr_size, "DATABASE_URL: %s", why);

@@ -3,6 +3,9 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "es/log.h"
 
 #include "es/service.h"
 
@@ -25,8 +28,37 @@ START_TEST(bad_settings_are_refused_by_name)
 	expect_refusal("HTTP_PORT", "70000");
 	expect_refusal("HTTP_THREADS", "0");
 	expect_refusal("LOG_LEVEL", "loud");
+	expect_refusal("DATABASE_CONNECT_TIMEOUT_MS", "-1");
 	expect_refusal("DATABASE_SCHEMA",
 		       "a_schema_name_that_is_much_longer_than_sixty_four_bytes_allowed_here");
+}
+END_TEST
+
+START_TEST(defaults_name_the_schema_after_the_service)
+{
+	char path[] = "/tmp/es-service-log-XXXXXX";
+	int fd = mkstemp(path);
+	struct es_service svc;
+	char err[512], text[4096] = "";
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	unsetenv("DATABASE_SCHEMA");
+	/* Nothing listens on port 1: init reads the configuration, logs it,
+	 * then fails at the database. */
+	setenv("DATABASE_URL", "host=127.0.0.1 port=1", 1);
+	setenv("DATABASE_CONNECT_TIMEOUT_MS", "0", 1);
+	es_log_set_fd(fd);
+	ck_assert_int_eq(es_service_init(&svc, &spec, err, sizeof(err)), -1);
+	es_log_set_fd(2);
+	ck_assert_msg(!strncmp(err, "DATABASE_URL", 12), "%s", err);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	ck_assert_int_gt(n, 0);
+	ck_assert_msg(strstr(text, "database schema unit_service,") != NULL, "%s", text);
+	close(fd);
+	unlink(path);
+	unsetenv("DATABASE_URL");
+	unsetenv("DATABASE_CONNECT_TIMEOUT_MS");
 }
 END_TEST
 
@@ -54,6 +86,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, bad_settings_are_refused_by_name);
+	tcase_add_test(tc, defaults_name_the_schema_after_the_service);
 	tcase_add_test(tc, topics_default_to_the_contract_and_can_be_renamed);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -19,6 +19,7 @@
  *   KAFKA_BOOTSTRAP_SERVERS   127.0.0.1:9092
  *   DATABASE_URL              postgresql://postgres@127.0.0.1:5432/postgres
  *   DATABASE_SCHEMA           the service name with "_" for "-" (payment_service)
+ *   DATABASE_CONNECT_TIMEOUT_MS  60000: how long a start waits for the database
  *   HTTP_PORT                 the service's port from the contract (8080..8084)
  *   HTTP_BIND                 127.0.0.1 (0.0.0.0 in containers)
  *   HTTP_THREADS              4
@@ -85,8 +86,8 @@ struct es_service {
 
 /*
  * Reads the configuration, sets up logging and signals, connects to the
- * database (retrying for up to 60 s, so that a daemon may start before its
- * database), applies the library's and the service's migrations, and
+ * database (retrying for DATABASE_CONNECT_TIMEOUT_MS, so that a daemon may
+ * start before its database), applies the library's and the service's migrations, and
  * creates (without starting) the HTTP server and the relay. On failure
  * errstr says why and everything made so far is released.
  */
