@@ -381,8 +381,8 @@ struct es_event *es_event_parse(const void *buf, size_t len, char *errstr, size_
 	}
 	v = json_object_get(root, "specversion");
 	if (!json_is_string(v) || strcmp(json_string_value(v), "1.0")) {
-		snprintf(errstr, errstr_size, "attribute 'specversion' is %s, expected \"1.0\"",
-			 v ? "not \"1.0\"" : "missing");
+		snprintf(errstr, errstr_size, "attribute 'specversion' %s",
+			 v ? "must be \"1.0\"" : "is missing");
 		goto fail;
 	}
 	ev = calloc(1, sizeof(*ev));

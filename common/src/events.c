@@ -1,5 +1,6 @@
 #include "es/events.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,6 +8,9 @@ enum kind {
 	STR, /* non-empty string */
 	INT0, /* integer >= 0 */
 	INT1, /* integer >= 1 */
+	QTY, /* integer 1..100, an order line's quantity */
+	CUR, /* ISO 4217 code: three capital letters */
+	UUID, /* a UUID string */
 	ENUM, /* one of `values` */
 	ITEMS, /* non-empty array of objects with the `item` fields */
 };
@@ -41,7 +45,7 @@ static const char *const templates[] = {"order-received", "order-confirmed", "or
 
 static const struct field placed_item[] = {
 	F("sku", STR),
-	F("quantity", INT1),
+	F("quantity", QTY),
 	F("unitPriceCents", INT0),
 	END,
 };
@@ -58,44 +62,45 @@ static const struct field rejected_item[] = {
 };
 
 static const struct field order_placed[] = {
-	F("orderId", STR),	 F("customerId", STR),
+	F("orderId", UUID),	 F("customerId", STR),
 	F("customerEmail", STR), I("items", placed_item),
-	F("totalCents", INT0),	 F("currency", STR),
+	F("totalCents", INT0),	 F("currency", CUR),
 	F("paymentToken", STR),	 END,
 };
 static const struct field order_confirmed[] = {
-	F("orderId", STR),     F("paymentId", STR), F("reservationId", STR),
-	F("totalCents", INT0), F("currency", STR),  END,
+	F("orderId", UUID),    F("paymentId", STR), F("reservationId", STR),
+	F("totalCents", INT0), F("currency", CUR),  END,
 };
 static const struct field order_cancelled[] = {
-	F("orderId", STR),
+	F("orderId", UUID),
 	E("reason", cancel_reasons),
+	F("detail", STR),
 	END,
 };
 static const struct field payment_processed[] = {
-	F("orderId", STR), F("paymentId", STR), F("amountCents", INT0), F("currency", STR), END,
+	F("orderId", UUID), F("paymentId", STR), F("amountCents", INT0), F("currency", CUR), END,
 };
 static const struct field payment_failed[] = {
-	F("orderId", STR),
+	F("orderId", UUID),
 	E("reason", payment_reasons),
 	F("amountCents", INT0),
-	F("currency", STR),
+	F("currency", CUR),
 	END,
 };
 static const struct field inventory_reserved[] = {
-	F("orderId", STR),
+	F("orderId", UUID),
 	F("reservationId", STR),
 	I("items", sku_quantity),
 	END,
 };
 static const struct field inventory_rejected[] = {
-	F("orderId", STR),
+	F("orderId", UUID),
 	E("reason", inventory_reasons),
 	I("items", rejected_item),
 	END,
 };
 static const struct field email_sent[] = {
-	F("orderId", STR), E("template", templates), F("to", STR), F("messageId", STR), END,
+	F("orderId", UUID), E("template", templates), F("to", STR), F("messageId", STR), END,
 };
 
 static const struct shape shapes[] = {
@@ -155,6 +160,23 @@ static int check_fields(const char *type, json_t *obj, const char *path, const s
 		case INT1:
 			if (!json_is_integer(v) || json_integer_value(v) < 1)
 				want = "an integer >= 1";
+			break;
+		case QTY:
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > 100)
+				want = "an integer from 1 to 100";
+			break;
+		case CUR: {
+			const char *c = json_string_value(v);
+
+			if (!c || strlen(c) != 3 || !isupper((unsigned char)c[0]) ||
+			    !isupper((unsigned char)c[1]) || !isupper((unsigned char)c[2]))
+				want = "a currency code of three capital letters";
+			break;
+		}
+		case UUID:
+			if (!json_is_string(v) || !es_uuid_valid(json_string_value(v)))
+				want = "a UUID";
 			break;
 		case ENUM:
 			if (!json_is_string(v) || !one_of(json_string_value(v), f->values))

@@ -233,8 +233,8 @@ START_TEST(terminal_status_never_changes)
 	/* A cancellation of a confirmed order (a new event id). */
 	late = es_event_new("order-service", ES_ORDER_CANCELLED, confirmed->subject, confirmed,
 			    NULL,
-			    json_pack("{s:s, s:s}", "orderId", confirmed->subject, "reason",
-				      "CUSTOMER_REQUEST"));
+			    json_pack("{s:s, s:s, s:s}", "orderId", confirmed->subject, "reason",
+				      "CUSTOMER_REQUEST", "detail", "too late"));
 	ck_assert_ptr_nonnull(late);
 	deliver_ok(&app, late, IT_ORDERS);
 	es_event_free(late);

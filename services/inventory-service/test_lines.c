@@ -14,6 +14,8 @@
 #include "es/events.h"
 #include "inventory.h"
 
+#define ORDER_ID "5c1a2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
 static json_t *load(const char *text)
 {
 	json_error_t jerr;
@@ -141,11 +143,11 @@ START_TEST(too_many_lines_are_refused)
 }
 END_TEST
 
-/* Wraps data in an event of type about order "o-1" and checks it against
- * the contract's shape. */
+/* Wraps data in an event of type about ORDER_ID and checks it against the
+ * contract's shape. */
 static void assert_contract_shape(const char *type, json_t *data)
 {
-	struct es_event *ev = es_event_new(INVENTORY_SERVICE, type, "o-1", NULL, NULL, data);
+	struct es_event *ev = es_event_new(INVENTORY_SERVICE, type, ORDER_ID, NULL, NULL, data);
 	char errstr[256];
 
 	ck_assert_ptr_nonnull(ev);
@@ -165,8 +167,8 @@ START_TEST(reserved_items_carry_sku_and_quantity)
 			 2);
 	ck_assert_uint_eq(json_object_size(json_array_get(items, 0)), 2);
 	assert_contract_shape(ES_INVENTORY_RESERVED,
-			      json_pack("{s:s, s:s, s:O}", "orderId", "o-1", "reservationId", "r-1",
-					"items", items));
+			      json_pack("{s:s, s:s, s:O}", "orderId", ORDER_ID, "reservationId",
+					"r-1", "items", items));
 	json_decref(items);
 }
 END_TEST
@@ -187,7 +189,7 @@ START_TEST(rejected_items_carry_requested_and_available)
 	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(items, 1), "available")),
 			 0);
 	assert_contract_shape(ES_INVENTORY_REJECTED,
-			      json_pack("{s:s, s:s, s:O}", "orderId", "o-1", "reason",
+			      json_pack("{s:s, s:s, s:O}", "orderId", ORDER_ID, "reason",
 					"OUT_OF_STOCK", "items", items));
 	json_decref(items);
 }

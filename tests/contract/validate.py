@@ -1,62 +1,64 @@
 #!/usr/bin/python3
-"""Checks eventshop's machine-readable contract and data against it.
+"""Checks eventshop's machine-readable contract, and data against it.
 
 usage: tests/contract/validate.py [--schemas DIR] [--events PATH]... [--http FILE]...
-                                  [--verbose]
+                                  [--no-schema-check] [--verbose]
 
-Always, first: every file in schemas/ is checked (a):
+(a) First, every file in schemas/ is checked (skipped with
+--no-schema-check, e.g. when an earlier run did it):
   - envelope.v1.json and events/<Type>.v<N>.json are valid JSON Schema
-    2020-12 (against the meta-schema that python3-jsonschema ships), their
-    $id matches their file name, they keep to keywords that mean the same
-    in draft-07 (AsyncAPI tools read them as draft-07), and their examples
+    2020-12 (against the meta-schema python3-jsonschema ships), their $id
+    matches their file name, they keep to keywords that mean the same in
+    draft-07 (AsyncAPI tools read them as draft-07), and their examples
     validate;
-  - openapi*.yaml are OpenAPI 3.1 documents: Debian has no OpenAPI
+  - openapi*.yaml are OpenAPI 3.1 documents. Debian has no OpenAPI
     validator package (python3-openapi-spec-validator is not in bookworm),
-    so this script checks the structure itself (fields, path templates and
-    path parameters, response codes, unique operationIds, every $ref
-    resolving) and every schema in them against the JSON Schema 2020-12
-    meta-schema;
-  - asyncapi.yaml is checked the same way for AsyncAPI 3.0 (channels,
+    so this script checks the structure itself (fields, path templates
+    against path parameters, response codes, unique operationIds, tags,
+    every $ref resolving) and every schema in them against the JSON Schema
+    2020-12 meta-schema;
+  - asyncapi.yaml is checked likewise for AsyncAPI 3.0 (channels,
     operations referring to their channel's messages, Kafka bindings), and
-    against the contract: one message per event type on its topic, the
-    envelope, the key and the headers; partition counts equal
-    deploy/topics.txt.
+    against the contract: one message per event type on its topic, with the
+    envelope, the data schema, the Kafka key and the headers; partition
+    counts equal deploy/topics.txt.
 
---events PATH (a file, or a directory searched for *.json, *.jsonl,
-*.ndjson): CloudEvents, one JSON per line (a file holding one JSON object
-or array also works) (b). Each is checked against envelope.v1.json, its
-data against the schema its dataschema names, and the rules JSON Schema
-cannot state (subject = partitionkey = correlationid = data.orderId,
-totals, duplicate skus, one traceparent per saga, causation within the
-saga, a terminal status once, each email once). A line may also be a
-record as `kcat -C -J` prints it ({"topic", "key", "headers", "payload",
-...}): then the Kafka key and headers are checked too, and a record of a
-dlq.* topic is checked as a dead letter.
+(b) --events PATH (a file, a directory searched for *.json, *.jsonl,
+*.ndjson, or - for standard input): CloudEvents, one JSON per line (a file
+holding one pretty-printed object or an array works too). Each is checked
+against envelope.v1.json, its data against the schema its dataschema names,
+and against the rules JSON Schema cannot state (subject = partitionkey =
+correlationid = data.orderId, totals, duplicate skus, one traceparent per
+saga, causation within the saga, an order ends once, each email once). A
+line may also be a record as `kcat -C -J` prints it ({"topic", "key",
+"headers", "payload", ...}): then the Kafka key and headers are checked
+too, and a record of a dlq topic is checked as a dead letter.
 
---http FILE: recorded HTTP exchanges, one JSON per line (c):
+(c) --http FILE: recorded HTTP exchanges, one JSON per line:
   {"method": "POST", "path": "/orders", "status": 202,
    "contentType": "application/json", "body": {...},
    "headers": {"Location": "..."},          (optional: checked when given)
    "service": "order-service"}              (optional: which document)
-Each response body is validated against the OpenAPI document's schema for
-that path, method and status (exact code, then 4XX/5XX, then default),
-plus checks JSON Schema cannot state (problem status = HTTP status,
-Location = /orders/{orderId}, list order and filters, totals, /stats
-sums).
+Each response body is validated against the OpenAPI schema for that path,
+method and status (the exact code, then 4XX/5XX, then default, which
+stands for errors only), plus what JSON Schema cannot state (problem status
+= HTTP status, Location = /orders/{orderId}, list order and filters,
+totals, /stats sums). A daemon without a document of its own is checked on
+/livez, /readyz and /metrics only.
 
-Exit status: 0 when everything passed, 1 when anything failed, 2 on a
-usage error or a missing package. The last line is a one-line summary.
+Every failure is printed on a line of its own, with the event id or the
+exchange; the last line is a one-line summary. Exit status: 0 when
+everything passed, 1 when anything failed, 2 on a usage error or a missing
+package.
 
-Needs only Debian packages: python3, python3-jsonschema, python3-yaml.
-It runs under /usr/bin/python3 (Debian's interpreter, where those
-packages are installed); jsonschema 4.10 (bookworm) and later versions
-(with the referencing library) both work.
+Needs only Debian packages: python3, python3-jsonschema, python3-yaml, run
+by Debian's /usr/bin/python3 (where those are installed). jsonschema 4.10
+(bookworm) and later versions (with the referencing library) both work.
 """
 
 import argparse
 import copy
 import json
-import os
 import re
 import sys
 import urllib.parse
@@ -110,6 +112,9 @@ DLQ_HEADERS = ["dlq.error", "dlq.original.topic", "dlq.original.partition",
                "dlq.original.offset", "dlq.attempts", "dlq.service", "dlq.time"]
 EVENT_MAX_BYTES = 1024 * 1024  # ES_EVENT_MAX_BYTES
 ORDERS_DEFAULT_LIMIT = 20  # GET /orders without limit (openapi.yaml)
+# Served by every daemon (contract.md, "Services"): a service without an
+# OpenAPI document of its own is checked on these against openapi.yaml.
+COMMON_PATHS = {"/livez", "/readyz", "/metrics"}
 
 # Keywords whose meaning is the same in draft-07 and 2020-12: the event
 # and envelope schemas keep to these, so that AsyncAPI 3.0 tools (which
@@ -196,7 +201,7 @@ def json_loads(text):
     return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
-class StrictYamlLoader(yaml.SafeLoader):
+class StrictYamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when there
     pass
 
 
@@ -811,7 +816,7 @@ def example_event(store, etype):
     return envelope, headers
 
 
-def check_schemas(store, schemas_dir, report):
+def check_schemas(store, schemas_dir, report, check=True):
     files = sorted(p for p in schemas_dir.rglob("*") if p.is_file()
                    and p.suffix in (".json", ".yaml", ".yml"))
     if not files:
@@ -825,6 +830,8 @@ def check_schemas(store, schemas_dir, report):
             continue
         store.add(p, doc)
         loaded.append((p, doc))
+    if not check:
+        return
     envelope_types = None
     event_files = set()
     for p, doc in loaded:
@@ -855,6 +862,8 @@ def check_schemas(store, schemas_dir, report):
 
 
 def rel(p):
+    if str(p) == "-":
+        return "<stdin>"
     try:
         return str(Path(p).resolve().relative_to(Path.cwd()))
     except ValueError:
@@ -867,7 +876,9 @@ def rel(p):
 def event_inputs(paths):
     files = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if str(p) == "-":
+            files.append(p)
+        elif p.is_dir():
             files += sorted(f for f in p.rglob("*") if f.is_file()
                             and f.suffix in (".json", ".jsonl", ".ndjson"))
         elif p.is_file():
@@ -879,7 +890,7 @@ def event_inputs(paths):
 
 def records_of(path):
     """Yields (where, raw_text, value or exception) for each JSON value in path."""
-    raw = path.read_bytes()
+    raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -1039,7 +1050,7 @@ def check_kafka_record(store, saga, where, rec):
     topic = rec.get("topic")
     headers, problems = kcat_headers(rec.get("headers"))
     payload = rec.get("payload")
-    if str(topic).startswith("dlq."):
+    if re.search(r"(^|\.)dlq\.", str(topic)) or any(str(h).startswith("dlq.") for h in headers):
         if asyncapi:
             problems += ["headers%s" % p if p.startswith("/") else "headers " + p
                          for p in schema_errors(store.validator(
@@ -1165,8 +1176,11 @@ def check_exchange(store, apis, ex):
     if not isinstance(status, int):
         return None, ["status %r is not an integer" % status]
     candidates = [a for a in apis if ex.get("service") in (None, a.service)]
+    if not candidates and path in COMMON_PATHS:
+        candidates = apis[:1]
     if not candidates:
-        return None, ["no OpenAPI document for service %r" % ex.get("service")]
+        return None, ["no OpenAPI document for service %r (only %s are in the contract for "
+                      "every daemon)" % (ex.get("service"), ", ".join(sorted(COMMON_PATHS)))]
     api = match = None
     for a in candidates:
         m = a.match(path)
@@ -1185,8 +1199,10 @@ def check_exchange(store, apis, ex):
                            "got %d" % (method.upper(), path, ", ".join(
                                Path(a.store.paths[a.uri]).name for a in candidates),
                                want, status)]
-        api = (known or candidates)[0]
         problems = []
+        if want == 405 and "headers" in ex and not any(
+                k.lower() == "allow" for k in ex["headers"] or {}):
+            problems.append("a 405 needs an Allow header")
         if media_base(ex.get("contentType")) != "application/problem+json":
             problems.append("a %d must be application/problem+json" % want)
         else:
@@ -1283,6 +1299,9 @@ def semantic_checks(method, template, params, query, status, media, body, header
         if body["timeline"] and body["timeline"][0].get("type") != "OrderPlaced":
             out.append("body/timeline/0: the oldest event of an order is its OrderPlaced, "
                        "not %s" % body["timeline"][0].get("type"))
+        times = [e["time"] for e in body["timeline"]]
+        if times != sorted(times):
+            out.append("body/timeline: not oldest first (time)")
     if method == "get" and template == "/orders" and status == 200:
         orders = body["orders"]
         created = [o["createdAt"] for o in orders]
@@ -1301,6 +1320,8 @@ def semantic_checks(method, template, params, query, status, media, body, header
         skus = [p["sku"] for p in body]
         if len(skus) != len(set(skus)):
             out.append("body: a sku appears twice")
+        elif skus != sorted(skus):
+            out.append("body: not ordered by sku")
     if method == "get" and template == "/stats" and status == 200:
         o = body["orders"]
         if o["placed"] != o["confirmed"] + o["cancelled"] + o["pending"]:
@@ -1310,9 +1331,9 @@ def semantic_checks(method, template, params, query, status, media, body, header
         if reasons != o["cancelled"]:
             out.append("body/cancelReasons: they add up to %d, cancelled is %d" % (
                 reasons, o["cancelled"]))
-        qs = [p["quantity"] for p in body["topProducts"]]
-        if qs != sorted(qs, reverse=True):
-            out.append("body/topProducts: not most units first")
+        top = [(-p["quantity"], p["sku"]) for p in body["topProducts"]]
+        if top != sorted(top):
+            out.append("body/topProducts: not most units first, ties by sku")
         lat = body["sagaLatencyMs"]
         vals = [lat["p50"], lat["p95"], lat["p99"]]
         if all(v is not None for v in vals) and vals != sorted(vals):
@@ -1366,10 +1387,13 @@ def main(argv=None):
     ap.add_argument("--schemas", default=str(ROOT / "schemas"),
                     help="the schemas directory (default: %(default)s)")
     ap.add_argument("--events", action="append", default=[], metavar="PATH",
-                    help="a file of CloudEvents (one JSON per line) or a directory of such "
-                    "files; repeatable")
+                    help="a file of CloudEvents (one JSON per line), a directory of such "
+                    "files, or - for standard input; repeatable")
     ap.add_argument("--http", action="append", default=[], metavar="FILE",
                     help="a file of recorded HTTP exchanges (one JSON per line); repeatable")
+    ap.add_argument("--no-schema-check", action="store_true",
+                    help="only load schemas/, do not check it (when it was checked already, "
+                    "e.g. by an earlier run)")
     ap.add_argument("-v", "--verbose", action="store_true", help="also list what passed")
     args = ap.parse_args(argv)
 
@@ -1378,7 +1402,7 @@ def main(argv=None):
         die("no schemas directory %s" % schemas_dir)
     report = Report(args.verbose)
     store = Store()
-    check_schemas(store, schemas_dir, report)
+    check_schemas(store, schemas_dir, report, check=not args.no_schema_check)
     store.asyncapi_uri = next((u for u in store.docs if u.startswith("file:")
                                and u.endswith("/asyncapi.yaml")), None)
     if report.failures and (args.events or args.http):

@@ -91,6 +91,17 @@ START_TEST(misfits_are_named_with_a_pointer)
 			   err, sizeof(err)),
 		-1);
 	ck_assert_ptr_nonnull(strstr(err, "differs from the event's subject"));
+	ck_assert_int_eq(check_data(ES_PAYMENT_PROCESSED,
+				    json_pack("{s:s,s:s,s:i,s:s}", "orderId", ORDER, "paymentId",
+					      "p", "amountCents", 1, "currency", "eur"),
+				    err, sizeof(err)),
+			 -1);
+	ck_assert_ptr_nonnull(strstr(err, "/currency must be a currency code"));
+	ck_assert_int_eq(check_data(ES_ORDER_CANCELLED,
+				    json_pack("{s:s,s:s}", "orderId", ORDER, "reason", "TIMEOUT"),
+				    err, sizeof(err)),
+			 -1);
+	ck_assert_ptr_nonnull(strstr(err, "/detail must be"));
 	ck_assert_int_eq(check_data("OrderShipped", json_object(), err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "unknown event type OrderShipped");
 }
