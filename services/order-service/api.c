@@ -161,7 +161,7 @@ static int insert_order(struct create *c, struct es_db *db, const char *tracepar
 		       8, params, errstr, errstr_size) != 1)
 		return -1;
 	for (size_t i = 0; i < o->nlines; i++) {
-		char line[16], qty[16], price[24];
+		char line[24], qty[16], price[24];
 		const char *p[5] = {c->order_id, line, o->lines[i].sku, qty, price};
 
 		snprintf(line, sizeof(line), "%zu", i);
