@@ -196,6 +196,7 @@ static int create_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 {
 	struct create *c = arg;
 	struct es_event *ev;
+	json_t *reply;
 	int rc;
 
 	free(c->body);
@@ -221,10 +222,11 @@ static int create_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 	if (rc)
 		return -1;
 	c->status = 202;
-	c->body = json_dumps(json_pack("{s:s,s:s,s:I,s:s}", "orderId", c->order_id, "status",
-				       "PENDING", "totalCents", (json_int_t)c->order->total_cents,
-				       "currency", c->app->catalog.currency),
-			     JSON_COMPACT | JSON_SORT_KEYS);
+	reply = json_pack("{s:s,s:s,s:I,s:s}", "orderId", c->order_id, "status", "PENDING",
+			  "totalCents", (json_int_t)c->order->total_cents, "currency",
+			  c->app->catalog.currency);
+	c->body = reply ? json_dumps(reply, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(reply);
 	if (!c->body) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;

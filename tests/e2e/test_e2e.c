@@ -273,6 +273,7 @@ START_TEST(idempotency_key_replays_and_refuses_another_body)
 	struct racer racers[8];
 	pthread_t t[8];
 	int created = 0;
+	json_t *o;
 
 	es_test_unique_name(key, sizeof(key), "idem");
 	ck_assert_int_eq(
@@ -305,7 +306,9 @@ START_TEST(idempotency_key_replays_and_refuses_another_body)
 		}
 	}
 	ck_assert_int_ge(created, 1);
-	ck_assert(shop_wait_terminal(&shop_main, first, SAGA_DEADLINE_MS) != NULL);
+	o = shop_wait_terminal(&shop_main, first, SAGA_DEADLINE_MS);
+	ck_assert(o != NULL);
+	json_decref(o);
 	ck_assert_int_eq(order_placed_count(&shop_main, first), 1);
 }
 END_TEST
