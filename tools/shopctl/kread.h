@@ -1,0 +1,61 @@
+/*
+ * kread: reading topics without leaving a trace, for `shopctl dlq`.
+ *
+ * The reader is a consumer that is never a member of any group: it assigns
+ * partitions by hand at explicit offsets, under a unique throwaway group id
+ * (librdkafka wants one), with enable.auto.commit=false, and never commits.
+ * Reading a dead-letter topic therefore moves no one's offsets: not the
+ * daemons', not another operator's.
+ */
+#ifndef SHOPCTL_KREAD_H
+#define SHOPCTL_KREAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+/* How long a reader waits for the broker before it gives up. */
+#define SHOPCTL_KAFKA_TIMEOUT_MS 10000
+
+/* A new reader on bootstrap (KAFKA_* variables apply). Returns NULL with
+ * errstr filled. Destroy with shopctl_kread_free. */
+rd_kafka_t *shopctl_kread_new(const char *bootstrap, char *errstr, size_t errstr_size);
+
+/* Destroys a reader without a consumer close (it is in no group). Every
+ * message it returned must have been destroyed first. NULL is a no-op. */
+void shopctl_kread_free(rd_kafka_t *rk);
+
+/*
+ * The number of partitions of topic into *count. Returns 0, or -1 with
+ * errstr filled: "topic T does not exist" (*missing set true) or why the
+ * broker did not answer. missing may be NULL.
+ */
+int shopctl_kread_partitions(rd_kafka_t *rk, const char *topic, int *count, bool *missing,
+			     char *errstr, size_t errstr_size);
+
+/* Called for each message, in offset order within a partition. Returns 0
+ * to go on, -1 to stop the read (which then fails). */
+typedef int(shopctl_kread_fn)(void *arg, const rd_kafka_message_t *rkm);
+
+/*
+ * Reads every message that topic holds when the call starts, from the
+ * first one still retained up to the high watermark of each partition,
+ * and calls fn for each. Messages produced meanwhile are left out.
+ * Returns the number of messages read, or -1 with errstr filled (the
+ * topic does not exist: *missing set true, may be NULL).
+ */
+long long shopctl_kread_all(rd_kafka_t *rk, const char *topic, shopctl_kread_fn *fn, void *arg,
+			    bool *missing, char *errstr, size_t errstr_size);
+
+/*
+ * Fetches the message at topic [partition] @ offset. Returns it (destroy
+ * with rd_kafka_message_destroy before the reader), or NULL with errstr
+ * filled: no such topic, partition or offset (e.g. "no message at offset
+ * 7 of dlq.x [0]: it holds offsets 0 to 3"), or no answer.
+ */
+rd_kafka_message_t *shopctl_kread_one(rd_kafka_t *rk, const char *topic, int32_t partition,
+				      int64_t offset, char *errstr, size_t errstr_size);
+
+#endif

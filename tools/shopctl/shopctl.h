@@ -1,0 +1,65 @@
+/*
+ * shopctl: eventshop's command-line tool. One file per command
+ * (topics.c, place.c, follow.c, dlq.c, rebuild.c), the HTTP client in
+ * httpc.c, reading topics in kread.c, and what they share here (util.c).
+ *
+ * Every command is `int shopctl_cmd_<name>(int argc, char **argv)` with
+ * argv[0] the command's name, and returns the process's exit status:
+ */
+#ifndef SHOPCTL_H
+#define SHOPCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum shopctl_exit {
+	SHOPCTL_OK = 0, /* done */
+	SHOPCTL_FAIL = 1, /* tried and failed: the message says why */
+	SHOPCTL_USAGE = 2, /* the command line was wrong: nothing was tried */
+};
+
+int shopctl_cmd_create_topics(int argc, char **argv);
+int shopctl_cmd_place(int argc, char **argv);
+int shopctl_cmd_follow(int argc, char **argv);
+int shopctl_cmd_dlq(int argc, char **argv);
+int shopctl_cmd_rebuild_analytics(int argc, char **argv);
+
+/* Writes "shopctl: <message>\n" to stderr. */
+void shopctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Writes "shopctl <cmd>: <message>\n" and "try 'shopctl <cmd> --help'" to
+ * stderr and returns SHOPCTL_USAGE, so that a command can
+ * `return shopctl_usage_error(...)`.
+ */
+int shopctl_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* true when s is "--help" or "-h". */
+bool shopctl_is_help(const char *s);
+
+/* Parses all of s as a whole number in [min, max]. Returns 0, or -1. */
+int shopctl_parse_long(const char *s, long long min, long long max, long long *out);
+
+/* KAFKA_BOOTSTRAP_SERVERS, default 127.0.0.1:9092. */
+const char *shopctl_bootstrap(void);
+
+enum shopctl_escape_flags {
+	SHOPCTL_ESC_MULTILINE = (1 << 0), /* keep newlines and tabs as they are */
+};
+
+/*
+ * Writes len bytes of buf to f so that a terminal shows them safely. Valid
+ * UTF-8 is written as is, except control characters, which become \n \t
+ * \r or \xNN (newlines and tabs stay with SHOPCTL_ESC_MULTILINE). Bytes
+ * that are not valid UTF-8 make the whole buffer escaped: every byte
+ * outside printable ASCII becomes \xNN and a backslash \\. Returns true
+ * when buf was valid UTF-8 (written unescaped but for control characters).
+ */
+bool shopctl_print_escaped(FILE *f, const void *buf, size_t len, int flags);
+
+/* true when buf is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+bool shopctl_utf8_valid(const void *buf, size_t len);
+
+#endif
