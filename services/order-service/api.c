@@ -453,6 +453,16 @@ static int list_orders(struct es_http_request *req, void *arg)
 	PGresult *res;
 	long n = LIST_DEFAULT_LIMIT;
 
+	if (params[0]) {
+		/* The database refuses bytes that are not UTF-8; so do we, as
+		 * the client's error it is (json_string checks the encoding). */
+		json_t *text = json_string(params[0]);
+
+		if (!text)
+			return es_http_reply_problem(req, 400, PROBLEM("invalid-query"), NULL,
+						     "customerId must be UTF-8 text", NULL);
+		json_decref(text);
+	}
 	if (params[1] && strcmp(status, "PENDING") && strcmp(status, "CONFIRMED") &&
 	    strcmp(status, "CANCELLED"))
 		return es_http_reply_problem(req, 400, PROBLEM("invalid-query"), NULL,
