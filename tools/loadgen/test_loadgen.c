@@ -144,10 +144,10 @@ START_TEST(mix_pick_frequencies_follow_the_weights)
 	size_t counts[3] = {0};
 	uint64_t rng = 42;
 	char err[256];
-	const int n = 200000;
+	const size_t n = 200000;
 
 	ck_assert_int_eq(lg_mix_parse(&mix, "a:1:t:70,b:1:t:20,c:1:t:10", err, sizeof(err)), 0);
-	for (int i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		counts[lg_mix_pick(&mix, lg_rand_next(&rng))]++;
 	/* within 1 percentage point: about 10 standard deviations */
 	ck_assert_msg(counts[0] > n * 69 / 100 && counts[0] < n * 71 / 100, "a %zu", counts[0]);
