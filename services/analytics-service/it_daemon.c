@@ -310,10 +310,6 @@ int main(void)
 {
 	Suite *s = suite_create("analytics-service binary (Kafka + PostgreSQL)");
 	TCase *tc = tcase_create("daemon");
-	struct es_test_db tdb;
-	char errstr[512];
-	SRunner *sr;
-	int failures;
 
 	if (!es_test_database_url())
 		return ES_TEST_SKIP;
@@ -321,20 +317,10 @@ int main(void)
 	if (!bootstrap)
 		return ES_TEST_SKIP;
 	es_log_init("it_analytics_daemon", ES_LOG_WARN);
-	if (es_test_db_create(&tdb, errstr, sizeof(errstr))) {
-		fprintf(stderr, "cannot create the test database: %s\n", errstr);
-		return 1;
-	}
-	test_conninfo = tdb.conninfo;
 
 	tcase_add_test(tc, daemon_serves_stats_stops_on_sigterm_and_rebuilds);
 	tcase_add_test(tc, help_exits_zero_and_bad_arguments_two);
 	tcase_set_timeout(tc, 240);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failures = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	es_test_db_drop(&tdb);
-	return failures ? 1 : 0;
+	return es_test_run_with_db(s, &test_conninfo);
 }

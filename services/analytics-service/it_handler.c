@@ -330,24 +330,8 @@ static Suite *handler_suite(void)
 
 int main(void)
 {
-	struct es_test_db tdb;
-	char errstr[512];
-	SRunner *sr;
-	int failures;
-
 	if (!es_test_database_url())
 		return ES_TEST_SKIP;
 	es_log_init("it_analytics_handler", ES_LOG_ERROR);
-	if (es_test_db_create(&tdb, errstr, sizeof(errstr))) {
-		fprintf(stderr, "cannot create the test database: %s\n", errstr);
-		return 1;
-	}
-	test_conninfo = tdb.conninfo;
-
-	sr = srunner_create(handler_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failures = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	es_test_db_drop(&tdb);
-	return failures ? 1 : 0;
+	return es_test_run_with_db(handler_suite(), &test_conninfo);
 }

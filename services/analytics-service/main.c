@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "analytics.h"
-#include "dbpool.h"
+#include "es/dbpool.h"
 #include "es/log.h"
 #include "es/service.h"
 #include "rebuild.h"
@@ -38,21 +38,21 @@ static void usage(FILE *f)
 /* GET /stats, on an HTTP pool thread: a borrowed connection, never svc.db. */
 static int get_stats(struct es_http_request *req, void *arg)
 {
-	struct analytics_dbpool *pool = arg;
+	struct es_dbpool *pool = arg;
 	json_t *body = NULL;
 	char why[512];
 
 	/* Two tries: an idle connection may have died with a database
 	 * restart since it was last used; the second one is new. */
 	for (int attempt = 0; !body && attempt < 2; attempt++) {
-		struct es_db *db = analytics_dbpool_get(pool, why, sizeof(why));
+		struct es_db *db = es_dbpool_get(pool, why, sizeof(why));
 		bool lost;
 
 		if (!db)
 			break;
 		body = analytics_stats_build(db, why, sizeof(why));
 		lost = !es_db_ok(db);
-		analytics_dbpool_put(pool, db);
+		es_dbpool_put(pool, db);
 		if (!lost)
 			break;
 	}
@@ -69,11 +69,11 @@ static int run_daemon(struct es_service *svc, char *errstr, size_t errstr_size)
 	const char *topics[] = {svc->topics.orders, svc->topics.payments, svc->topics.inventory,
 				svc->topics.notifications, NULL};
 	struct analytics app = {.db = svc->db};
-	struct analytics_dbpool *pool;
+	struct es_dbpool *pool;
 	char why[256];
 	int rc = -1;
 
-	pool = analytics_dbpool_new(svc->database_url, svc->schema, 4);
+	pool = es_dbpool_new(svc->database_url, svc->schema, 4);
 	if (!pool) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
@@ -92,7 +92,7 @@ static int run_daemon(struct es_service *svc, char *errstr, size_t errstr_size)
 out:
 	/* HTTP handlers hold pool connections: stop them before the pool. */
 	es_http_stop(svc->http);
-	analytics_dbpool_free(pool);
+	es_dbpool_free(pool);
 	return rc;
 }
 

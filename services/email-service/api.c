@@ -4,23 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "es/dbpool.h"
 #include "es/envelope.h"
 #include "es/log.h"
 #include "message.h"
 
-/* One connection attempt per request (no retry loop): a request must not
- * hang while the database is away; it answers 503 and the next one tries. */
-#define API_CONNECT_TIMEOUT_MS 0
+/* Idle connections kept between requests; a new one is made with a single
+ * attempt (no retry loop): a request must not hang while the database is
+ * away; it answers 503 and the next one tries. */
+#define API_IDLE_CONNECTIONS 4
 
 int email_api_init(struct email_api *api, const char *conninfo, const char *schema, char *errstr,
 		   size_t errstr_size)
 {
-	memset(api, 0, sizeof(*api));
-	api->conninfo = strdup(conninfo);
-	api->schema = strdup(schema);
-	if (!api->conninfo || !api->schema || pthread_mutex_init(&api->lock, NULL)) {
-		free(api->conninfo);
-		free(api->schema);
+	api->pool = es_dbpool_new(conninfo, schema, API_IDLE_CONNECTIONS);
+	if (!api->pool) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
 	}
@@ -29,25 +27,8 @@ int email_api_init(struct email_api *api, const char *conninfo, const char *sche
 
 void email_api_release(struct email_api *api)
 {
-	if (!api->conninfo)
-		return;
-	es_db_free(api->db);
-	free(api->conninfo);
-	free(api->schema);
-	pthread_mutex_destroy(&api->lock);
-	memset(api, 0, sizeof(*api));
-}
-
-/* With api->lock held: a usable connection, or -1 with errstr. */
-static int api_db(struct email_api *api, char *errstr, size_t errstr_size)
-{
-	if (api->db && es_db_ok(api->db))
-		return 0;
-	if (api->db)
-		return es_db_reconnect(api->db, API_CONNECT_TIMEOUT_MS, errstr, errstr_size);
-	api->db = es_db_connect(api->conninfo, api->schema, API_CONNECT_TIMEOUT_MS, errstr,
-				errstr_size);
-	return api->db ? 0 : -1;
+	es_dbpool_free(api->pool);
+	api->pool = NULL;
 }
 
 /* The rows as the JSON list; NULL when out of memory. */
@@ -79,6 +60,7 @@ static int get_emails(struct es_http_request *req, void *arg)
 	const char *order_id = es_http_query(req, "orderId");
 	const char *params[1] = {order_id};
 	PGresult *res = NULL;
+	struct es_db *db;
 	char errstr[512];
 	json_t *list;
 
@@ -88,14 +70,14 @@ static int get_emails(struct es_http_request *req, void *arg)
 	if (!email_order_id_valid(order_id))
 		return es_http_reply_problem(req, 400, NULL, NULL, "orderId is not an order id",
 					     NULL);
-	pthread_mutex_lock(&api->lock);
-	if (api_db(api, errstr, sizeof(errstr)) == 0)
-		res = es_db_query(api->db,
+	db = es_dbpool_get(api->pool, errstr, sizeof(errstr));
+	if (db)
+		res = es_db_query(db,
 				  "SELECT order_id, template, recipient, message_id, "
 				  "(extract(epoch FROM sent_at) * 1000)::bigint AS sent_ms "
 				  "FROM email_sent WHERE order_id = $1 ORDER BY sent_at, template",
 				  1, params, errstr, sizeof(errstr));
-	pthread_mutex_unlock(&api->lock);
+	es_dbpool_put(api->pool, db);
 	if (!res) {
 		es_warn("GET /emails: %s", errstr);
 		return es_http_reply_problem(req, 503, NULL, NULL, "the database is unreachable",

@@ -15,17 +15,15 @@
 #ifndef EMAIL_API_H
 #define EMAIL_API_H
 
-#include <pthread.h>
 #include <stddef.h>
 
 #include "es/db.h"
 #include "es/http.h"
 
+struct es_dbpool;
+
 struct email_api {
-	pthread_mutex_t lock; /* guards db */
-	struct es_db *db; /* NULL until the first request */
-	char *conninfo; /* owned */
-	char *schema; /* owned */
+	struct es_dbpool *pool; /* the handlers' connections */
 };
 
 /* Copies conninfo and schema; connects nothing yet. Returns 0 or -1. */
@@ -36,8 +34,7 @@ int email_api_init(struct email_api *api, const char *conninfo, const char *sche
  * outlive the server. Returns 0, or -1 with errstr filled. */
 int email_api_routes(struct email_api *api, struct es_http *http, char *errstr, size_t errstr_size);
 
-/* Closes the connection and frees the copies; call after the server has
- * stopped. */
+/* Closes the connections; call after the server has stopped. */
 void email_api_release(struct email_api *api);
 
 #endif

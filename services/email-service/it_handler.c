@@ -595,27 +595,14 @@ static Suite *handler_suite(void)
 
 int main(void)
 {
-	struct es_test_db tdb;
-	char errstr[512];
-	SRunner *sr;
-	int failures;
+	int rc;
 
 	if (!es_test_database_url())
 		return ES_TEST_SKIP;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT))
 		return 1;
 	es_log_init("it_email_handler", ES_LOG_WARN);
-	if (es_test_db_create(&tdb, errstr, sizeof(errstr))) {
-		fprintf(stderr, "cannot create the test database: %s\n", errstr);
-		return 1;
-	}
-	conninfo = tdb.conninfo;
-
-	sr = srunner_create(handler_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failures = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	es_test_db_drop(&tdb);
+	rc = es_test_run_with_db(handler_suite(), &conninfo);
 	curl_global_cleanup();
-	return failures ? 1 : 0;
+	return rc;
 }

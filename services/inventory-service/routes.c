@@ -1,16 +1,18 @@
-#include <pthread.h>
+/* The HTTP routes; each request borrows a connection from an es_dbpool
+ * (one attempt when a new one is needed: a request waits for no database,
+ * it answers 503). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "es/dbpool.h"
 #include "es/log.h"
 #include "inventory.h"
 
+#define WEB_IDLE_CONNECTIONS 4
+
 struct inventory_web {
-	pthread_mutex_t lock; /* guards db: the pool's threads take turns */
-	struct es_db *db; /* NULL until the first request */
-	char *conninfo;
-	char *schema;
+	struct es_dbpool *pool;
 };
 
 struct inventory_web *inventory_web_new(const char *conninfo, const char *schema)
@@ -19,11 +21,8 @@ struct inventory_web *inventory_web_new(const char *conninfo, const char *schema
 
 	if (!web)
 		return NULL;
-	web->conninfo = strdup(conninfo);
-	web->schema = strdup(schema);
-	if (!web->conninfo || !web->schema || pthread_mutex_init(&web->lock, NULL)) {
-		free(web->conninfo);
-		free(web->schema);
+	web->pool = es_dbpool_new(conninfo, schema, WEB_IDLE_CONNECTIONS);
+	if (!web->pool) {
 		free(web);
 		return NULL;
 	}
@@ -34,24 +33,8 @@ void inventory_web_free(struct inventory_web *web)
 {
 	if (!web)
 		return;
-	es_db_free(web->db);
-	pthread_mutex_destroy(&web->lock);
-	free(web->conninfo);
-	free(web->schema);
+	es_dbpool_free(web->pool);
 	free(web);
-}
-
-/* The connection, opened or reopened when needed; call with the lock held.
- * One attempt only: a request waits for no database, it answers 503. */
-static struct es_db *web_db(struct inventory_web *web, char *errstr, size_t errstr_size)
-{
-	if (!web->db) {
-		web->db = es_db_connect(web->conninfo, web->schema, 0, errstr, errstr_size);
-		return web->db;
-	}
-	if (!es_db_ok(web->db) && es_db_reconnect(web->db, 0, errstr, errstr_size))
-		return NULL;
-	return web->db;
 }
 
 static int unavailable(struct es_http_request *req, const char *why)
@@ -67,11 +50,10 @@ static int get_stock(struct es_http_request *req, void *arg)
 	char errstr[512] = "";
 	struct es_db *db;
 
-	pthread_mutex_lock(&web->lock);
-	db = web_db(web, errstr, sizeof(errstr));
+	db = es_dbpool_get(web->pool, errstr, sizeof(errstr));
 	if (db)
 		stock = inventory_stock_list(db, errstr, sizeof(errstr));
-	pthread_mutex_unlock(&web->lock);
+	es_dbpool_put(web->pool, db);
 	if (!stock)
 		return unavailable(req, errstr);
 	return es_http_reply_json(req, 200, stock);
@@ -86,12 +68,11 @@ static int get_reservation(struct es_http_request *req, void *arg)
 	struct es_db *db;
 	int found = -1;
 
-	pthread_mutex_lock(&web->lock);
-	db = web_db(web, errstr, sizeof(errstr));
+	db = es_dbpool_get(web->pool, errstr, sizeof(errstr));
 	if (db)
 		found = inventory_reservation_get(db, order_id, &reservation, errstr,
 						  sizeof(errstr));
-	pthread_mutex_unlock(&web->lock);
+	es_dbpool_put(web->pool, db);
 	if (found < 0)
 		return unavailable(req, errstr);
 	if (!found) /* the id is untrusted input: not echoed back */

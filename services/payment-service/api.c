@@ -1,24 +1,22 @@
 /*
  * api: GET /payments/{orderId}.
  *
- * Handlers run in libmicrohttpd's pool threads. A lookup is one short
- * SELECT, so they share one connection behind a mutex rather than open one
- * per request; it is opened on first use and again after it broke, with a
- * single attempt, so that a request never waits out the start-up retries.
+ * Handlers run in libmicrohttpd's pool threads; each request borrows a
+ * connection from an es_dbpool (one attempt when a new one is needed, so a
+ * request never waits out the start-up retries).
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "es/dbpool.h"
 #include "es/log.h"
 #include "payment.h"
 
+#define API_IDLE_CONNECTIONS 4
+
 struct payment_api {
-	pthread_mutex_t lock;
-	char *conninfo; /* owned */
-	char *schema; /* owned */
-	struct es_db *db; /* guarded by lock; NULL until the first request */
+	struct es_dbpool *pool;
 };
 
 struct payment_api *payment_api_new(const char *conninfo, const char *schema)
@@ -27,11 +25,8 @@ struct payment_api *payment_api_new(const char *conninfo, const char *schema)
 
 	if (!api)
 		return NULL;
-	api->conninfo = strdup(conninfo);
-	api->schema = strdup(schema);
-	if (!api->conninfo || !api->schema || pthread_mutex_init(&api->lock, NULL)) {
-		free(api->conninfo);
-		free(api->schema);
+	api->pool = es_dbpool_new(conninfo, schema, API_IDLE_CONNECTIONS);
+	if (!api->pool) {
 		free(api);
 		return NULL;
 	}
@@ -42,22 +37,8 @@ void payment_api_free(struct payment_api *api)
 {
 	if (!api)
 		return;
-	es_db_free(api->db);
-	pthread_mutex_destroy(&api->lock);
-	free(api->conninfo);
-	free(api->schema);
+	es_dbpool_free(api->pool);
 	free(api);
-}
-
-/* With api->lock held: a usable connection, or -1 with errstr. */
-static int api_connect(struct payment_api *api, char *errstr, size_t errstr_size)
-{
-	if (es_db_ok(api->db))
-		return 0;
-	if (api->db)
-		return es_db_reconnect(api->db, 0, errstr, errstr_size);
-	api->db = es_db_connect(api->conninfo, api->schema, 0, errstr, errstr_size);
-	return api->db ? 0 : -1;
 }
 
 static int get_payment(struct es_http_request *req, void *arg)
@@ -68,15 +49,15 @@ static int get_payment(struct es_http_request *req, void *arg)
 	json_t *body = NULL;
 	bool lost = false;
 	int found = -1;
+	struct es_db *db = es_dbpool_get(api->pool, errstr, sizeof(errstr));
 
-	pthread_mutex_lock(&api->lock);
-	if (api_connect(api, errstr, sizeof(errstr)) == 0) {
-		found = payment_lookup(api->db, order_id, &body, errstr, sizeof(errstr));
-		lost = found < 0 && es_db_error_is_transient(api->db);
+	if (db) {
+		found = payment_lookup(db, order_id, &body, errstr, sizeof(errstr));
+		lost = found < 0 && es_db_error_is_transient(db);
+		es_dbpool_put(api->pool, db);
 	} else {
 		lost = true;
 	}
-	pthread_mutex_unlock(&api->lock);
 
 	if (found == 1)
 		return es_http_reply_json(req, 200, body);

@@ -395,12 +395,8 @@ static int relay_child(const char *ci, const char *schema, const char *bs)
 
 int main(int argc, char **argv)
 {
-	struct es_test_db tdb;
-	char err[512];
-	SRunner *sr;
 	Suite *s;
 	TCase *tc;
-	int failures;
 
 	es_log_init("it-outbox", ES_LOG_WARN);
 	if (argc == 5 && !strcmp(argv[1], "--relay-child"))
@@ -409,12 +405,6 @@ int main(int argc, char **argv)
 	bootstrap = es_test_kafka_bootstrap();
 	if (!bootstrap || !es_test_database_url())
 		return ES_TEST_SKIP;
-	if (es_test_db_create(&tdb, err, sizeof(err))) {
-		fprintf(stderr, "cannot create the test database: %s\n", err);
-		return 1;
-	}
-	conninfo = tdb.conninfo;
-
 	s = suite_create("outbox");
 	tc = tcase_create("relay");
 	tcase_set_timeout(tc, 120);
@@ -423,10 +413,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, one_relay_is_active_and_a_standby_takes_over);
 	tcase_add_test(tc, relay_killed_between_publish_and_mark_republishes_and_inbox_dedupes);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failures = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	es_test_db_drop(&tdb);
-	return failures ? 1 : 0;
+	return es_test_run_with_db(s, &conninfo);
 }

@@ -1,5 +1,7 @@
 #include "testsupport.h"
 
+#include <check.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,4 +199,26 @@ void es_test_db_drop(struct es_test_db *tdb)
 	free(tdb->conninfo);
 	free(tdb->admin_url);
 	memset(tdb, 0, sizeof(*tdb));
+}
+
+int es_test_run_with_db(struct Suite *suite, const char **conninfo)
+{
+	struct es_test_db tdb;
+	char errstr[512];
+	SRunner *sr;
+	int failures;
+
+	if (es_test_db_create(&tdb, errstr, sizeof(errstr))) {
+		fprintf(stderr, "cannot create the test database: %s\n", errstr);
+		srunner_free(srunner_create(suite));
+		return 1;
+	}
+	*conninfo = tdb.conninfo;
+	sr = srunner_create(suite);
+	srunner_run_all(sr, CK_NORMAL);
+	failures = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	es_test_db_drop(&tdb);
+	*conninfo = NULL;
+	return failures ? 1 : 0;
 }

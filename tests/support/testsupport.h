@@ -56,6 +56,15 @@ void es_test_db_drop(struct es_test_db *tdb);
 int es_test_unique_name(char *buf, size_t size, const char *prefix);
 
 /*
+ * The main() of a database test: makes a throwaway database, points
+ * *conninfo at it, runs the suite (taking it over), drops the database.
+ * Returns the process's exit status: 0 when every test passed, 1
+ * otherwise (also when the database could not be made).
+ */
+struct Suite;
+int es_test_run_with_db(struct Suite *suite, const char **conninfo);
+
+/*
  * Calls cond(arg) every 10 ms until it returns true or timeout_ms has
  * passed. Tests wait for events with this, never with a fixed sleep.
  * Returns true when the condition was met.

@@ -1,10 +1,10 @@
-#include "dbpool.h"
+#include "es/dbpool.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct analytics_dbpool {
+struct es_dbpool {
 	pthread_mutex_t lock; /* guards idle and nidle */
 	char *conninfo;
 	char *schema;
@@ -13,10 +13,9 @@ struct analytics_dbpool {
 	struct es_db **idle;
 };
 
-struct analytics_dbpool *analytics_dbpool_new(const char *conninfo, const char *schema,
-					      size_t max_idle)
+struct es_dbpool *es_dbpool_new(const char *conninfo, const char *schema, size_t max_idle)
 {
-	struct analytics_dbpool *pool = calloc(1, sizeof(*pool));
+	struct es_dbpool *pool = calloc(1, sizeof(*pool));
 
 	if (!pool)
 		return NULL;
@@ -26,13 +25,13 @@ struct analytics_dbpool *analytics_dbpool_new(const char *conninfo, const char *
 	pool->max_idle = max_idle;
 	pool->idle = calloc(max_idle ? max_idle : 1, sizeof(*pool->idle));
 	if (!pool->conninfo || !pool->schema || !pool->idle) {
-		analytics_dbpool_free(pool);
+		es_dbpool_free(pool);
 		return NULL;
 	}
 	return pool;
 }
 
-void analytics_dbpool_free(struct analytics_dbpool *pool)
+void es_dbpool_free(struct es_dbpool *pool)
 {
 	if (!pool)
 		return;
@@ -45,7 +44,7 @@ void analytics_dbpool_free(struct analytics_dbpool *pool)
 	free(pool);
 }
 
-struct es_db *analytics_dbpool_get(struct analytics_dbpool *pool, char *errstr, size_t errstr_size)
+struct es_db *es_dbpool_get(struct es_dbpool *pool, char *errstr, size_t errstr_size)
 {
 	struct es_db *db = NULL;
 
@@ -59,7 +58,7 @@ struct es_db *analytics_dbpool_get(struct analytics_dbpool *pool, char *errstr, 
 	return es_db_connect(pool->conninfo, pool->schema, 0, errstr, errstr_size);
 }
 
-void analytics_dbpool_put(struct analytics_dbpool *pool, struct es_db *db)
+void es_dbpool_put(struct es_dbpool *pool, struct es_db *db)
 {
 	if (!db)
 		return;
