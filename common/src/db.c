@@ -1,5 +1,6 @@
 #include "es/db.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "es/log.h"
@@ -175,18 +177,246 @@ static PGresult *expect_status(struct es_db *db, PGresult *res, ExecStatusType w
 	return NULL;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Prepared statements                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The statements prepared on one connection, by their text: an open
+ * addressing table that only grows until the connection is replaced. The
+ * texts are the services' own constants, so a few dozen per connection;
+ * DB_PREPARED_MAX bounds it should a caller build SQL at run time.
+ */
+#define DB_PREPARED_SLOTS 512
+#define DB_PREPARED_MAX 256
+
+struct prepared {
+	char *sql; /* owned copy; NULL: free slot */
+	unsigned hash;
+	char name[16]; /* "es_<n>" */
+};
+
+struct es_db_statements {
+	struct prepared slot[DB_PREPARED_SLOTS];
+	unsigned count; /* slots in use */
+	unsigned next_id; /* names are never reused on a connection */
+};
+
+static unsigned hash_text(const char *s)
+{
+	unsigned h = 2166136261u; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* Only plannable statements are worth preparing; BEGIN, COMMIT, SET,
+ * LISTEN and the like are not, and some cannot be prepared at all. */
+static bool preparable(const char *sql)
+{
+	static const char *const kinds[] = {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"};
+
+	while (*sql == ' ' || *sql == '\n' || *sql == '\t')
+		sql++;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t n = strlen(kinds[i]);
+
+		if (!strncasecmp(sql, kinds[i], n) && !isalnum((unsigned char)sql[n]))
+			return true;
+	}
+	return false;
+}
+
+/* Forgets every statement (the connection was replaced, or the server lost
+ * them); the numbering goes on, so a name the server may still hold is not
+ * reused. */
+static void prepared_forget(struct es_db *db)
+{
+	if (!db->prepared)
+		return;
+	for (unsigned i = 0; i < DB_PREPARED_SLOTS; i++) {
+		free(db->prepared->slot[i].sql);
+		db->prepared->slot[i].sql = NULL;
+	}
+	db->prepared->count = 0;
+}
+
+/*
+ * The slot of sql: its name when already prepared (*fresh false), or a new
+ * slot to prepare it into (*fresh true, sql still NULL: filled only once the
+ * server accepted it). NULL when sql is not to be prepared.
+ */
+static struct prepared *prepared_slot(struct es_db *db, const char *sql, bool *fresh)
+{
+	unsigned h, i;
+
+	if (!preparable(sql))
+		return NULL;
+	if (!db->prepared) {
+		db->prepared = calloc(1, sizeof(*db->prepared));
+		if (!db->prepared)
+			return NULL;
+	}
+	h = hash_text(sql);
+	for (i = h % DB_PREPARED_SLOTS;; i = (i + 1) % DB_PREPARED_SLOTS) {
+		struct prepared *p = &db->prepared->slot[i];
+
+		if (!p->sql) {
+			if (db->prepared->count >= DB_PREPARED_MAX)
+				return NULL;
+			p->hash = h;
+			snprintf(p->name, sizeof(p->name), "es_%u", db->prepared->next_id);
+			*fresh = true;
+			return p;
+		}
+		if (p->hash == h && !strcmp(p->sql, sql)) {
+			*fresh = false;
+			return p;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running a statement                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A connection that lost track of a pipeline cannot be trusted with the
+ * next statement: drop it, so that es_db_ok() says so and the caller's
+ * reconnect logic takes over.
+ */
+static void drop_connection(struct es_db *db)
+{
+	PQfinish(db->conn);
+	db->conn = NULL;
+	db->begin_pending = false;
+	prepared_forget(db);
+}
+
+/*
+ * Sends up to three commands in one round trip: the BEGIN that es_db_begin
+ * left pending, the statement's Parse when it is new on this connection,
+ * and the statement itself. Returns the statement's result; the first
+ * failure among the three is the one reported (the server skips the rest).
+ */
+static PGresult *run_pipeline(struct es_db *db, const char *sql, struct prepared *p, bool fresh,
+			      int nparams, const char *const *params, char *errstr,
+			      size_t errstr_size)
+{
+	PGconn *conn = db->conn;
+	bool begin = db->begin_pending;
+	PGresult *failed = NULL, *last = NULL, *res, *extra;
+	char why[512];
+	bool prepared = false;
+	int sent = 0, i;
+
+	db->begin_pending = false;
+	if (!PQenterPipelineMode(conn))
+		goto broken;
+	if (begin) {
+		if (!PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+			goto broken;
+		sent++;
+	}
+	if (p && fresh) {
+		if (!PQsendPrepare(conn, p->name, sql, nparams, NULL))
+			goto broken;
+		sent++;
+	}
+	if (p ? !PQsendQueryPrepared(conn, p->name, nparams, params, NULL, NULL, 0)
+	      : !PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		goto broken;
+	sent++;
+	if (!PQpipelineSync(conn))
+		goto broken;
+
+	/* Each command's results end with a NULL; the Sync's result ends the
+	 * pipeline. */
+	for (i = 0; i < sent; i++) {
+		res = PQgetResult(conn);
+		if (!res)
+			goto broken;
+		while ((extra = PQgetResult(conn))) /* one result a command; to be sure */
+			PQclear(extra);
+		if (i == sent - 1) {
+			last = res;
+		} else if (!failed && PQresultStatus(res) != PGRES_COMMAND_OK) {
+			failed = res;
+		} else {
+			if (p && fresh && i == sent - 2 && PQresultStatus(res) == PGRES_COMMAND_OK)
+				prepared = true;
+			PQclear(res);
+		}
+	}
+	res = PQgetResult(conn);
+	if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+		PQclear(res);
+		goto broken;
+	}
+	PQclear(res);
+	if (!PQexitPipelineMode(conn))
+		goto broken;
+	if (prepared) {
+		/* The name is taken on the server even if the copy fails; the
+		 * statement is prepared again, under a new name, next time. */
+		p->sql = strdup(sql);
+		db->prepared->count += p->sql != NULL;
+		db->prepared->next_id++;
+	}
+	if (failed) {
+		PQclear(last);
+		return failed;
+	}
+	return last;
+
+broken:
+	PQclear(failed);
+	PQclear(last);
+	copy_message(why, sizeof(why),
+		     *PQerrorMessage(conn) ? PQerrorMessage(conn) : "unexpected results");
+	snprintf(errstr, errstr_size, "connection dropped, the pipeline failed: %s", why);
+	drop_connection(db);
+	/* A lost connection is what the caller should see: class 08. */
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
+	return NULL;
+}
+
 static PGresult *run(struct es_db *db, const char *sql, int nparams, const char *const *params,
 		     ExecStatusType want, char *errstr, size_t errstr_size)
 {
+	struct prepared *p;
 	PGresult *res;
+	bool fresh = false, retried = false;
 
+again:
 	if (!db->conn) {
 		db->sqlstate[0] = '\0';
 		snprintf(errstr, errstr_size, "not connected");
 		return NULL;
 	}
-	res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	return expect_status(db, res, want, errstr, errstr_size);
+	p = prepared_slot(db, sql, &fresh);
+	if (db->begin_pending || (p && fresh)) {
+		res = run_pipeline(db, sql, p, fresh, nparams, params, errstr, errstr_size);
+		if (!res)
+			return NULL;
+	} else if (p) {
+		res = PQexecPrepared(db->conn, p->name, nparams, params, NULL, NULL, 0);
+	} else {
+		res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	}
+	res = expect_status(db, res, want, errstr, errstr_size);
+	/* The server lost our statements (DEALLOCATE, DISCARD ALL): prepare
+	 * them again. Outside a transaction that can be done at once; inside,
+	 * the failure has aborted it and the caller retries the whole. */
+	if (!res && !strcmp(db->sqlstate, "26000")) {
+		prepared_forget(db);
+		if (!retried && PQtransactionStatus(db->conn) == PQTRANS_IDLE) {
+			retried = true;
+			goto again;
+		}
+	}
+	return res;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -461,6 +691,8 @@ void es_db_free(struct es_db *db)
 	if (!db)
 		return;
 	PQfinish(db->conn);
+	prepared_forget(db);
+	free(db->prepared);
 	if (db->conninfo) {
 		/* The conninfo may hold a password: do not leave it in freed
 		 * memory for a core dump to show. */
@@ -473,8 +705,7 @@ void es_db_free(struct es_db *db)
 
 int es_db_reconnect(struct es_db *db, int timeout_ms, char *errstr, size_t errstr_size)
 {
-	PQfinish(db->conn);
-	db->conn = NULL;
+	drop_connection(db);
 	return db_open(db, timeout_ms, errstr, errstr_size);
 }
 
@@ -535,7 +766,9 @@ bool es_db_error_is_transient(const struct es_db *db)
 	 * which no retry will fix. */
 	if (!strncmp(s, "57P", 3))
 		return strcmp(s, "57P04") != 0;
-	return !strcmp(s, "40001") || !strcmp(s, "40P01");
+	/* 26000: a prepared statement the server lost; prepared again on
+	 * the next attempt. */
+	return !strcmp(s, "40001") || !strcmp(s, "40P01") || !strcmp(s, "26000");
 }
 
 bool es_db_error_is_unique_violation(const struct es_db *db)
@@ -549,14 +782,34 @@ bool es_db_error_is_unique_violation(const struct es_db *db)
 
 int es_db_begin(struct es_db *db, char *errstr, size_t errstr_size)
 {
+	if (!es_db_ok(db)) {
+		db->sqlstate[0] = '\0';
+		snprintf(errstr, errstr_size, "BEGIN: not connected");
+		return -1;
+	}
 	/* The server only warns about a nested BEGIN, and the inner COMMIT
 	 * would then commit the outer work early. */
-	if (es_db_ok(db) && PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
+	if (es_db_in_transaction(db)) {
 		db->sqlstate[0] = '\0';
 		snprintf(errstr, errstr_size, "BEGIN: a transaction is already open");
 		return -1;
 	}
+	db->begin_pending = true;
+	return 0;
+}
+
+/* Sends a pending BEGIN on its own, for code that talks to libpq directly. */
+static int begin_now(struct es_db *db, char *errstr, size_t errstr_size)
+{
+	if (!db->begin_pending)
+		return 0;
+	db->begin_pending = false;
 	return es_db_exec(db, "BEGIN", 0, NULL, errstr, errstr_size) < 0 ? -1 : 0;
+}
+
+bool es_db_in_transaction(const struct es_db *db)
+{
+	return db->begin_pending || (es_db_ok(db) && PQtransactionStatus(db->conn) != PQTRANS_IDLE);
 }
 
 int es_db_commit(struct es_db *db, char *errstr, size_t errstr_size)
@@ -564,6 +817,10 @@ int es_db_commit(struct es_db *db, char *errstr, size_t errstr_size)
 	PGresult *res;
 	int rolled_back;
 
+	if (db->begin_pending) { /* nothing was sent: nothing to commit */
+		db->begin_pending = false;
+		return 0;
+	}
 	res = run(db, "COMMIT", 0, NULL, PGRES_COMMAND_OK, errstr, errstr_size);
 	if (!res)
 		return -1;
@@ -583,6 +840,7 @@ int es_db_commit(struct es_db *db, char *errstr, size_t errstr_size)
 
 void es_db_rollback(struct es_db *db)
 {
+	db->begin_pending = false;
 	/* Runs libpq directly so that db->sqlstate keeps the failure that made
 	 * the caller roll back. */
 	if (!es_db_ok(db) || PQtransactionStatus(db->conn) == PQTRANS_IDLE)
@@ -698,9 +956,14 @@ static int line_of(const char *sql, const char *position)
  */
 static int migration_run_sql(struct es_db *db, const char *sql, char *errstr, size_t errstr_size)
 {
-	PGresult *res = PQexec(db->conn, sql);
-	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	PGresult *res;
+	ExecStatusType st;
 	int result = -1;
+
+	if (begin_now(db, errstr, errstr_size))
+		return -1;
+	res = PQexec(db->conn, sql);
+	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
 		/* A COMMIT or ROLLBACK in the file would end our transaction

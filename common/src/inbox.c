@@ -16,7 +16,7 @@ enum es_inbox_result es_inbox_claim(struct es_db *db, const char *consumer, cons
 	}
 	/* Outside a transaction the claim would commit on its own, and a crash
 	 * before the effect would lose the event for good. */
-	if (es_db_ok(db) && PQtransactionStatus(db->conn) != PQTRANS_INTRANS) {
+	if (es_db_ok(db) && !es_db_in_transaction(db)) {
 		db->sqlstate[0] = '\0';
 		snprintf(errstr, errstr_size, "inbox: claim outside a transaction");
 		return ES_INBOX_ERROR;

@@ -658,6 +658,130 @@ START_TEST(begin_inside_a_transaction_is_refused)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Prepared statements and the pipelined BEGIN                              */
+/* ------------------------------------------------------------------------ */
+
+/* How many statements with this text are prepared on db's connection. */
+static long prepared_count(struct es_db *db, const char *sql)
+{
+	const char *params[1] = {sql};
+
+	return query_long(db, "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", 1,
+			  params);
+}
+
+START_TEST(statements_are_prepared_once_per_connection)
+{
+	static const char sql[] = "SELECT $1::int * 2";
+	char schema[64], value[32], arg[16];
+	struct es_db *db = connect_fresh(schema, sizeof(schema));
+	const char *params[1] = {arg};
+
+	for (int i = 1; i <= 3; i++) {
+		snprintf(arg, sizeof(arg), "%d", i * 10);
+		query_value(db, sql, 1, params, value, sizeof(value));
+		ck_assert_int_eq(strtol(value, NULL, 10), i * 20);
+	}
+	ck_assert_int_eq(prepared_count(db, sql), 1);
+	/* Utility statements run unprepared. */
+	exec_ok(db, "SET application_name = 'es_it'");
+	ck_assert_int_eq(prepared_count(db, "SET application_name = 'es_it'"), 0);
+	es_db_free(db);
+}
+END_TEST
+
+START_TEST(begin_goes_out_with_the_first_statement)
+{
+	char schema[64], other_schema[64], errstr[512];
+	struct es_db *db = connect_fresh(schema, sizeof(schema));
+	struct es_db *other = connect_fresh(other_schema, sizeof(other_schema));
+	char sql[256];
+
+	exec_ok(db, "CREATE TABLE items (v text)");
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	ck_assert(es_db_in_transaction(db));
+	ck_assert_int_eq(PQtransactionStatus(db->conn), PQTRANS_IDLE); /* nothing sent yet */
+	exec_ok(db, "INSERT INTO items VALUES ('pending')");
+	ck_assert_int_eq(PQtransactionStatus(db->conn), PQTRANS_INTRANS);
+	/* Inside the transaction: invisible to others until the commit. */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\".items", schema);
+	ck_assert_int_eq(query_long(other, sql, 0, NULL), 0);
+	ck_assert_int_eq(es_db_commit(db, errstr, sizeof(errstr)), 0);
+	ck_assert(!es_db_in_transaction(db));
+	ck_assert_int_eq(query_long(other, sql, 0, NULL), 1);
+
+	/* A transaction without statements sends nothing, either way. */
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(es_db_commit(db, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	es_db_rollback(db);
+	ck_assert(!es_db_in_transaction(db));
+	ck_assert_int_eq(PQtransactionStatus(db->conn), PQTRANS_IDLE);
+
+	/* Rolled back work is gone. */
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	exec_ok(db, "INSERT INTO items VALUES ('rolled back')");
+	es_db_rollback(db);
+	ck_assert_int_eq(query_long(other, sql, 0, NULL), 1);
+	es_db_free(other);
+	es_db_free(db);
+}
+END_TEST
+
+START_TEST(a_failing_first_statement_reports_its_own_error)
+{
+	static const char bad[] = "SELECT v FROM no_such_table WHERE v = $1";
+	char schema[64], errstr[512];
+	struct es_db *db = connect_fresh(schema, sizeof(schema));
+	const char *params[1] = {"x"};
+
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	ck_assert_ptr_null(es_db_query(db, bad, 1, params, errstr, sizeof(errstr)));
+	ck_assert_str_eq(db->sqlstate, "42P01");
+	ck_assert_msg(strstr(errstr, "no_such_table"), "%s", errstr);
+	ck_assert(es_db_ok(db));
+	ck_assert_int_eq(PQtransactionStatus(db->conn), PQTRANS_INERROR);
+	ck_assert(es_db_in_transaction(db));
+	es_db_rollback(db);
+	ck_assert(!es_db_in_transaction(db));
+	/* It was not kept as prepared; once the table exists it runs. */
+	ck_assert_int_eq(prepared_count(db, bad), 0);
+	exec_ok(db, "CREATE TABLE no_such_table (v text)");
+	exec_ok(db, "INSERT INTO no_such_table VALUES ('x')");
+	ck_assert_int_eq(
+		query_long(db, "SELECT count(*) FROM no_such_table WHERE v = $1", 1, params), 1);
+	es_db_free(db);
+}
+END_TEST
+
+START_TEST(statements_deallocated_behind_our_back_are_prepared_again)
+{
+	static const char sql[] = "SELECT $1::int + 1";
+	char schema[64], value[32], errstr[512];
+	struct es_db *db = connect_fresh(schema, sizeof(schema));
+	const char *params[1] = {"41"};
+
+	query_value(db, sql, 1, params, value, sizeof(value));
+	exec_ok(db, "DEALLOCATE ALL");
+	/* Outside a transaction the statement is prepared again at once. */
+	query_value(db, sql, 1, params, value, sizeof(value));
+	ck_assert_str_eq(value, "42");
+
+	/* Inside one the failure aborts it, and is worth a retry. */
+	exec_ok(db, "DEALLOCATE ALL");
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(query_long(db, "SELECT 7", 0, NULL), 7); /* BEGIN went out */
+	ck_assert_ptr_null(es_db_query(db, sql, 1, params, errstr, sizeof(errstr)));
+	ck_assert_str_eq(db->sqlstate, "26000");
+	ck_assert(es_db_error_is_transient(db));
+	es_db_rollback(db);
+	query_value(db, sql, 1, params, value, sizeof(value));
+	ck_assert_str_eq(value, "42");
+	es_db_free(db);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* Reconnect                                                                */
 /* ------------------------------------------------------------------------ */
 
@@ -670,6 +794,8 @@ START_TEST(reconnect_after_backend_is_killed_restores_search_path)
 
 	exec_ok(db, "CREATE TABLE marker (id int)");
 	exec_ok(db, "INSERT INTO marker VALUES (7)");
+	/* Prepared on the old connection; the new one must prepare it again. */
+	ck_assert_int_eq(query_long(db, "SELECT id FROM marker", 0, NULL), 7);
 	snprintf(pid, sizeof(pid), "%d", PQbackendPID(db->conn));
 	/* The timeout makes pg_terminate_backend wait until the backend is
 	 * gone, so the next statement cannot win the race. */
@@ -704,6 +830,7 @@ static Suite *db_suite(void)
 	TCase *mig = tcase_create("migrate");
 	TCase *tx = tcase_create("tx");
 	TCase *re = tcase_create("reconnect");
+	TCase *st = tcase_create("statements");
 
 	tcase_add_test(conn, connect_creates_schema_and_puts_it_first_in_search_path);
 	tcase_add_test(conn, connect_quotes_schema_names_that_need_it);
@@ -727,6 +854,12 @@ static Suite *db_suite(void)
 	tcase_add_test(tx, tx_reports_commit_of_a_failed_transaction);
 	tcase_add_test(tx, begin_inside_a_transaction_is_refused);
 	suite_add_tcase(s, tx);
+
+	tcase_add_test(st, statements_are_prepared_once_per_connection);
+	tcase_add_test(st, begin_goes_out_with_the_first_statement);
+	tcase_add_test(st, a_failing_first_statement_reports_its_own_error);
+	tcase_add_test(st, statements_deallocated_behind_our_back_are_prepared_again);
+	suite_add_tcase(s, st);
 
 	tcase_add_test(re, reconnect_after_backend_is_killed_restores_search_path);
 	tcase_set_timeout(re, 60);

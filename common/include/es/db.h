@@ -1,8 +1,19 @@
 /*
  * db: PostgreSQL through libpq.
  *
- * Parameterized queries only (PQexecParams); every result is checked for the
- * exact status expected and cleared on every path. Each service keeps its
+ * Parameterized queries only; every result is checked for the exact status
+ * expected and cleared on every path. Two things keep a daemon's many small
+ * statements cheap, both invisible to callers:
+ *
+ *   - each SELECT, INSERT, UPDATE, DELETE or WITH is prepared on the
+ *     connection the first time it runs and executed by name after that,
+ *     so the server parses and plans it once per connection instead of on
+ *     every call (up to 256 statements a connection; beyond that they run
+ *     unprepared);
+ *   - es_db_begin sends nothing: BEGIN goes out with the transaction's
+ *     first statement, in one pipeline (libpq's pipeline mode), which saves
+ *     a round trip per transaction.
+ * Each service keeps its
  * tables in its own schema (search_path is set to "<schema>, pg_catalog" at
  * connect), so several services can share one database without touching
  * each other's tables.
@@ -15,11 +26,16 @@
 
 #include <libpq-fe.h>
 
+struct es_db_statements;
+
 struct es_db {
 	PGconn *conn;
 	char *conninfo; /* owned */
 	char *schema; /* owned */
 	char sqlstate[6]; /* SQLSTATE of the last failure, "" when none */
+	/* Private to db.c. */
+	struct es_db_statements *prepared; /* this connection's prepared statements */
+	bool begin_pending; /* es_db_begin called, BEGIN not sent yet */
 };
 
 /*
@@ -60,15 +76,21 @@ const char *es_db_get(const PGresult *res, int row, const char *col);
 /*
  * true when the last failure is worth retrying: the connection is gone,
  * the server is shutting down or starting (class 08, 57P), a serialization
- * failure (40001) or a deadlock (40P01).
+ * failure (40001), a deadlock (40P01), or a prepared statement the server
+ * lost (26000).
  */
 bool es_db_error_is_transient(const struct es_db *db);
 
 /* true when the last failure was a unique violation (23505). */
 bool es_db_error_is_unique_violation(const struct es_db *db);
 
+/* BEGIN is sent with the first statement that follows; a transaction with
+ * no statement at all costs nothing and commits as a no-op. */
 int es_db_begin(struct es_db *db, char *errstr, size_t errstr_size);
 int es_db_commit(struct es_db *db, char *errstr, size_t errstr_size);
+/* true between es_db_begin and the commit or rollback (also before BEGIN
+ * went out), and while a failed transaction waits for its rollback. */
+bool es_db_in_transaction(const struct es_db *db);
 /* Never fails visibly: a rollback on a dead connection is a no-op. */
 void es_db_rollback(struct es_db *db);
 
