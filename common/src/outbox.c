@@ -13,6 +13,9 @@
 #include "es/log.h"
 #include "es/metrics.h"
 
+/* The backlog gauge is refreshed at most this often while rows flow. */
+#define BACKLOG_COUNT_MS 1000
+
 int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
 		  size_t errstr_size)
 {
@@ -57,6 +60,7 @@ struct es_relay {
 	/* Owned by the relay thread. */
 	struct es_db *db;
 	struct es_producer *producer;
+	long long backlog_counted_ms; /* when the backlog was last counted */
 };
 
 /* One row in flight; its delivery report lands here. */
@@ -105,6 +109,19 @@ struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr, s
 	return r;
 }
 
+/* Frees the notifications libpq has read; true when there was one. */
+static bool take_notifies(PGconn *conn)
+{
+	PGnotify *n;
+	bool any = false;
+
+	while ((n = PQnotifies(conn))) {
+		any = true;
+		PQfreemem(n);
+	}
+	return any;
+}
+
 /* Sleeps up to ms in 100 ms slices so that a stop request is seen quickly;
  * returns early when the database NOTIFYs new rows. */
 static void wait_for_rows(struct es_relay *r, int ms, bool listening)
@@ -124,16 +141,15 @@ static void wait_for_rows(struct es_relay *r, int ms, bool listening)
 		slice = ms - elapsed < 100 ? (int)(ms - elapsed) : 100;
 		if (listening && r->db && es_db_ok(r->db)) {
 			struct pollfd pfd = {.fd = PQsocket(r->db->conn), .events = POLLIN};
-			PGnotify *n;
-			bool woken = false;
 
+			/* A notification that came in with the results of the
+			 * last query already sits in libpq's buffer, where
+			 * poll() cannot see it: look there first. */
+			if (take_notifies(r->db->conn))
+				return;
 			if (poll(&pfd, 1, slice) > 0)
 				PQconsumeInput(r->db->conn);
-			while ((n = PQnotifies(r->db->conn))) {
-				woken = true;
-				PQfreemem(n);
-			}
-			if (woken)
+			if (take_notifies(r->db->conn))
 				return;
 		} else {
 			usleep((useconds_t)slice * 1000);
@@ -174,6 +190,14 @@ static int try_activate(struct es_relay *r, char *errstr, size_t errstr_size)
 	atomic_store(&r->active, true);
 	es_info("outbox relay active for schema %s", r->schema);
 	return 1;
+}
+
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static long count_backlog(struct es_relay *r, char *errstr, size_t errstr_size)
@@ -372,7 +396,15 @@ static void *relay_main(void *arg)
 			wait_for_rows(r, r->poll_interval_ms, false);
 			continue;
 		}
-		atomic_store(&r->backlog, count_backlog(r, errstr, sizeof(errstr)));
+		/* An empty round means no backlog. Otherwise count, but at most
+		 * once a second: under load rounds follow each other closely,
+		 * and the count is a query of its own. */
+		if (n == 0) {
+			atomic_store(&r->backlog, 0);
+		} else if (monotonic_ms() - r->backlog_counted_ms >= BACKLOG_COUNT_MS) {
+			atomic_store(&r->backlog, count_backlog(r, errstr, sizeof(errstr)));
+			r->backlog_counted_ms = monotonic_ms();
+		}
 		if (n < r->batch_size)
 			wait_for_rows(r, r->poll_interval_ms, true);
 	}

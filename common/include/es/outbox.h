@@ -65,8 +65,9 @@ void es_relay_free(struct es_relay *r);
 int es_relay_register_gauges(struct es_relay *r, struct es_metrics *reg, char *errstr,
 			     size_t errstr_size);
 
-/* Rows not yet published, as of the relay's last round (-1 before the
- * first, or while this instance stands by). */
+/* Rows not yet published: 0 after a round that found none, otherwise as
+ * counted at most once a second while rows flow (-1 before the first
+ * round, or while this instance stands by). */
 long es_relay_backlog(const struct es_relay *r);
 
 /* true while this instance holds the relay lock. */
