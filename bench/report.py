@@ -17,6 +17,9 @@ import sys
 
 ANALYSIS_BEGIN = "<!-- analysis: written by hand, kept by scripts/bench -->"
 ANALYSIS_END = "<!-- /analysis -->"
+# pgbench's TPC-B-like transaction: BEGIN, three UPDATEs, a SELECT, an
+# INSERT, END.
+PGBENCH_STATEMENTS = 7
 SERVICES = ["order-service", "payment-service", "inventory-service", "email-service",
             "analytics-service"]
 
@@ -84,7 +87,9 @@ def one_run(d):
     lat = json.loads(read(os.path.join(d, "latency.json")))
     mx = json.loads(read(os.path.join(d, "max.json")))
     before, after = pairs(os.path.join(d, "before.txt")), pairs(os.path.join(d, "after.txt"))
-    seconds = (after["time"] - before["time"]) / 1000.0
+    quiet = pairs(os.path.join(d, "quiet.txt"))
+    # Until the last event was handled (the snapshot came QUIET_MS later).
+    seconds = (quiet["all_done"] - before["time"]) / 1000.0
     ended = mx["outcomes"]["CONFIRMED"] + mx["outcomes"]["CANCELLED"]
 
     for p in ("p50", "p95", "p99"):
@@ -95,6 +100,9 @@ def one_run(d):
     r["max_http_p50"] = mx["http"]["latencyMs"]["p50"]
     r["max_http_p99"] = mx["http"]["latencyMs"]["p99"]
     r["ended_per_s"] = mx["saga"]["endedPerSecond"]
+    r["all_done_per_s"] = (mx["placing"]["placed"]
+                           / ((quiet["all_done"] - before["time"]) / 1000.0))
+    r["catch_up_s"] = (quiet["all_done"] - quiet["sagas_done"]) / 1000.0
     r["sustained_per_s"] = sustained_rate(os.path.join(d, "max.csv"))
     r["max_saga_p50"] = mx["saga"]["latencyMs"]["p50"]
     r["commits_per_order"] = (after["commits"] - before["commits"]) / ended
@@ -186,7 +194,7 @@ def machine(root):
         ("Libraries", libs),
         ("Apache Kafka", "%s, one KRaft node on 127.0.0.1 (tests/infra/kafka), %s" % (kafka, java)),
         ("Tools", "%s; %s; %s" % (sh("wrk -v 2>&1 | head -1 | cut -d' ' -f1-2"),
-                                   sh("kcat -V 2>&1 | head -1 | cut -d' ' -f1-2"),
+                                   "kcat " + sh("kcat -V 2>&1 | sed -n 's/^Version \\([^ ]*\\).*/\\1/p'"),
                                    sh("pgbench --version"))),
     ]
 
@@ -231,9 +239,9 @@ def profile_section(var):
     if not os.path.exists(sym_path):
         return ["No profile in this report (scripts/bench --no-profile).", ""]
     total, shares = cpu_shares(var)
-    out = ["Both cores during the profiled flat-out run, by process (`perf record -a -g -e"
-           " cpu-clock -F 499`, %d samples; \"other\" is the kernel's threads and whatever"
-           " else ran):" % total, "", "| Process | Share of the CPU time |", "|---|---|"]
+    out = ["Both cores during the profiled flat-out run, from its first POST until every"
+           " daemon had caught up, by process (`perf record -a -g -e cpu-clock -F 499`, %d"
+           " samples; \"other\" is the kernel's threads and whatever else ran):" % total, "", "| Process | Share of the CPU time |", "|---|---|"]
     for name, n in shares:
         out.append("| %s | %.1f %% |" % (name, 100.0 * n / total))
     out += ["", "The hottest functions (`perf report --sort comm,dso,sym`, self time,"
@@ -244,17 +252,29 @@ def profile_section(var):
     return out
 
 
-def statements_section(var):
+def statement_rows(var):
+    """pg_stat_statements of the profiled run: [per saga, mean ms, text]."""
     path = os.path.join(var, "run-profile", "statements.txt")
     if not os.path.exists(path):
         return []
-    rows = [l.split("\t") for l in read(path).splitlines()[1:] if l.count("\t") == 2]
+    return [l.split("\t") for l in read(path).splitlines()[1:] if l.count("\t") == 2]
+
+
+def statements_per_saga(var):
+    return sum(float(r[0]) for r in statement_rows(var))
+
+
+def statements_section(var):
+    rows = statement_rows(var)
+    if not rows:
+        return []
     total = sum(float(r[0]) for r in rows)
     begins = sum(float(r[0]) for r in rows if r[2].strip().upper() == "BEGIN")
     out = ["What a saga asks of PostgreSQL, from `pg_stat_statements` in the profiled run:"
-           " **%.0f statements per saga, each one a round trip from a daemon, with %.1f"
-           " explicit transactions (BEGIN) among them**. The server's own execution time"
-           " of each is the `mean ms` column. The twenty most frequent:" % (total, begins),
+           " **%.0f statements per saga, %.1f of them BEGIN**; each is a round trip from a"
+           " daemon, but for the BEGINs, which travel with the statement after them. The"
+           " server's own execution time of each is the `mean ms` column. The twenty most"
+           " frequent:" % (total, begins),
            "", "| Per saga | Mean ms | Statement |", "|---|---|---|"]
     for r in rows[:20]:
         out.append("| %s | %s | `%s` |" % (r[0], r[1], r[2].replace("|", "\\|")))
@@ -328,6 +348,13 @@ def main():
       % (settings["max_orders"], f.fmt("sustained_per_s", 1), f"{m('pg_tps'):,.0f}",
          f"{m('commits_per_order'):.1f}", f"{m('pg_tps') / m('commits_per_order'):,.0f}",
          pct(sag / (m("pg_tps") / m("commits_per_order")))))
+    stmts = statements_per_saga(args.var)
+    if stmts:
+        per_s = m("pg_tps") * PGBENCH_STATEMENTS
+        w("| | | PostgreSQL: %s statements/s (pgbench's %d per transaction) ÷ %.0f statements"
+          " per saga (profiled run) = %s sagas/s | %s |"
+          % (f"{per_s:,.0f}", PGBENCH_STATEMENTS, stmts, f"{per_s / stmts:,.0f}",
+             pct(sag / (per_s / stmts))))
     w("| | | Kafka: %s produced/s ÷ %s events per saga = %s sagas/s | %s |"
       % (f"{m('kafka_produce_per_s'):,.0f}", f"{m('produced_per_order'):.1f}",
          f"{m('kafka_produce_per_s') / m('produced_per_order'):,.0f}",
@@ -338,6 +365,9 @@ def main():
          pct(sag / (m("kafka_consume_per_s") / m("consumed_per_order")))))
     w("| Sagas ended per second, whole run (first POST to last end) | %s | | |"
       % f.fmt("ended_per_s", 1))
+    w("| Orders handled by all five daemons per second (first POST to the last event"
+      " consumed: email and analytics were still %s s behind when the last saga ended)"
+      " | %s | | |" % (f.fmt("catch_up_s", 1), f.fmt("all_done_per_s", 1)))
     w("| **POST /orders accepted per second** (flat out, %s in flight) | **%s** |"
       " PostgreSQL: %s commits/s (one commit per order) | %s |"
       % (settings["concurrency"], f.fmt("accepted_per_s"), f"{m('pg_tps'):,.0f}",
@@ -366,7 +396,8 @@ def main():
 
     w("### Where a saga's work goes")
     w("")
-    w("Counted over the flat-out run (%s s): PostgreSQL's commits"
+    w("Counted from the first POST of the flat-out run until every daemon had handled"
+      " every event (%s s): PostgreSQL's commits"
       " (`pg_stat_database.xact_commit`), the daemons' own counters"
       " (`es_events_produced_total`, `es_events_consumed_total`), and the CPU"
       " time of every process from `/proc` (user + system)."

@@ -13,6 +13,10 @@
  *   - es_db_begin sends nothing: BEGIN goes out with the transaction's
  *     first statement, in one pipeline (libpq's pipeline mode), which saves
  *     a round trip per transaction.
+ *
+ * Named prepared statements need a session of their own on the server: a
+ * pooler in transaction mode (PgBouncer before 1.21) breaks them, so the
+ * daemons connect to PostgreSQL directly or through a session-mode pool.
  * Each service keeps its
  * tables in its own schema (search_path is set to "<schema>, pg_catalog" at
  * connect), so several services can share one database without touching
