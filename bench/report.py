@@ -296,7 +296,9 @@ def kept_analysis(path):
 
 
 def pct(x):
-    return "%.0f %%" % (100.0 * x) if x == x else "n/a"
+    if x != x:
+        return "n/a"
+    return "%.1f %%" % (100.0 * x) if x < 0.01 else "%.0f %%" % (100.0 * x)
 
 
 def main():
