@@ -480,36 +480,6 @@ static void produce_events(struct fixture *f, int n, struct produced *out)
 	ck_assert_int_eq(out->delivered, n);
 }
 
-static enum es_handler_result record_effect(struct es_db *db, const struct es_event *ev, void *arg,
-					    char *reason, size_t size)
-{
-	const char *params[1] = {ev->id};
-
-	if (es_db_exec(db, "INSERT INTO effects (event_id) VALUES ($1)", 1, params, reason, size) !=
-	    1)
-		return ES_HANDLER_RETRY;
-	return ES_HANDLER_OK;
-}
-
-struct inbox_handler {
-	struct es_db *db;
-	int calls;
-	int duplicates;
-};
-
-static enum es_handler_result via_inbox(void *arg, const struct es_event *ev,
-					const struct es_delivery *d, char *reason, size_t size)
-{
-	struct inbox_handler *h = arg;
-	enum es_handler_result res;
-	bool dup;
-
-	res = es_inbox_process(h->db, "it-mockfaults", ev, record_effect, NULL, &dup, reason, size);
-	h->calls++;
-	h->duplicates += dup;
-	return res;
-}
-
 /* true once the consumer's position is the end of every partition. */
 static bool consumed_to_end(struct es_consumer *c, const char *topic, const struct produced *p)
 {
@@ -558,7 +528,7 @@ static size_t errors_left(struct fixture *f, int16_t api)
 struct consume_state {
 	struct fixture *f;
 	struct es_consumer *c;
-	struct inbox_handler *h;
+	struct es_test_inbox_handler *h;
 	const struct produced *p;
 	int want_calls;
 };
@@ -585,7 +555,7 @@ START_TEST(consumer_rides_out_fetch_faults_and_applies_each_event_once)
 {
 	struct fixture f;
 	struct produced p = {0};
-	struct inbox_handler h = {0};
+	struct es_test_inbox_handler h = {.consumer = "it-mockfaults"};
 	struct consume_state s;
 	struct es_consumer *c;
 	const char *topics[2];
@@ -626,7 +596,7 @@ START_TEST(consumer_rides_out_fetch_faults_and_applies_each_event_once)
 							 .topics = topics,
 							 .service = "it-mockfaults",
 							 .dlq_topic = dlq,
-							 .handler = via_inbox,
+							 .handler = es_test_inbox_handle,
 							 .handler_arg = &h,
 							 .retry_initial_ms = 10,
 							 .retry_max_ms = 100},

@@ -245,37 +245,6 @@ START_TEST(one_relay_is_active_and_a_standby_takes_over)
 }
 END_TEST
 
-/* The effect a consumer applies per event: one row per delivery it acts on. */
-static enum es_handler_result count_effect(struct es_db *db, const struct es_event *ev, void *arg,
-					   char *reason, size_t size)
-{
-	const char *params[1] = {ev->id};
-
-	if (es_db_exec(db, "INSERT INTO effects (event_id) VALUES ($1)", 1, params, reason, size) !=
-	    1)
-		return ES_HANDLER_RETRY;
-	return ES_HANDLER_OK;
-}
-
-struct inbox_handler {
-	struct es_db *db;
-	int calls;
-	int duplicates;
-};
-
-static enum es_handler_result via_inbox(void *arg, const struct es_event *ev,
-					const struct es_delivery *d, char *reason, size_t size)
-{
-	struct inbox_handler *h = arg;
-	bool dup;
-	enum es_handler_result res;
-
-	res = es_inbox_process(h->db, "it-consumer", ev, count_effect, NULL, &dup, reason, size);
-	h->calls++;
-	h->duplicates += dup;
-	return res;
-}
-
 /* Runs the relay in a child process (this binary, re-executed) that dies
  * with the fault hook right after the broker acknowledged its first round
  * and before marking it. */
@@ -301,7 +270,7 @@ START_TEST(relay_killed_between_publish_and_mark_republishes_and_inbox_dedupes)
 	struct fixture f;
 	struct es_relay *r;
 	struct es_test_batch *b;
-	struct inbox_handler h = {0};
+	struct es_test_inbox_handler h = {.consumer = "it-consumer"};
 	struct es_consumer *c;
 	char group[64], dlq[96], err[512];
 	char ids[10][ES_UUID_LEN + 1];
@@ -344,7 +313,7 @@ START_TEST(relay_killed_between_publish_and_mark_republishes_and_inbox_dedupes)
 							 .topics = topics,
 							 .service = "it-consumer",
 							 .dlq_topic = dlq,
-							 .handler = via_inbox,
+							 .handler = es_test_inbox_handle,
 							 .handler_arg = &h},
 			    err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);

@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "es/db.h"
+#include "es/inbox.h"
 
 #define ADMIN_CONNECT_TIMEOUT_MS 10000
 
@@ -221,4 +222,31 @@ int es_test_run_with_db(struct Suite *suite, const char **conninfo)
 	es_test_db_drop(&tdb);
 	*conninfo = NULL;
 	return failures ? 1 : 0;
+}
+
+/* The effect of es_test_inbox_handle: one row per event it acts on. */
+static enum es_handler_result insert_effect(struct es_db *db, const struct es_event *ev, void *arg,
+					    char *reason, size_t size)
+{
+	const char *params[1] = {ev->id};
+
+	(void)arg;
+	if (es_db_exec(db, "INSERT INTO effects (event_id) VALUES ($1)", 1, params, reason, size) !=
+	    1)
+		return ES_HANDLER_RETRY;
+	return ES_HANDLER_OK;
+}
+
+enum es_handler_result es_test_inbox_handle(void *arg, const struct es_event *ev,
+					    const struct es_delivery *d, char *reason, size_t size)
+{
+	struct es_test_inbox_handler *h = arg;
+	enum es_handler_result res;
+	bool dup;
+
+	(void)d;
+	res = es_inbox_process(h->db, h->consumer, ev, insert_effect, NULL, &dup, reason, size);
+	h->calls++;
+	h->duplicates += dup;
+	return res;
 }

@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "es/kafka.h"
+
 /* Exit status of a test binary that could not run for lack of
  * infrastructure (the automake convention; ctest's SKIP_RETURN_CODE). */
 #define ES_TEST_SKIP 77
@@ -70,5 +72,21 @@ int es_test_run_with_db(struct Suite *suite, const char **conninfo);
  * Returns true when the condition was met.
  */
 bool es_test_wait_until(bool (*cond)(void *), void *arg, int timeout_ms);
+
+/*
+ * A consumer-loop handler (es_consumer_config.handler, with a pointer to
+ * this as handler_arg) that applies each event through the inbox of
+ * `consumer` on db; the effect is one row in the test's table
+ * effects (event_id text). calls counts deliveries handled, duplicates
+ * those the inbox recognised.
+ */
+struct es_test_inbox_handler {
+	struct es_db *db;
+	const char *consumer;
+	int calls;
+	int duplicates;
+};
+
+es_handler_fn es_test_inbox_handle;
 
 #endif
