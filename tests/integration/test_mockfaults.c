@@ -149,43 +149,13 @@ static void free_events(struct es_event **evs, int n)
 	free(evs);
 }
 
-struct put_args {
-	const char *topic;
-	struct es_event **evs;
-	int n;
-};
-
-static int put_in_tx(struct es_db *db, void *arg, char *err, size_t size)
-{
-	struct put_args *a = arg;
-
-	for (int i = 0; i < a->n; i++) {
-		if (es_outbox_put(db, a->topic, a->evs[i], err, size))
-			return -1;
-	}
-	return 0;
-}
-
 /* Writes the next n rows into the outbox in one transaction. */
 static void put_rows(struct fixture *f, int n)
 {
-	struct put_args a = {f->topic, next_events(f, n), n};
-	char err[512];
+	struct es_event **evs = next_events(f, n);
 
-	ck_assert_msg(es_db_tx(f->db, put_in_tx, &a, err, sizeof(err)) == 0, "%s", err);
-	free_events(a.evs, n);
-}
-
-static long count(struct es_db *db, const char *sql, int nparams, const char *const *params)
-{
-	char err[512];
-	PGresult *res = es_db_query(db, sql, nparams, params, err, sizeof(err));
-	long n;
-
-	ck_assert_msg(res != NULL, "%s", err);
-	n = strtol(es_db_get(res, 0, "n"), NULL, 10);
-	PQclear(res);
-	return n;
+	es_test_outbox_put_all(f->db, f->topic, evs, n);
+	free_events(evs, n);
 }
 
 /* ------------------------------------------------------------ the relay */
@@ -248,11 +218,13 @@ static void assert_outbox_drained(struct fixture *f, struct es_relay *r)
 	ck_assert(!es_relay_failed(r));
 	ck_assert_int_eq(es_relay_backlog(r), 0);
 	ck_assert_uint_eq(es_relay_published(r), (unsigned long)f->rows);
-	ck_assert_int_eq(count(f->db,
-			       "SELECT count(*) AS n FROM es_outbox WHERE published_at IS NULL", 0,
-			       NULL),
-			 0);
-	ck_assert_int_eq(count(f->db, "SELECT count(*) AS n FROM es_outbox", 0, NULL), f->rows);
+	ck_assert_int_eq(
+		es_test_count(f->db,
+			      "SELECT count(*) AS n FROM es_outbox WHERE published_at IS NULL", 0,
+			      NULL),
+		0);
+	ck_assert_int_eq(es_test_count(f->db, "SELECT count(*) AS n FROM es_outbox", 0, NULL),
+			 f->rows);
 }
 
 static int key_index(const struct fixture *f, const char *key)
@@ -500,7 +472,7 @@ static bool consumed_to_end(struct es_consumer *c, const char *topic, const stru
 
 static long effects(struct fixture *f)
 {
-	return count(f->db, "SELECT count(*) AS n FROM effects", 0, NULL);
+	return es_test_count(f->db, "SELECT count(*) AS n FROM effects", 0, NULL);
 }
 
 /* Polls the consumer until cond holds or timeout_ms passed. */
@@ -625,8 +597,9 @@ START_TEST(consumer_rides_out_fetch_faults_and_applies_each_event_once)
 
 	/* Each event's effect exactly once, and only those events. */
 	ck_assert_int_eq(effects(&f), n);
-	ck_assert_int_eq(count(f.db, "SELECT count(DISTINCT event_id) AS n FROM effects", 0, NULL),
-			 n);
+	ck_assert_int_eq(
+		es_test_count(f.db, "SELECT count(DISTINCT event_id) AS n FROM effects", 0, NULL),
+		n);
 	arr = malloc((size_t)n * (ES_UUID_LEN + 1) + 3);
 	ck_assert_ptr_nonnull(arr);
 	arr[used++] = '{';
@@ -635,10 +608,11 @@ START_TEST(consumer_rides_out_fetch_faults_and_applies_each_event_once)
 	arr[used++] = '}';
 	arr[used] = '\0';
 	params[0] = arr;
-	ck_assert_int_eq(count(f.db,
-			       "SELECT count(*) AS n FROM effects WHERE event_id = ANY($1::text[])",
-			       1, params),
-			 n);
+	ck_assert_int_eq(
+		es_test_count(f.db,
+			      "SELECT count(*) AS n FROM effects WHERE event_id = ANY($1::text[])",
+			      1, params),
+		n);
 	free(arr);
 	ck_assert_int_eq(es_inbox_count(f.db, "it-mockfaults", err, sizeof(err)), n);
 	/* Every delivery beyond the first of an event was a skipped

@@ -51,30 +51,11 @@ static void teardown(struct fixture *f)
 	es_db_free(f->db);
 }
 
-struct put_args {
-	const char *topic;
-	struct es_event **evs;
-	int n;
-};
-
-static int put_in_tx(struct es_db *db, void *arg, char *err, size_t size)
-{
-	struct put_args *a = arg;
-
-	for (int i = 0; i < a->n; i++) {
-		if (es_outbox_put(db, a->topic, a->evs[i], err, size))
-			return -1;
-	}
-	return 0;
-}
-
 /* Writes n OrderPlaced events for ORDER in one transaction; their ids are
  * copied into ids (n slots of ES_UUID_LEN + 1). */
 static void put_events(struct fixture *f, int n, char (*ids)[ES_UUID_LEN + 1])
 {
 	struct es_event **evs = calloc((size_t)n, sizeof(*evs));
-	struct put_args a = {f->topic, evs, n};
-	char err[512];
 
 	for (int i = 0; i < n; i++) {
 		evs[i] = es_event_new("order-service", "OrderPlaced", ORDER, NULL, NULL,
@@ -83,7 +64,7 @@ static void put_events(struct fixture *f, int n, char (*ids)[ES_UUID_LEN + 1])
 		if (ids)
 			snprintf(ids[i], ES_UUID_LEN + 1, "%s", evs[i]->id);
 	}
-	ck_assert_msg(es_db_tx(f->db, put_in_tx, &a, err, sizeof(err)) == 0, "%s", err);
+	es_test_outbox_put_all(f->db, f->topic, evs, n);
 	for (int i = 0; i < n; i++)
 		es_event_free(evs[i]);
 	free(evs);
@@ -91,14 +72,7 @@ static void put_events(struct fixture *f, int n, char (*ids)[ES_UUID_LEN + 1])
 
 static long count(struct es_db *db, const char *sql)
 {
-	char err[512];
-	PGresult *res = es_db_query(db, sql, 0, NULL, err, sizeof(err));
-	long n;
-
-	ck_assert_msg(res != NULL, "%s", err);
-	n = strtol(es_db_get(res, 0, "n"), NULL, 10);
-	PQclear(res);
-	return n;
+	return es_test_count(db, sql, 0, NULL);
 }
 
 static long unpublished(struct es_db *db)

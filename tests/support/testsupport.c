@@ -14,6 +14,7 @@
 
 #include "es/db.h"
 #include "es/inbox.h"
+#include "es/outbox.h"
 
 #define ADMIN_CONNECT_TIMEOUT_MS 10000
 
@@ -249,4 +250,41 @@ enum es_handler_result es_test_inbox_handle(void *arg, const struct es_event *ev
 	h->calls++;
 	h->duplicates += dup;
 	return res;
+}
+
+struct put_args {
+	const char *topic;
+	struct es_event **evs;
+	int n;
+};
+
+static int put_in_tx(struct es_db *db, void *arg, char *err, size_t size)
+{
+	struct put_args *a = arg;
+
+	for (int i = 0; i < a->n; i++) {
+		if (es_outbox_put(db, a->topic, a->evs[i], err, size))
+			return -1;
+	}
+	return 0;
+}
+
+void es_test_outbox_put_all(struct es_db *db, const char *topic, struct es_event **evs, int n)
+{
+	struct put_args a = {topic, evs, n};
+	char err[512];
+
+	ck_assert_msg(es_db_tx(db, put_in_tx, &a, err, sizeof(err)) == 0, "%s", err);
+}
+
+long es_test_count(struct es_db *db, const char *sql, int nparams, const char *const *params)
+{
+	char err[512];
+	PGresult *res = es_db_query(db, sql, nparams, params, err, sizeof(err));
+	long n;
+
+	ck_assert_msg(res != NULL, "%s: %s", sql, err);
+	n = strtol(es_db_get(res, 0, "n"), NULL, 10);
+	PQclear(res);
+	return n;
 }

@@ -73,6 +73,15 @@ int es_test_run_with_db(struct Suite *suite, const char **conninfo);
  */
 bool es_test_wait_until(bool (*cond)(void *), void *arg, int timeout_ms);
 
+/* Writes evs[0..n) into the outbox for topic in one transaction; the test
+ * fails if that does not commit. */
+struct es_db;
+void es_test_outbox_put_all(struct es_db *db, const char *topic, struct es_event **evs, int n);
+
+/* Runs a query returning one row with a number in column "n"; the test
+ * fails if it does not run. */
+long es_test_count(struct es_db *db, const char *sql, int nparams, const char *const *params);
+
 /*
  * A consumer-loop handler (es_consumer_config.handler, with a pointer to
  * this as handler_arg) that applies each event through the inbox of
