@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "es/config.h"
 #include "es/kafka.h"
 #include "es/log.h"
 #include "es/metrics.h"
@@ -177,11 +178,16 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 	/* We store each offset ourselves after the handler's transaction
 	 * committed; librdkafka commits what is stored every 5 s and on
 	 * close. earliest: a new group reads the topic from its start, so
-	 * nothing produced before the first start is missed. */
+	 * nothing produced before the first start is missed. The session
+	 * timeout is ours unless KAFKA_SESSION_TIMEOUT_MS says otherwise (see
+	 * ES_CONSUMER_SESSION_TIMEOUT_MS). */
 	if (rd_kafka_conf_set(conf, "group.id", cfg->group_id, why, sizeof(why)) ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", why, sizeof(why)) ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "true", why, sizeof(why)) ||
-	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", why, sizeof(why))) {
+	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", why, sizeof(why)) ||
+	    (!es_config_str("KAFKA_SESSION_TIMEOUT_MS", NULL) &&
+	     rd_kafka_conf_set(conf, "session.timeout.ms", ES_CONSUMER_SESSION_TIMEOUT_MS, why,
+			       sizeof(why)))) {
 		snprintf(errstr, errstr_size, "consumer configuration: %s", why);
 		goto fail;
 	}

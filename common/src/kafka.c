@@ -25,6 +25,18 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 		lvl = ES_LOG_INFO;
 	else
 		lvl = ES_LOG_DEBUG;
+	/*
+	 * Two warnings nobody can act on become info. KAFKA_* variables go to
+	 * the producer and the consumer alike, so each ignores the other's
+	 * properties and says so (CONFWARN "... is a consumer property and
+	 * will be ignored by this producer instance"). And a broker without
+	 * Metadata v4, such as the development broker, cannot be asked not to
+	 * create topics (AUTOCREATE); topics are made beforehand anyway.
+	 */
+	if (lvl == ES_LOG_WARN &&
+	    ((!strcmp(fac, "CONFWARN") && strstr(buf, "will be ignored by")) ||
+	     !strcmp(fac, "AUTOCREATE")))
+		lvl = ES_LOG_INFO;
 	es_log(lvl, NULL, "rdkafka %s: %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
 }
 

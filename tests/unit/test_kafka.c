@@ -273,6 +273,48 @@ START_TEST(offset_waits_until_the_dead_letter_is_delivered)
 }
 END_TEST
 
+static void assert_session_timeout(const char *bootstrap, const char *want)
+{
+	static const char *const subscribe[] = {"payments", NULL};
+	struct rejecter r = {0};
+	struct es_consumer *c;
+	char err[256], got[32];
+	size_t size = sizeof(got);
+
+	c = es_consumer_new(&(struct es_consumer_config){.bootstrap = bootstrap,
+							 .group_id = "unit-session",
+							 .topics = subscribe,
+							 .service = "unit",
+							 .dlq_topic = "dlq.unit",
+							 .handler = reject_all,
+							 .handler_arg = &r},
+			    err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(rd_kafka_conf_get(rd_kafka_conf(es_consumer_handle(c)),
+					   "session.timeout.ms", got, &size),
+			 RD_KAFKA_CONF_OK);
+	ck_assert_str_eq(got, want);
+	es_consumer_free(c);
+}
+
+/* A killed daemon's partitions stall for the session timeout: ours is
+ * shorter than librdkafka's 45 s (see ES_CONSUMER_SESSION_TIMEOUT_MS), and
+ * KAFKA_SESSION_TIMEOUT_MS still decides when it is set. */
+START_TEST(consumer_session_timeout_is_ours_unless_configured)
+{
+	static const char *const topics[] = {"payments", "dlq.unit", NULL};
+	struct mock m;
+
+	mock_start(&m, topics);
+	unsetenv("KAFKA_SESSION_TIMEOUT_MS");
+	assert_session_timeout(m.bootstrap, ES_CONSUMER_SESSION_TIMEOUT_MS);
+	setenv("KAFKA_SESSION_TIMEOUT_MS", "7000", 1);
+	assert_session_timeout(m.bootstrap, "7000");
+	unsetenv("KAFKA_SESSION_TIMEOUT_MS");
+	mock_stop(&m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kafka");
@@ -291,6 +333,7 @@ int main(void)
 	tcase_add_test(faults, producer_rides_out_transient_produce_errors);
 	tcase_add_test(faults, producer_reports_a_permanent_error_per_message);
 	tcase_add_test(faults, offset_waits_until_the_dead_letter_is_delivered);
+	tcase_add_test(faults, consumer_session_timeout_is_ours_unless_configured);
 	suite_add_tcase(s, faults);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

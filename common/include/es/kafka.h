@@ -169,6 +169,21 @@ struct es_consumer_config {
 	int retry_max_ms; /* default 5000; the backoff never exceeds it */
 };
 
+/*
+ * The consumers' session timeout (session.timeout.ms) unless
+ * KAFKA_SESSION_TIMEOUT_MS sets one. When a daemon dies without leaving
+ * its group (SIGKILL, a crash, a lost machine), its partitions stand still
+ * until the broker gives up on it after this long and rebalances; only
+ * then does anyone go on with them. That stall, plus the restart and the
+ * rebalance, must stay well under order-service's saga timeout
+ * (SAGA_TIMEOUT_MS, 30 s), or a crash turns waiting orders into TIMEOUT
+ * cancellations. librdkafka's own default, 45 s, breaks that rule; 10 s
+ * keeps it while tolerating pauses of a few seconds (three heartbeats at
+ * librdkafka's 3 s interval), and the broker accepts anything from its
+ * group.min.session.timeout.ms (6 s by default).
+ */
+#define ES_CONSUMER_SESSION_TIMEOUT_MS "10000"
+
 struct es_consumer;
 
 /* Subscribes; returns NULL with errstr filled. The config's strings are
