@@ -4,6 +4,8 @@
  * and computed again from the beginning of the topics give the same
  * numbers; and a rebuild refuses to run while the consumer group is alive.
  * Every test uses topics, a consumer group and a schema of its own.
+ * it_rebuild_mock.c runs the same rebuild on the development broker's
+ * engine, librdkafka's mock cluster.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "analytics.h"
 #include "es/inbox.h"
 #include "es/log.h"
+#include "it_live.h"
 #include "it_saga.h"
 #include "rebuild.h"
 #include "stats.h"
@@ -32,6 +35,7 @@ struct world {
 	const char *topics[IT_NTOPICS + 1]; /* NULL-terminated */
 	char dlq[96];
 	char group[96];
+	char schema[64];
 	struct es_db *db;
 	struct analytics app;
 	struct it_saga saga;
@@ -39,7 +43,7 @@ struct world {
 
 static void world_init(struct world *w)
 {
-	char schema[64], errstr[512];
+	char errstr[512];
 
 	memset(w, 0, sizeof(*w));
 	for (int t = 0; t < IT_NTOPICS; t++) {
@@ -54,8 +58,8 @@ static void world_init(struct world *w)
 	ck_assert_int_eq(es_test_kafka_create_topic(bootstrap, w->dlq, 1), 0);
 	ck_assert_int_eq(es_test_unique_name(w->group, sizeof(w->group), "it_analytics_group"), 0);
 
-	ck_assert_int_eq(es_test_unique_name(schema, sizeof(schema), "analytics"), 0);
-	w->db = es_db_connect(test_conninfo, schema, 10000, errstr, sizeof(errstr));
+	ck_assert_int_eq(es_test_unique_name(w->schema, sizeof(w->schema), "analytics"), 0);
+	w->db = es_db_connect(test_conninfo, w->schema, 10000, errstr, sizeof(errstr));
 	ck_assert_msg(w->db, "%s", errstr);
 	ck_assert_msg(es_db_migrate_list(w->db, analytics_migrations, analytics_migrations_count,
 					 errstr, sizeof(errstr)) >= 0,
@@ -89,7 +93,8 @@ static void produce_saga(struct world *w)
 	es_producer_free(p);
 }
 
-static struct es_consumer *consumer(struct world *w)
+/* analytics-service's consumer; its handler writes through app. */
+static struct es_consumer *consumer_for(struct world *w, struct analytics *app)
 {
 	struct es_consumer_config cfg = {
 		.bootstrap = bootstrap,
@@ -98,7 +103,7 @@ static struct es_consumer *consumer(struct world *w)
 		.service = ANALYTICS_SERVICE,
 		.dlq_topic = w->dlq,
 		.handler = analytics_handle,
-		.handler_arg = &w->app,
+		.handler_arg = app,
 		.retry_initial_ms = 20,
 		.retry_max_ms = 200,
 	};
@@ -107,6 +112,11 @@ static struct es_consumer *consumer(struct world *w)
 
 	ck_assert_msg(c, "%s", errstr);
 	return c;
+}
+
+static struct es_consumer *consumer(struct world *w)
+{
+	return consumer_for(w, &w->app);
 }
 
 static long inbox_count(struct es_db *db)
@@ -241,18 +251,24 @@ END_TEST
 START_TEST(rebuild_refuses_while_the_group_has_a_live_member)
 {
 	struct analytics_rebuild_report rep;
-	struct es_consumer *c;
+	struct it_live live;
 	struct world w;
 	char errstr[512];
 	json_t *before;
 
 	world_init(&w);
 	produce_saga(&w);
-	c = consumer(&w);
-	consume_all(&w, c);
+	it_live_init(&live, test_conninfo, w.schema);
+	{
+		struct es_consumer *c = consumer_for(&w, &live.app);
+
+		consume_all(&w, c);
+		it_live_start(&live, c); /* polled from now on, as by the daemon */
+	}
 	before = stats(w.db);
 
-	/* The daemon is still running: nothing may be deleted. */
+	/* The daemon is still running: the rebuild joins the group, is given
+	 * only part of the partitions and leaves; nothing may be deleted. */
 	ck_assert_int_eq(analytics_rebuild(w.db, bootstrap, w.group, w.topics, stdout, &rep, errstr,
 					   sizeof(errstr)),
 			 -1);
@@ -261,7 +277,7 @@ START_TEST(rebuild_refuses_while_the_group_has_a_live_member)
 	ck_assert_int_eq(inbox_count(w.db), (long)w.saga.total);
 	assert_same(stats(w.db), json_incref(before));
 
-	es_consumer_free(c);
+	it_live_stop(&live);
 	/* Stopped, the same rebuild goes through. */
 	ck_assert_msg(analytics_rebuild(w.db, bootstrap, w.group, w.topics, NULL, &rep, errstr,
 					sizeof(errstr)) == 0,

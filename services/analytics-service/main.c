@@ -5,6 +5,7 @@
  * It produces nothing, so it runs no outbox relay.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "analytics.h"
@@ -23,10 +24,12 @@ static void usage(FILE *f)
 		"inventory and notifications topics into read models and serves\n"
 		"GET /stats, /livez, /readyz and /metrics on HTTP_PORT (default %d).\n"
 		"\n"
-		"  --rebuild  while the daemon is stopped: reset the consumer group's\n"
-		"             offsets (CONSUMER_GROUP) to the beginning of every topic and\n"
-		"             delete the read models and their inbox rows, so that the\n"
-		"             next start computes everything again from the topics\n"
+		"  --rebuild  while every instance of the daemon is stopped: join the\n"
+		"             consumer group (CONSUMER_GROUP), refuse if another member\n"
+		"             is in it, reset its offsets to the beginning of every topic\n"
+		"             and delete the read models and their inbox rows, so that\n"
+		"             the next start computes everything again from the topics;\n"
+		"             it logs warnings and errors only unless LOG_LEVEL is set\n"
 		"  --help     this text\n"
 		"\n"
 		"Configuration comes from the environment: KAFKA_BOOTSTRAP_SERVERS,\n"
@@ -132,6 +135,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* The rebuild prints its own progress on stdout. The daemon's start-up
+	 * lines ("starting: ... http 127.0.0.1:8084", the database, the
+	 * migrations) would tell a learner that it serves HTTP, which it does
+	 * not: es_service_init creates the server, only es_service_start
+	 * listens. Warnings and errors still show; a LOG_LEVEL of the user's
+	 * wins. */
+	if (rebuild && setenv("LOG_LEVEL", "warn", 0)) {
+		perror("analytics-service: setenv");
+		return 1;
+	}
 	es_log_init(ANALYTICS_SERVICE, ES_LOG_INFO); /* until the configuration is read */
 	if (es_service_init(&svc, &spec, errstr, sizeof(errstr))) {
 		es_error("%s", errstr);

@@ -25,6 +25,10 @@
  *    (watermarks); Metadata v0-2, so kcat -L, -P, -C and -G all work.
  *  - The five daemons become ready, an order is CONFIRMED, a declined one
  *    CANCELLED, and each exits 0 on SIGTERM (smoke.sh).
+ *  - The replay: analytics-service stopped, `shopctl rebuild-analytics`,
+ *    analytics-service started again gives the same /stats (smoke.sh). The
+ *    rebuild joins the group as a member to commit (see below), so it takes
+ *    a rebalance delay, and refuses while a daemon is in the group.
  *
  * Limits (none of them in the real broker):
  *  - No admin API: CreateTopics, DeleteTopics, DescribeConfigs, ListGroups
@@ -33,20 +37,26 @@
  *    topics are made here with rd_kafka_mock_topic_create instead.
  *  - Topics are always auto-created: Metadata stops at v2, which has no
  *    AllowAutoTopicCreation flag, so a metadata request for an unknown topic,
- *    a consumer's included, creates it with 4 partitions (librdkafka warns
- *    "allow.auto.create.topics=false not supported by broker"). A mistyped
- *    TOPIC_* therefore gives a new empty topic, not an unready daemon.
+ *    a consumer's included, creates it with 4 partitions (and librdkafka
+ *    warns "allow.auto.create.topics=false not supported by broker" to a
+ *    consumer that sets the property, although false is its default). A
+ *    mistyped TOPIC_* therefore gives a new empty topic, not an unready
+ *    daemon.
  *  - Group timing: the first member of a new group waits 3 s. After a member
  *    leaves or another one joins, the group waits session.timeout.ms - 1 s
- *    (44 s with librdkafka's default of 45 s) before it assigns partitions
+ *    (9 s with the daemons' default of 10 s) before it assigns partitions
  *    again: a daemon restarted within that time is not ready for up to
- *    44 s, and a second instance stops its group from consuming as long.
- *    KAFKA_SESSION_TIMEOUT_MS=6000 in the daemons' environment makes it 5 s
- *    (the producers then log that the property is a consumer's).
+ *    9 s, and a second instance stops its group from consuming as long.
+ *    KAFKA_SESSION_TIMEOUT_MS=6000 (scripts/demo's) makes it 5 s. One
+ *    session timeout applies to all members, the one of the member that
+ *    joined last, and also to members waiting in JoinGroup (which send no
+ *    heartbeats): one that waits longer is dropped and its JoinGroup never
+ *    answered. Every member of a group needs the same session timeout.
  *  - A commit from a client that is not a group member is refused with
  *    UNKNOWN_MEMBER_ID as soon as the group has ever existed (a real broker
- *    takes it while the group is empty), so `analytics-service --rebuild`
- *    fails here ("the broker refused the offsets (Broker: Unknown member)").
+ *    takes it while the group is empty). Commit as a member: that is why
+ *    `analytics-service --rebuild` joins the group (3 s for an empty one,
+ *    up to session.timeout.ms - 1 s when the daemon left just before).
  *  - Retention: each partition keeps only its newest 5 MiB or 100000
  *    batches; older messages are dropped without a word.
  *  - ListOffsets by timestamp (offsets for times) answers -1; a fetch
@@ -121,10 +131,10 @@ static void usage(FILE *f)
 		"\n"
 		"Unlike Apache Kafka, it has no admin API (shopctl create-topics fails),\n"
 		"creates any unknown topic that is asked for, keeps about 5 MiB per\n"
-		"partition, and refuses commits from non-members (analytics-service\n"
-		"--rebuild fails). After a consumer leaves or joins, its group waits\n"
-		"session.timeout.ms - 1 s (44 s by default) before it rebalances: give\n"
-		"the daemons KAFKA_SESSION_TIMEOUT_MS=6000 to make that 5 s.\n"
+		"partition, and refuses commits from non-members. After a consumer\n"
+		"leaves or joins, its group waits session.timeout.ms - 1 s (9 s with\n"
+		"the daemons' default of 10 s) before it rebalances: give every client\n"
+		"of a group the same KAFKA_SESSION_TIMEOUT_MS (scripts/demo: 6000).\n"
 		"\n"
 		"Exit status: 0 after a signal, 1 on a topics file or start-up error,\n"
 		"2 on bad arguments.\n",

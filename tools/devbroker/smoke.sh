@@ -4,8 +4,11 @@
 # against it, places one order that must be CONFIRMED and one with a
 # declined card that must be CANCELLED (PAYMENT_DECLINED) with its
 # reservation released, checks that email-service wrote mail and that
-# analytics-service counted both orders, then stops every daemon with
-# SIGTERM (each must exit 0) and the broker (which must exit 0 too).
+# analytics-service counted both orders. Then the replay lesson: stops
+# analytics-service, runs `shopctl rebuild-analytics` (which must print
+# only its own progress: nothing on stderr), starts analytics-service again
+# and waits until /stats shows the same numbers. Finally stops every daemon
+# with SIGTERM (each must exit 0) and the broker (which must exit 0 too).
 #
 # usage: tools/devbroker/smoke.sh [--build-dir DIR] [--pg-env FILE] [--keep]
 #
@@ -19,13 +22,17 @@
 #
 # Environment: DATABASE_URL; DEVBROKER_BIN and ORDER_SERVICE_BIN,
 # PAYMENT_SERVICE_BIN, INVENTORY_SERVICE_BIN, EMAIL_SERVICE_BIN,
-# ANALYTICS_SERVICE_BIN override single binaries; TOPICS_FILE (default
+# ANALYTICS_SERVICE_BIN override single binaries, SHOPCTL_BIN shopctl
+# (default: tools/shopctl/shopctl beside the broker's directory, i.e. of
+# the same build); TOPICS_FILE (default
 # deploy/topics.txt of the repository); LOG_LEVEL for the daemons (default
 # info); SMOKE_TIMEOUT, the seconds each wait may take (default 60).
 #
 # Every daemon gets its own schema devbroker_<pid>_<name> (dropped at the
 # end unless --keep), HTTP_PORT=0 (the kernel picks; the port is read from
-# the daemon's "serving HTTP on port" log line) and the broker's address.
+# the daemon's "serving HTTP on port" log line), the broker's address and,
+# as scripts/demo gives them, KAFKA_SESSION_TIMEOUT_MS=6000 (the mock waits
+# a session timeout of the member that left before it rebalances a group).
 # Exit status: 0 when everything passed, 1 on a failure (the logs of the
 # step that failed are shown), 2 on bad arguments or a missing binary.
 set -euo pipefail
@@ -70,7 +77,7 @@ fi
 [[ -n ${DATABASE_URL:-} ]] || usage_error "no database: set DATABASE_URL or give --pg-env FILE"
 
 SERVICES=(order-service payment-service inventory-service email-service analytics-service)
-declare -A BIN PID PORT
+declare -A BIN PID PORT LOG
 DEVBROKER=${DEVBROKER_BIN:-$BUILD_DIR/tools/devbroker/eventshop-devbroker}
 [[ -x $DEVBROKER ]] || usage_error "$DEVBROKER: not built (give --build-dir)"
 for s in "${SERVICES[@]}"; do
@@ -79,6 +86,8 @@ for s in "${SERVICES[@]}"; do
 	BIN[$s]=${!var:-$BUILD_DIR/services/$s/$s}
 	[[ -x ${BIN[$s]} ]] || usage_error "${BIN[$s]}: not built (give --build-dir, or $var)"
 done
+SHOPCTL=${SHOPCTL_BIN:-$(dirname "$DEVBROKER")/../shopctl/shopctl}
+[[ -x $SHOPCTL ]] || usage_error "$SHOPCTL: not built (give --build-dir, or SHOPCTL_BIN)"
 [[ -r $TOPICS_FILE ]] || usage_error "$TOPICS_FILE: cannot read it"
 for tool in curl jq; do
 	command -v "$tool" >/dev/null || usage_error "$tool is needed (scripts/install-deps installs it)"
@@ -188,13 +197,30 @@ while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(KAFKA_|TOPIC_)'
 unset CONSUMER_GROUP DATABASE_SCHEMA HTTP_PORT HTTP_BIND SMTP_URL CATALOG_FILE \
 	SAGA_TIMEOUT_MS PAYMENT_LATENCY_MS
 mkdir -p "$WORK/maildir"
+DAEMON_LOG_LEVEL=${LOG_LEVEL:-info}
+unset LOG_LEVEL
+
+# The environment of daemon $1 into DENV, for env(1); the rebuild reads the
+# same. Through env, so that $! of a daemon started with & is its own pid.
+DENV=()
+daemon_env() {
+	DENV=(KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" KAFKA_SESSION_TIMEOUT_MS=6000
+		DATABASE_URL="$DATABASE_URL" DATABASE_SCHEMA="$(schema_of "$1")"
+		DATABASE_CONNECT_TIMEOUT_MS=$((TIMEOUT * 1000)))
+}
+
+# Starts daemon $1 in the background, its log in $2.
+start_daemon() {
+	daemon_env "$1"
+	env "${DENV[@]}" HTTP_PORT=0 MAILDIR="$WORK/maildir" LOG_LEVEL="$DAEMON_LOG_LEVEL" \
+		"${BIN[$1]}" >"$WORK/$1.out" 2>"$2" &
+	PID[$1]=$!
+	LOG[$1]=$2
+	say "started $1 (pid ${PID[$1]}, schema $(schema_of "$1"))"
+}
+
 for s in "${SERVICES[@]}"; do
-	KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP DATABASE_URL=$DATABASE_URL \
-		DATABASE_SCHEMA=$(schema_of "$s") DATABASE_CONNECT_TIMEOUT_MS=$((TIMEOUT * 1000)) \
-		HTTP_PORT=0 MAILDIR=$WORK/maildir LOG_LEVEL=${LOG_LEVEL:-info} \
-		"${BIN[$s]}" >"$WORK/$s.out" 2>"$WORK/$s.log" &
-	PID[$s]=$!
-	say "started $s (pid ${PID[$s]}, schema $(schema_of "$s"))"
+	start_daemon "$s" "$WORK/$s.log"
 done
 
 # The port each daemon announces once it serves HTTP.
@@ -202,25 +228,32 @@ announced_port() {
 	sed -n 's/.*"msg":"serving HTTP on port \([0-9][0-9]*\)".*/\1/p' "$1" | tail -n 1
 }
 
-deadline=$((SECONDS + TIMEOUT))
-for s in "${SERVICES[@]}"; do
-	until [[ -n ${PORT[$s]:-} ]]; do
-		check_alive "${PID[$s]}" "$s" "$WORK/$s.log"
-		((SECONDS < deadline)) || { show_log "$WORK/$s.log"; fail "$s announced no HTTP port in ${TIMEOUT}s"; }
-		PORT[$s]=$(announced_port "$WORK/$s.log")
+# Waits until daemon $1 (logging to $2) announced its port and is ready.
+await_ready() {
+	local s=$1 log=$2 deadline=$((SECONDS + TIMEOUT))
+
+	PORT[$s]=
+	until [[ -n ${PORT[$s]} ]]; do
+		check_alive "${PID[$s]}" "$s" "$log"
+		((SECONDS < deadline)) || { show_log "$log"; fail "$s announced no HTTP port in ${TIMEOUT}s"; }
+		PORT[$s]=$(announced_port "$log")
 		[[ -n ${PORT[$s]} ]] || sleep 0.1
 	done
 	until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
 		"http://127.0.0.1:${PORT[$s]}/readyz") == 200 ]]; do
-		check_alive "${PID[$s]}" "$s" "$WORK/$s.log"
+		check_alive "${PID[$s]}" "$s" "$log"
 		if ((SECONDS >= deadline)); then
 			say "$s /readyz says: $(curl -s --max-time 2 "http://127.0.0.1:${PORT[$s]}/readyz")"
-			show_log "$WORK/$s.log"
+			show_log "$log"
 			fail "$s not ready ${TIMEOUT}s after start"
 		fi
 		sleep 0.2
 	done
 	say "$s ready on port ${PORT[$s]}"
+}
+
+for s in "${SERVICES[@]}"; do
+	await_ready "$s" "$WORK/$s.log"
 done
 ORDERS=http://127.0.0.1:${PORT[order-service]}
 
@@ -251,7 +284,7 @@ await_status() {
 			fail "order $id ended $got, wanted $want: $order"
 		sleep 0.2
 	done
-	for s in "${SERVICES[@]}"; do show_log "$WORK/$s.log"; done
+	for s in "${SERVICES[@]}"; do show_log "${LOG[$s]}"; done
 	fail "order $id still ${got:-unknown} after ${TIMEOUT}s, wanted $want"
 }
 
@@ -291,6 +324,47 @@ until compgen -G "$WORK/maildir/new/*" >/dev/null; do
 done
 say "email-service wrote $(find "$WORK/maildir/new" -type f | wc -l) mail(s) so far"
 
+# ---------------------------------------------------------------- replay
+# The lesson of the README: stop analytics-service, rebuild, start it: the
+# same numbers, computed again from the topics.
+# First every event of the two sagas, so that none arrives after the
+# snapshot: a payment each, two reservations and a release, four mails.
+STATS_URL="http://127.0.0.1:${PORT[analytics-service]}/stats"
+complete='.payments.processed == 1 and .payments.failed == 1 and .reservations.reserved == 2
+	and .reservations.released == 1 and ([.emails[]] | add) == 4'
+deadline=$((SECONDS + TIMEOUT))
+until before=$(curl -s --max-time 5 "$STATS_URL" | jq -S .) &&
+	jq -e "$complete" <<<"$before" >/dev/null 2>&1; do
+	((SECONDS < deadline)) || fail "analytics /stats never showed both sagas complete: $before"
+	sleep 0.2
+done
+stop_pid "${PID[analytics-service]}" 15
+PID[analytics-service]=
+[[ $STOP_RC == 0 ]] || { show_log "$WORK/analytics-service.log"; fail "analytics-service: exit $STOP_RC on SIGTERM, wanted 0"; }
+say "analytics-service stopped; running shopctl rebuild-analytics"
+rc=0
+daemon_env analytics-service
+env "${DENV[@]}" ANALYTICS_SERVICE_BIN="${BIN[analytics-service]}" \
+	timeout $((TIMEOUT * 2)) "$SHOPCTL" rebuild-analytics \
+	>"$WORK/rebuild.out" 2>"$WORK/rebuild.err" || rc=$?
+sed 's/^/    /' "$WORK/rebuild.out" >&2
+if ((rc != 0)); then
+	show_log "$WORK/rebuild.err"
+	fail "shopctl rebuild-analytics: exit $rc"
+fi
+grep -q '^done: ' "$WORK/rebuild.out" || fail "shopctl rebuild-analytics printed no done: line"
+# A learner sees only the rebuild's progress: no log lines, no warnings.
+[[ ! -s $WORK/rebuild.err ]] || { show_log "$WORK/rebuild.err"; fail "shopctl rebuild-analytics wrote to stderr"; }
+start_daemon analytics-service "$WORK/analytics-service.2.log"
+await_ready analytics-service "$WORK/analytics-service.2.log"
+STATS_URL="http://127.0.0.1:${PORT[analytics-service]}/stats"
+deadline=$((SECONDS + TIMEOUT))
+until [[ $(curl -s --max-time 5 "$STATS_URL" | jq -S . 2>/dev/null) == "$before" ]]; do
+	((SECONDS < deadline)) || fail "after the rebuild /stats is $(curl -s --max-time 5 "$STATS_URL"), not $(jq -c . <<<"$before")"
+	sleep 0.2
+done
+say "replayed: /stats equal after the rebuild: $(jq -c .orders <<<"$before")"
+
 # ---------------------------------------------------------------- shutdown
 failed=0
 for s in "${SERVICES[@]}"; do
@@ -299,7 +373,7 @@ for s in "${SERVICES[@]}"; do
 	if [[ $STOP_RC == 0 ]]; then
 		say "$s stopped on SIGTERM, exit 0"
 	else
-		show_log "$WORK/$s.log"
+		show_log "${LOG[$s]}"
 		say "$s: exit $STOP_RC on SIGTERM, wanted 0"
 		failed=1
 	fi
@@ -315,4 +389,4 @@ else
 fi
 [[ ! -e $WORK/kafka.env ]] || { say "eventshop-devbroker left $WORK/kafka.env behind"; failed=1; }
 ((failed == 0)) || fail "shutdown"
-say "PASS: five daemons on the development broker, one order CONFIRMED, one CANCELLED"
+say "PASS: five daemons on the development broker, one order CONFIRMED, one CANCELLED, replayed"
