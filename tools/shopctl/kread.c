@@ -98,8 +98,8 @@ out:
 	return rc;
 }
 
-static int watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *low, int64_t *high,
-		      char *errstr, size_t errstr_size)
+int shopctl_kread_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *low,
+			     int64_t *high, char *errstr, size_t errstr_size)
 {
 	rd_kafka_resp_err_t err;
 
@@ -139,7 +139,7 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int n, struct read_stat
 	for (int32_t p = 0; p < n; p++) {
 		int64_t low, high;
 
-		if (watermarks(rk, topic, p, &low, &high, errstr, errstr_size))
+		if (shopctl_kread_watermarks(rk, topic, p, &low, &high, errstr, errstr_size))
 			goto out;
 		st->end[p] = high;
 		if (high > low) {
@@ -305,7 +305,7 @@ rd_kafka_message_t *shopctl_kread_one(rd_kafka_t *rk, const char *topic, int32_t
 			 partition, n - 1);
 		return NULL;
 	}
-	if (watermarks(rk, topic, partition, &low, &high, errstr, errstr_size))
+	if (shopctl_kread_watermarks(rk, topic, partition, &low, &high, errstr, errstr_size))
 		return NULL;
 	if (offset < low || offset >= high) {
 		describe_range(range, sizeof(range), low, high);

@@ -1,5 +1,6 @@
 /*
- * kread: reading topics without leaving a trace, for `shopctl dlq`.
+ * kread: reading topics without leaving a trace, for `shopctl dlq` and
+ * `shopctl watch`.
  *
  * The reader is a consumer that is never a member of any group: it assigns
  * partitions by hand at explicit offsets, under a unique throwaway group id
@@ -34,6 +35,14 @@ void shopctl_kread_free(rd_kafka_t *rk);
  */
 int shopctl_kread_partitions(rd_kafka_t *rk, const char *topic, int *count, bool *missing,
 			     char *errstr, size_t errstr_size);
+
+/*
+ * The low and high watermarks of topic [p]: the first offset still
+ * retained and the offset the next message will get (equal when the
+ * partition is empty). Returns 0, or -1 with errstr filled.
+ */
+int shopctl_kread_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *low,
+			     int64_t *high, char *errstr, size_t errstr_size);
 
 /* Called for each message, in offset order within a partition. Returns 0
  * to go on, -1 to stop the read (which then fails). */

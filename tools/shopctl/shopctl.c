@@ -6,6 +6,7 @@
  *   shopctl follow ORDER_ID                follow.c
  *   shopctl dlq list|show|replay ...       dlq.c
  *   shopctl rebuild-analytics              rebuild.c
+ *   shopctl watch [--from-beginning] ...   watch.c
  *
  * Kafka is KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092); KAFKA_* pass
  * through to librdkafka as for the daemons. order-service is --url or
@@ -32,6 +33,8 @@ static const struct command commands[] = {
 	{"dlq", shopctl_cmd_dlq, "list, show and replay dead letters (dlq.<service>)"},
 	{"rebuild-analytics", shopctl_cmd_rebuild_analytics,
 	 "analytics-service --rebuild (stop analytics-service first)"},
+	{"watch", shopctl_cmd_watch,
+	 "print the events of every topic as one stream, in time order"},
 	{NULL, NULL, NULL},
 };
 

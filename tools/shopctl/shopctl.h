@@ -1,6 +1,6 @@
 /*
  * shopctl: eventshop's command-line tool. One file per command
- * (topics.c, place.c, follow.c, dlq.c, rebuild.c), the HTTP client in
+ * (topics.c, place.c, follow.c, dlq.c, rebuild.c, watch.c), the HTTP client in
  * httpc.c, reading topics in kread.c, and what they share here (util.c).
  *
  * Every command is `int shopctl_cmd_<name>(int argc, char **argv)` with
@@ -24,6 +24,7 @@ int shopctl_cmd_place(int argc, char **argv);
 int shopctl_cmd_follow(int argc, char **argv);
 int shopctl_cmd_dlq(int argc, char **argv);
 int shopctl_cmd_rebuild_analytics(int argc, char **argv);
+int shopctl_cmd_watch(int argc, char **argv);
 
 /* Writes "shopctl: <message>\n" to stderr. */
 void shopctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
