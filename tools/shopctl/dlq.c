@@ -125,7 +125,7 @@ static void put_header(const rd_kafka_message_t *rkm, const char *name)
 	const char *v = header(rkm, name, buf, sizeof(buf));
 
 	if (v)
-		shopctl_print_escaped(stdout, v, strlen(v), 0);
+		shopctl_print_escaped(stdout, v, strlen(v), 0, NULL);
 	else
 		putchar('?');
 }
@@ -274,7 +274,7 @@ static void put_bytes(const void *buf, size_t len, int flags)
 		fputs("(none)", stdout);
 		return;
 	}
-	if (!shopctl_print_escaped(stdout, buf, len, flags))
+	if (!shopctl_print_escaped(stdout, buf, len, flags, NULL))
 		fputs("  (not valid UTF-8: escaped)", stdout);
 }
 
@@ -303,7 +303,7 @@ static void show_message(const rd_kafka_message_t *rkm)
 	printf("\nheaders    %zu\n", hdrs ? rd_kafka_header_cnt(hdrs) : (size_t)0);
 	for (size_t i = 0; hdrs && !rd_kafka_header_get_all(hdrs, i, &name, &value, &size); i++) {
 		fputs("  ", stdout);
-		shopctl_print_escaped(stdout, name, strlen(name), 0);
+		shopctl_print_escaped(stdout, name, strlen(name), 0, NULL);
 		fputs(": ", stdout);
 		put_bytes(value, size, 0);
 		putchar('\n');

@@ -100,7 +100,7 @@ static void put(const char *s, int width)
 {
 	size_t len = s ? strlen(s) : 1;
 
-	shopctl_print_escaped(stdout, s ? s : "?", len, 0);
+	shopctl_print_escaped(stdout, s ? s : "?", len, 0, NULL);
 	for (int pad = width - (int)len; pad > 0; pad--)
 		putchar(' ');
 }

@@ -133,7 +133,8 @@ void shopctl_http_print_problem(const struct shopctl_http_reply *reply)
 	if (!title && !detail && reply->len) {
 		fputs(": ", stderr);
 		/* Not ours, maybe a proxy's HTML page: the start is enough. */
-		shopctl_print_escaped(stderr, reply->body, reply->len > 500 ? 500 : reply->len, 0);
+		shopctl_print_escaped(stderr, reply->body, reply->len > 500 ? 500 : reply->len, 0,
+				      NULL);
 	}
 	fputc('\n', stderr);
 	json_array_foreach(errors, i, e)

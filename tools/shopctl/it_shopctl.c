@@ -33,6 +33,11 @@
 	"{\"specversion\":\"1.0\",\"id\":\"0b6f2c9e-51d4-4e8a-9c1f-3a7d2e6b8f40\",\"type\":" \
 	"\"Bogus\"}"
 #define BAD_UTF8_VALUE "\xff\xfe{not json\x01"
+/* Valid UTF-8, so only the C1 character is escaped. */
+#define DEAD_ERROR_C1                                  \
+	"invalid CloudEvent: not valid JSON (\xc2\x9b" \
+	"2J)"
+#define DEAD_ERROR_C1_SHOWN "invalid CloudEvent: not valid JSON (\\xc2\\x9b2J)"
 
 static const char *bootstrap;
 
@@ -211,7 +216,8 @@ static void make_topics(struct topics *t)
 }
 
 /* Two dead letters as the consumer loop writes them: @0 a valid event
- * with its ce_* headers, @1 bytes that are not even UTF-8. */
+ * with its ce_* headers, @1 bytes that are not even UTF-8, and an error
+ * that quotes a C1 control character (U+009B, CSI on some terminals). */
 static void produce_dead_letters(const struct topics *t)
 {
 	char err[256];
@@ -236,7 +242,7 @@ static void produce_dead_letters(const struct topics *t)
 					      strlen(DEAD_VALUE), h, NULL, err, sizeof(err)),
 			 0);
 	h = rd_kafka_headers_new(4);
-	rd_kafka_header_add(h, ES_DLQ_HDR_ERROR, -1, "invalid CloudEvent: not valid JSON", -1);
+	rd_kafka_header_add(h, ES_DLQ_HDR_ERROR, -1, DEAD_ERROR_C1, -1);
 	rd_kafka_header_add(h, ES_DLQ_HDR_TOPIC, -1, t->orig, -1);
 	rd_kafka_header_add(h, ES_DLQ_HDR_PARTITION, -1, "0", -1);
 	rd_kafka_header_add(h, ES_DLQ_HDR_OFFSET, -1, "7", -1);
@@ -269,10 +275,10 @@ START_TEST(dlq_list_prints_one_line_per_dead_letter)
 		 t.dlq, t.orig);
 	assert_has(r.out, want);
 	snprintf(want, sizeof(want),
-		 "%s[0]@1  original=%s[0]@7  attempts=?  time=?  error=invalid CloudEvent: not "
-		 "valid JSON\n",
+		 "%s[0]@1  original=%s[0]@7  attempts=?  time=?  error=" DEAD_ERROR_C1_SHOWN "\n",
 		 t.dlq, t.orig);
 	assert_has(r.out, want);
+	ck_assert_ptr_null(strstr(r.out, "\xc2\x9b"));
 	snprintf(want, sizeof(want), "%s: 2 dead letters", t.dlq);
 	assert_has(r.err, want);
 	run_release(&r);
@@ -352,6 +358,8 @@ START_TEST(dlq_show_prints_every_header_and_escapes_what_is_not_utf8)
 	ck_assert_int_eq(r.status, 0);
 	assert_has(r.out, "key        k\\x80  (not valid UTF-8: escaped)\n");
 	assert_has(r.out, "\\xff\\xfe{not json\\x01  (not valid UTF-8: escaped)\n");
+	assert_has(r.out, "  dlq.error: " DEAD_ERROR_C1_SHOWN "\n");
+	ck_assert_ptr_null(strstr(r.out, "\xc2\x9b"));
 	run_release(&r);
 }
 END_TEST

@@ -120,6 +120,21 @@ static int run(const char *bin)
 	return status;
 }
 
+/* path relative to the current directory when it is below it, as a
+ * learner in the repository would type it (build/services/...). */
+static const char *shown(const char *path)
+{
+	char cwd[PATH_MAX];
+	size_t len;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		return path;
+	len = strlen(cwd);
+	if (len > 1 && !strncmp(path, cwd, len) && path[len] == '/')
+		return path + len + 1;
+	return path;
+}
+
 int shopctl_cmd_rebuild_analytics(int argc, char **argv)
 {
 	char bin[PATH_MAX];
@@ -133,7 +148,7 @@ int shopctl_cmd_rebuild_analytics(int argc, char **argv)
 		return shopctl_usage_error(argv[0], "unexpected argument %s", argv[1]);
 	if (find_binary(bin, sizeof(bin)))
 		return SHOPCTL_FAIL;
-	printf("shopctl: running %s --rebuild\n", bin);
+	printf("shopctl: running %s --rebuild\n", shown(bin));
 	status = run(bin);
 	if (status == -1)
 		return SHOPCTL_FAIL;

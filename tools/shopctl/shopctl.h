@@ -1,7 +1,8 @@
 /*
  * shopctl: eventshop's command-line tool. One file per command
- * (topics.c, place.c, follow.c, dlq.c, rebuild.c, watch.c), the HTTP client in
- * httpc.c, reading topics in kread.c, and what they share here (util.c).
+ * (topics.c, place.c, follow.c, dlq.c, rebuild.c, watch.c with its parts
+ * watch_*.c), the HTTP client in httpc.c, reading topics in kread.c, and what
+ * they share here (util.c).
  *
  * Every command is `int shopctl_cmd_<name>(int argc, char **argv)` with
  * argv[0] the command's name, and returns the process's exit status:
@@ -51,14 +52,28 @@ enum shopctl_escape_flags {
 };
 
 /*
- * Writes len bytes of buf to f so that a terminal shows them safely. Valid
- * UTF-8 is written as is, except control characters, which become \n \t
- * \r or \xNN (newlines and tabs stay with SHOPCTL_ESC_MULTILINE). Bytes
- * that are not valid UTF-8 make the whole buffer escaped: every byte
- * outside printable ASCII becomes \xNN and a backslash \\. Returns true
- * when buf was valid UTF-8 (written unescaped but for control characters).
+ * Writes len bytes of buf to f so that a terminal shows them safely, the one
+ * way shopctl shows bytes it did not write itself. Valid UTF-8 is written as
+ * is, except control characters: C0 ones and DEL become \n \t \r or \xNN
+ * (newlines and tabs stay with SHOPCTL_ESC_MULTILINE), C1 ones (U+0080 to
+ * U+009F, which some terminals obey like ESC) \xc2\xNN. Bytes that are not
+ * valid UTF-8 make the whole buffer escaped: every byte outside printable
+ * ASCII becomes \xNN and a backslash \\. When cols is not NULL, *cols is
+ * set to the columns written, for padding: one per character, an escape
+ * counting its characters (a kept newline or tab counts one, and so does a
+ * wide character: rare in events).
+ * Returns true when buf was valid UTF-8 (written unescaped but for control
+ * characters).
  */
-bool shopctl_print_escaped(FILE *f, const void *buf, size_t len, int flags);
+bool shopctl_print_escaped(FILE *f, const void *buf, size_t len, int flags, size_t *cols);
+
+/*
+ * The length in bytes of the first n characters of buf (all of it when it
+ * has fewer), so that a cut falls between characters: of its first n bytes
+ * when buf is not valid UTF-8, as shopctl_print_escaped then writes every
+ * byte on its own.
+ */
+size_t shopctl_utf8_prefix(const void *buf, size_t len, size_t n);
 
 /* true when buf is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool shopctl_utf8_valid(const void *buf, size_t len);

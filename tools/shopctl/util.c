@@ -108,36 +108,81 @@ bool shopctl_utf8_valid(const void *buf, size_t len)
 	return true;
 }
 
-static void put_control(FILE *f, unsigned char c, int flags)
+size_t shopctl_utf8_prefix(const void *buf, size_t len, size_t n)
 {
-	if ((flags & SHOPCTL_ESC_MULTILINE) && (c == '\n' || c == '\t'))
-		fputc(c, f);
-	else if (c == '\n')
-		fputs("\\n", f);
-	else if (c == '\t')
-		fputs("\\t", f);
-	else if (c == '\r')
-		fputs("\\r", f);
-	else
-		fprintf(f, "\\x%02x", c);
+	const unsigned char *p = buf;
+	size_t i = 0;
+
+	if (!shopctl_utf8_valid(buf, len))
+		return len < n ? len : n;
+	for (size_t chars = 0; i < len && chars < n; chars++)
+		i += utf8_seq(p + i, len - i);
+	return i;
 }
 
-bool shopctl_print_escaped(FILE *f, const void *buf, size_t len, int flags)
+/* Writes C0 control character c (or DEL). Returns the columns written. */
+static size_t put_control(FILE *f, unsigned char c, int flags)
+{
+	if ((flags & SHOPCTL_ESC_MULTILINE) && (c == '\n' || c == '\t')) {
+		fputc(c, f);
+		return 1;
+	}
+	if (c == '\n' || c == '\t' || c == '\r') {
+		fputc('\\', f);
+		fputc(c == '\n' ? 'n' : c == '\t' ? 't' : 'r', f);
+		return 2;
+	}
+	fprintf(f, "\\x%02x", c);
+	return 4;
+}
+
+/* Writes the character of len bytes at p, from valid UTF-8. Returns the
+ * columns written. */
+static size_t put_char(FILE *f, const unsigned char *p, size_t len, int flags)
+{
+	if (p[0] < 0x20 || p[0] == 0x7f)
+		return put_control(f, p[0], flags);
+	/* U+0080 to U+009F, the C1 controls: some terminals obey them like
+	 * ESC sequences (U+009B is CSI). */
+	if (p[0] == 0xc2 && p[1] < 0xa0) {
+		fprintf(f, "\\x%02x\\x%02x", p[0], p[1]);
+		return 8;
+	}
+	fwrite(p, 1, len, f);
+	return 1;
+}
+
+/* Writes byte c of text that is not valid UTF-8, where only printable
+ * ASCII stands for itself. Returns the columns written. */
+static size_t put_byte(FILE *f, unsigned char c, int flags)
+{
+	if (c < 0x20 || c == 0x7f)
+		return put_control(f, c, flags);
+	if (c == '\\') {
+		fputs("\\\\", f);
+		return 2;
+	}
+	if (c > 0x7f) {
+		fprintf(f, "\\x%02x", c);
+		return 4;
+	}
+	fputc(c, f);
+	return 1;
+}
+
+bool shopctl_print_escaped(FILE *f, const void *buf, size_t len, int flags, size_t *cols)
 {
 	const unsigned char *p = buf;
 	bool valid = shopctl_utf8_valid(buf, len);
+	size_t written = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = p[i];
+	for (size_t i = 0; i < len;) {
+		size_t n = valid ? utf8_seq(p + i, len - i) : 1;
 
-		if (c < 0x20 || c == 0x7f)
-			put_control(f, c, flags);
-		else if (valid || (c < 0x7f && c != '\\'))
-			fputc(c, f);
-		else if (c == '\\')
-			fputs("\\\\", f);
-		else
-			fprintf(f, "\\x%02x", c);
+		written += valid ? put_char(f, p + i, n, flags) : put_byte(f, p[i], flags);
+		i += n;
 	}
+	if (cols)
+		*cols = written;
 	return valid;
 }
