@@ -4,10 +4,12 @@
  */
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "es/config.h"
 #include "es/kafka.h"
@@ -45,6 +47,29 @@ static void dlq_delivered(void *arg, void *opaque, rd_kafka_resp_err_t err,
 	}
 }
 
+/*
+ * The jitter's random numbers. rand() is never seeded, so every daemon
+ * would draw the same "random" delays and retry a dead database in
+ * lockstep: each thread of each process gets its own generator, seeded
+ * afresh whenever the process id changed (after a fork too).
+ */
+static unsigned jitter_random(void)
+{
+	static _Thread_local unsigned state;
+	static _Thread_local pid_t seeded_by;
+	pid_t pid = getpid();
+
+	if (seeded_by != pid) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		state = (unsigned)pid * 2654435761u ^ (unsigned)now.tv_nsec ^
+			(unsigned)(uintptr_t)&state;
+		seeded_by = pid;
+	}
+	return (unsigned)rand_r(&state);
+}
+
 int es_backoff_ms(int attempt, int initial_ms, int max_ms)
 {
 	long delay = initial_ms;
@@ -57,7 +82,7 @@ int es_backoff_ms(int attempt, int initial_ms, int max_ms)
 	/* "Equal jitter": half fixed, half random, so that many consumers
 	 * retrying the same dead database do not hit it in lockstep. */
 	half = delay / 2;
-	return (int)(half + rand() % (delay - half + 1));
+	return (int)(half + (long)(jitter_random() % (unsigned long)(delay - half + 1)));
 }
 
 int es_kafka_metrics_register(struct es_metrics *reg, struct es_kafka_metrics *m, char *errstr,

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "es/envelope.h"
 #include "es/kafka.h"
@@ -43,6 +45,40 @@ START_TEST(backoff_doubles_with_equal_jitter_and_is_capped)
 		ck_assert_int_ge(d99, 2500);
 		ck_assert_int_le(d99, 5000);
 	}
+}
+END_TEST
+
+/* Eight delays of the widest jitter, as one number per delay. */
+static void draw_delays(int out[8])
+{
+	for (int i = 0; i < 8; i++)
+		out[i] = es_backoff_ms(10, 100, 5000);
+}
+
+/* Two processes (a fork copies the generator's state) must not draw the
+ * same delays: daemons retrying one dead database would hit it in step. */
+START_TEST(backoff_jitter_differs_between_processes)
+{
+	int mine[8], theirs[8] = {0}, fds[2];
+	pid_t pid;
+
+	draw_delays(mine);
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int d[8];
+
+		draw_delays(d);
+		_exit(write(fds[1], d, sizeof(d)) == (ssize_t)sizeof(d) ? 0 : 1);
+	}
+	close(fds[1]);
+	ck_assert_int_eq(read(fds[0], theirs, sizeof(theirs)), (ssize_t)sizeof(theirs));
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	draw_delays(mine);
+	ck_assert_msg(memcmp(mine, theirs, sizeof(mine)) != 0,
+		      "parent and child drew the same eight delays");
 }
 END_TEST
 
@@ -327,6 +363,7 @@ int main(void)
 	if (getenv("ES_TEST_VERBOSE"))
 		es_log_init("unit-kafka", ES_LOG_DEBUG);
 	tcase_add_test(tc, backoff_doubles_with_equal_jitter_and_is_capped);
+	tcase_add_test(tc, backoff_jitter_differs_between_processes);
 	tcase_add_test(tc, kafka_metrics_register_once_per_registry);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(faults, 120);
