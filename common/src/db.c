@@ -67,10 +67,17 @@ static const char migration_000[] =
 	"  PRIMARY KEY (consumer, event_id)\n"
 	");\n";
 
+/* What es_retention_prune deletes by, oldest first (es/retention.h). */
+static const char migration_001[] =
+	"CREATE INDEX IF NOT EXISTS es_inbox_processed_at ON es_inbox (processed_at);\n"
+	"CREATE INDEX IF NOT EXISTS es_outbox_published_at ON es_outbox (published_at)\n"
+	"  WHERE published_at IS NOT NULL;\n";
+
 /* Applied in this order, before the service's files. Never edit an entry
- * once released: add a new one (001_eventshop_...) instead. */
+ * once released: add a new one (002_eventshop_...) instead. */
 static const struct es_migration builtin_migrations[] = {
 	{"000_eventshop_outbox_inbox", migration_000},
+	{"001_eventshop_retention", migration_001},
 };
 
 /* ------------------------------------------------------------------------ */

@@ -123,7 +123,14 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 	if (read_config(svc, spec, &http, errstr, errstr_size) ||
 	    es_config_long("DATABASE_CONNECT_TIMEOUT_MS", 60000, 0, 3600000, &db_timeout_ms, errstr,
 			   errstr_size) ||
+	    es_retention_config_env(&svc->retention, errstr, errstr_size) ||
 	    es_kafka_metrics_register(svc->metrics, &svc->kmetrics, errstr, errstr_size))
+		goto fail;
+	svc->pruned = es_counter_register(
+		svc->metrics, "es_retention_deleted_total",
+		"Old rows deleted from the outbox and the inbox, by table.",
+		(const char *const[]){"table", NULL}, errstr, errstr_size);
+	if (!svc->pruned)
 		goto fail;
 
 	es_info("starting: kafka %s, database schema %s, http %s:%u", svc->bootstrap, svc->schema,
@@ -173,6 +180,37 @@ int es_service_start(struct es_service *svc, char *errstr, size_t errstr_size)
 	return 0;
 }
 
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A retention pass when one is due: soon again while old rows are left
+ * (the table is growing faster than one pass removes), otherwise in
+ * RETENTION_IDLE_MS. A failure is the database's (it comes back, and the
+ * next pass tries again), never a reason to stop consuming.
+ */
+#define RETENTION_BUSY_MS 200
+#define RETENTION_IDLE_MS 10000
+static void retention_tick(struct es_service *svc)
+{
+	struct es_retention_report rep;
+	char why[256];
+	long long now = monotonic_ms();
+
+	if (now < svc->next_prune_ms || !es_db_ok(svc->db))
+		return;
+	if (es_retention_prune(svc->db, &svc->retention, &rep, why, sizeof(why)))
+		es_warn("retention: %s (tried again later)", why);
+	es_counter_add(svc->pruned, (const char *const[]){"es_inbox"}, (double)rep.inbox);
+	es_counter_add(svc->pruned, (const char *const[]){"es_outbox"}, (double)rep.outbox);
+	svc->next_prune_ms = now + (rep.caught_up ? RETENTION_IDLE_MS : RETENTION_BUSY_MS);
+}
+
 int es_service_consume(struct es_service *svc, const char *const *topics, es_handler_fn *handler,
 		       void *handler_arg, es_service_tick_fn tick, void *tick_arg, char *errstr,
 		       size_t errstr_size)
@@ -214,6 +252,7 @@ int es_service_consume(struct es_service *svc, const char *const *topics, es_han
 		}
 		if (tick && tick(svc, tick_arg, errstr, errstr_size))
 			return -1;
+		retention_tick(svc);
 	}
 	es_info("stopping on signal");
 	return 0;

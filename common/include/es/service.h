@@ -28,7 +28,13 @@
  *                             orders, payments, inventory, notifications
  *   TOPIC_DLQ                 dlq.<service>
  *   CONSUMER_GROUP            the service name
+ *   INBOX_RETENTION_S, OUTBOX_RETENTION_S, RETENTION_BATCH
+ *                             how long processed inbox rows and published
+ *                             outbox rows are kept (es/retention.h)
  *   KAFKA_*                   any librdkafka property (KAFKA_SECURITY_PROTOCOL...)
+ *
+ * Between two polls, the consumer loop also deletes old inbox and outbox
+ * rows, a bounded pass at a time (es/retention.h).
  *
  * Threads: the consumer's handler runs on the thread that called
  * es_service_consume and may use svc->db freely; HTTP handlers run in
@@ -47,6 +53,7 @@
 #include "es/kafka.h"
 #include "es/metrics.h"
 #include "es/outbox.h"
+#include "es/retention.h"
 
 struct es_service_spec {
 	const char *name; /* "payment-service": log lines, client id, defaults */
@@ -79,6 +86,9 @@ struct es_service {
 	struct es_http *http; /* created by init, started by start */
 	struct es_relay *relay; /* when spec.relay */
 	struct es_consumer *consumer;
+	struct es_retention_config retention;
+	struct es_counter *pruned; /* es_retention_deleted_total{table} */
+	long long next_prune_ms; /* monotonic */
 
 	atomic_bool db_ok; /* as of the consumer thread's last loop */
 	atomic_bool joined; /* the consumer has joined its group */

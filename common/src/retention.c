@@ -1,0 +1,95 @@
+#include "es/retention.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "es/config.h"
+
+/* Kafka's default retention.ms (7 days) and a day for a consumer that was
+ * down or behind when a message expired. */
+#define INBOX_KEEP_S_DEFAULT (8L * 24 * 3600)
+#define OUTBOX_KEEP_S_DEFAULT 3600L
+#define BATCH_DEFAULT 5000L
+/* A pass runs between two polls of the consumer loop: a few batches, then
+ * the loop goes on and the next pass continues where this one stopped. */
+#define BUDGET_MS_DEFAULT 50L
+
+int es_retention_config_env(struct es_retention_config *cfg, char *errstr, size_t errstr_size)
+{
+	cfg->budget_ms = BUDGET_MS_DEFAULT;
+	if (es_config_long("INBOX_RETENTION_S", INBOX_KEEP_S_DEFAULT, 0, 10L * 365 * 24 * 3600,
+			   &cfg->inbox_keep_s, errstr, errstr_size) ||
+	    es_config_long("OUTBOX_RETENTION_S", OUTBOX_KEEP_S_DEFAULT, 0, 10L * 365 * 24 * 3600,
+			   &cfg->outbox_keep_s, errstr, errstr_size) ||
+	    es_config_long("RETENTION_BATCH", BATCH_DEFAULT, 1, 1000000, &cfg->batch, errstr,
+			   errstr_size))
+		return -1;
+	return 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Deletes at most batch rows older than keep_s with sql; returns how many,
+ * or -1. */
+static long prune_batch(struct es_db *db, const char *sql, long keep_s, long batch, char *errstr,
+			size_t errstr_size)
+{
+	char keep[24], limit[24];
+
+	snprintf(keep, sizeof(keep), "%ld", keep_s);
+	snprintf(limit, sizeof(limit), "%ld", batch);
+	return es_db_exec(db, sql, 2, (const char *const[]){keep, limit}, errstr, errstr_size);
+}
+
+int es_retention_prune(struct es_db *db, const struct es_retention_config *cfg,
+		       struct es_retention_report *rep, char *errstr, size_t errstr_size)
+{
+	/* Oldest first, by the indexes of migration 001; the subquery bounds
+	 * each statement to one batch. */
+	static const char outbox_sql[] =
+		"DELETE FROM es_outbox WHERE id IN (SELECT id FROM es_outbox "
+		"WHERE published_at < now() - make_interval(secs => $1::bigint) "
+		"ORDER BY published_at LIMIT $2::int)";
+	static const char inbox_sql[] =
+		"DELETE FROM es_inbox WHERE (consumer, event_id) IN (SELECT consumer, event_id "
+		"FROM es_inbox WHERE processed_at < now() - make_interval(secs => $1::bigint) "
+		"ORDER BY processed_at LIMIT $2::int)";
+	long long deadline = now_ms() + cfg->budget_ms;
+	int outbox_done = cfg->outbox_keep_s <= 0, inbox_done = cfg->inbox_keep_s <= 0;
+	int rc = -1;
+
+	rep->inbox = rep->outbox = 0;
+	rep->caught_up = 0;
+	while (!(outbox_done && inbox_done)) {
+		long n;
+
+		if (!outbox_done) {
+			n = prune_batch(db, outbox_sql, cfg->outbox_keep_s, cfg->batch, errstr,
+					errstr_size);
+			if (n < 0)
+				goto out;
+			rep->outbox += n;
+			outbox_done = n < cfg->batch;
+		}
+		if (!inbox_done) {
+			n = prune_batch(db, inbox_sql, cfg->inbox_keep_s, cfg->batch, errstr,
+					errstr_size);
+			if (n < 0)
+				goto out;
+			rep->inbox += n;
+			inbox_done = n < cfg->batch;
+		}
+		if (now_ms() >= deadline)
+			break;
+	}
+	rep->caught_up = outbox_done && inbox_done;
+	rc = 0;
+out:
+	return rc;
+}
