@@ -46,7 +46,9 @@ struct es_relay {
 	const struct es_kafka_metrics *metrics;
 
 	/* A fault point for the crash tests: the process dies after the
-	 * broker acknowledged a round and before it is marked published. */
+	 * broker acknowledged a round and before it is marked published
+	 * (ES_FAULT_RELAY_EXIT_BEFORE_MARK=1; compiled in with
+	 * ES_FAULT_POINTS only). */
 	bool fault_exit_before_mark;
 
 	pthread_t thread;
@@ -84,7 +86,11 @@ struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr, s
 {
 	struct es_relay *r = calloc(1, sizeof(*r));
 	char source[128];
+#ifdef ES_FAULT_POINTS
 	const char *fault = getenv("ES_FAULT_RELAY_EXIT_BEFORE_MARK");
+#else
+	const char *fault = NULL;
+#endif
 
 	if (!r) {
 		snprintf(errstr, errstr_size, "out of memory");

@@ -354,7 +354,9 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, relay_publishes_in_order_and_marks_rows);
 	tcase_add_test(tc, notify_wakes_the_relay_long_before_its_poll_interval);
 	tcase_add_test(tc, one_relay_is_active_and_a_standby_takes_over);
+#ifdef ES_FAULT_POINTS
 	tcase_add_test(tc, relay_killed_between_publish_and_mark_republishes_and_inbox_dedupes);
+#endif
 	suite_add_tcase(s, tc);
 	return es_test_run_with_db(s, &conninfo);
 }
