@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "es/config.h"
 #include "es/kafka.h"
 #include "es/log.h"
 #include "es/metrics.h"
@@ -16,15 +17,43 @@
 /* The backlog gauge is refreshed at most this often while rows flow. */
 #define BACKLOG_COUNT_MS 1000
 
+/* What the relay's headers (content-type, ce_*) add to a message. */
+#define HEADERS_ALLOWANCE 512
+
+/* The producer's message.max.bytes (librdkafka's default unless
+ * KAFKA_MESSAGE_MAX_BYTES sets it, as it then does for the producer). */
+static long max_message_bytes(void)
+{
+	char why[128];
+	long v;
+
+	if (es_config_long("KAFKA_MESSAGE_MAX_BYTES", 1000000, 1000, 1000000000, &v, why,
+			   sizeof(why)))
+		v = 1000000;
+	return v;
+}
+
 int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
 		  size_t errstr_size)
 {
 	char *payload = es_event_serialize(ev);
 	const char *params[5] = {topic, ev->partitionkey, ev->id, ev->type, payload};
+	size_t size;
 	long n;
 
 	if (!payload) {
 		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	/* The producer would refuse it at every round, forever: refuse it
+	 * now, in the transaction that would have stored it. */
+	size = strlen(payload) + strlen(ev->partitionkey) + HEADERS_ALLOWANCE;
+	if (size > (size_t)max_message_bytes()) {
+		snprintf(errstr, errstr_size,
+			 "%s %s is too large for Kafka: %zu bytes with its key and headers, "
+			 "message.max.bytes is %ld (KAFKA_MESSAGE_MAX_BYTES)",
+			 ev->type, ev->id, size, max_message_bytes());
+		free(payload);
 		return -1;
 	}
 	n = es_db_exec(db,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "es/envelope.h"
 #include "es/log.h"
 #include "es/metrics.h"
 #include "es/outbox.h"
@@ -65,6 +66,39 @@ START_TEST(relay_without_a_database_is_never_active_and_frees_cleanly)
 }
 END_TEST
 
+/* An event Kafka would refuse never gets into the outbox, where the relay
+ * would retry it forever: es_outbox_put says why before any SQL (so no
+ * database is needed here). */
+START_TEST(an_event_larger_than_message_max_bytes_is_refused)
+{
+	struct es_event *ev;
+	char errstr[256], *big = malloc(1100 * 1000);
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', 1100 * 1000 - 1);
+	big[1100 * 1000 - 1] = '\0';
+	ev = es_event_new("unit", "OrderPlaced", "7d1e4c2a-9b3f-4e6d-8a5c-1f2e3d4c5b6a", NULL, NULL,
+			  json_pack("{s:s}", "note", big));
+	free(big);
+	ck_assert_ptr_nonnull(ev);
+	unsetenv("KAFKA_MESSAGE_MAX_BYTES");
+	ck_assert_int_eq(es_outbox_put(NULL, "orders", ev, errstr, sizeof(errstr)), -1);
+	ck_assert_msg(strstr(errstr, "too large for Kafka") && strstr(errstr, "1000000"), "%s",
+		      errstr);
+	es_event_free(ev);
+
+	/* The limit is the producer's: KAFKA_MESSAGE_MAX_BYTES when set. */
+	ev = es_event_new("unit", "OrderPlaced", "7d1e4c2a-9b3f-4e6d-8a5c-1f2e3d4c5b6a", NULL, NULL,
+			  json_pack("{s:s}", "note", "a few hundred bytes with the envelope"));
+	ck_assert_ptr_nonnull(ev);
+	setenv("KAFKA_MESSAGE_MAX_BYTES", "1000", 1);
+	ck_assert_int_eq(es_outbox_put(NULL, "orders", ev, errstr, sizeof(errstr)), -1);
+	ck_assert_msg(strstr(errstr, "message.max.bytes is 1000 "), "%s", errstr);
+	unsetenv("KAFKA_MESSAGE_MAX_BYTES");
+	es_event_free(ev);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("outbox");
@@ -75,6 +109,7 @@ int main(void)
 	es_log_init("unit-outbox", ES_LOG_ERROR);
 	tcase_add_test(tc, a_new_relay_is_idle_with_an_unknown_backlog);
 	tcase_add_test(tc, relay_without_a_database_is_never_active_and_frees_cleanly);
+	tcase_add_test(tc, an_event_larger_than_message_max_bytes_is_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

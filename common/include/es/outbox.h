@@ -30,7 +30,10 @@ struct es_metrics;
 struct es_kafka_metrics;
 
 /* Stores ev (serialized) for topic, keyed by its partitionkey. Call inside
- * the state change's transaction. Returns 0, or -1 with errstr filled. */
+ * the state change's transaction. Returns 0, or -1 with errstr filled; an
+ * event that Kafka would refuse as larger than the producer's
+ * message.max.bytes (KAFKA_MESSAGE_MAX_BYTES, default 1000000) is refused
+ * here, before it is stored, without a database error (not transient). */
 int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
 		  size_t errstr_size);
 
