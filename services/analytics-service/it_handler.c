@@ -12,29 +12,19 @@
 
 #include "analytics.h"
 #include "es/events.h"
-#include "es/inbox.h"
 #include "es/log.h"
 #include "it_saga.h"
-#include "stats.h"
+#include "it_world.h"
 #include "testsupport.h"
-
-#define CONNECT_TIMEOUT_MS 10000
 
 static const char *test_conninfo;
 
-/* A new schema with the library's and analytics' tables. */
+/* A schema of the test's own, migrated like the daemon's. */
 static struct es_db *fresh_schema(void)
 {
-	char schema[64], errstr[512];
-	struct es_db *db;
+	char schema[64];
 
-	ck_assert_int_eq(es_test_unique_name(schema, sizeof(schema), "analytics"), 0);
-	db = es_db_connect(test_conninfo, schema, CONNECT_TIMEOUT_MS, errstr, sizeof(errstr));
-	ck_assert_msg(db, "connect: %s", errstr);
-	ck_assert_msg(es_db_migrate_list(db, analytics_migrations, analytics_migrations_count,
-					 errstr, sizeof(errstr)) >= 0,
-		      "%s", errstr);
-	return db;
+	return it_schema_new(test_conninfo, "analytics", schema, sizeof(schema));
 }
 
 static enum es_handler_result deliver(struct analytics *app, const struct es_event *ev,
@@ -93,27 +83,6 @@ static void deliver_interleaved(struct analytics *app, const struct it_saga *s,
 	}
 }
 
-static json_t *stats(struct es_db *db)
-{
-	char errstr[512];
-	json_t *body = analytics_stats_build(db, errstr, sizeof(errstr));
-
-	ck_assert_msg(body, "stats: %s", errstr);
-	return body;
-}
-
-/* Compares two bodies, printing both when they differ; steals both. */
-static void assert_same(json_t *got, json_t *want)
-{
-	char *g = json_dumps(got, JSON_SORT_KEYS), *w = json_dumps(want, JSON_SORT_KEYS);
-
-	ck_assert_msg(json_equal(got, want), "got  %s\nwant %s", g, w);
-	free(g);
-	free(w);
-	json_decref(got);
-	json_decref(want);
-}
-
 static json_t *expected(void)
 {
 	json_error_t jerr;
@@ -123,15 +92,6 @@ static json_t *expected(void)
 	return want;
 }
 
-static long inbox_count(struct es_db *db)
-{
-	char errstr[512];
-	long n = es_inbox_count(db, ANALYTICS_SERVICE, errstr, sizeof(errstr));
-
-	ck_assert_msg(n >= 0, "%s", errstr);
-	return n;
-}
-
 START_TEST(mixed_orders_give_the_contract_numbers)
 {
 	struct es_db *db = fresh_schema();
@@ -139,20 +99,20 @@ START_TEST(mixed_orders_give_the_contract_numbers)
 	struct it_saga s;
 
 	/* Nothing yet: zeros, and no latency rather than a made-up 0. */
-	assert_same(stats(db), json_loads("{\"orders\":{\"placed\":0,\"confirmed\":0,"
-					  "\"cancelled\":0,\"pending\":0},\"revenueCents\":0,"
-					  "\"cancelReasons\":{},\"topProducts\":[],"
-					  "\"sagaLatencyMs\":{\"p50\":null,\"p95\":null,"
-					  "\"p99\":null},\"payments\":{\"processed\":0,"
-					  "\"failed\":0,\"refunded\":0},\"reservations\":{"
-					  "\"reserved\":0,\"rejected\":0,\"released\":0},"
-					  "\"emails\":{}}",
-					  0, NULL));
+	it_assert_same(it_stats(db), json_loads("{\"orders\":{\"placed\":0,\"confirmed\":0,"
+						"\"cancelled\":0,\"pending\":0},\"revenueCents\":0,"
+						"\"cancelReasons\":{},\"topProducts\":[],"
+						"\"sagaLatencyMs\":{\"p50\":null,\"p95\":null,"
+						"\"p99\":null},\"payments\":{\"processed\":0,"
+						"\"failed\":0,\"refunded\":0},\"reservations\":{"
+						"\"reserved\":0,\"rejected\":0,\"released\":0},"
+						"\"emails\":{}}",
+						0, NULL));
 	it_saga_build(&s);
 	deliver_by_topic(&app, &s);
 	ck_assert(app.orders_changed);
-	assert_same(stats(db), expected());
-	ck_assert_int_eq(inbox_count(db), (long)s.total);
+	it_assert_same(it_stats(db), expected());
+	ck_assert_int_eq(it_inbox_count(db), (long)s.total);
 	it_saga_free(&s);
 	es_db_free(db);
 }
@@ -172,8 +132,8 @@ START_TEST(redelivered_events_change_nothing)
 	deliver_by_topic(&app, &s);
 	deliver_interleaved(&app, &s, false);
 	ck_assert_msg(!app.orders_changed, "a duplicate must not count as a change");
-	assert_same(stats(db), expected());
-	ck_assert_int_eq(inbox_count(db), (long)s.total);
+	it_assert_same(it_stats(db), expected());
+	ck_assert_int_eq(it_inbox_count(db), (long)s.total);
 	it_saga_free(&s);
 	es_db_free(db);
 }
@@ -188,8 +148,8 @@ START_TEST(another_cross_topic_order_gives_the_same_numbers)
 	it_saga_build(&s);
 	deliver_by_topic(&app_a, &s);
 	deliver_interleaved(&app_b, &s, false);
-	assert_same(stats(b), stats(a));
-	assert_same(stats(b), expected());
+	it_assert_same(it_stats(b), it_stats(a));
+	it_assert_same(it_stats(b), expected());
 	it_saga_free(&s);
 	es_db_free(b);
 	es_db_free(a);
@@ -204,7 +164,7 @@ START_TEST(terminal_before_placed_does_not_corrupt_the_counts)
 
 	it_saga_build(&s);
 	deliver_interleaved(&app, &s, true);
-	assert_same(stats(db), expected());
+	it_assert_same(it_stats(db), expected());
 	it_saga_free(&s);
 	es_db_free(db);
 }
@@ -248,7 +208,7 @@ START_TEST(terminal_status_never_changes)
 	deliver_ok(&app, late, IT_ORDERS);
 	es_event_free(late);
 
-	assert_same(stats(db), expected());
+	it_assert_same(it_stats(db), expected());
 	it_saga_free(&s);
 	es_db_free(db);
 }
@@ -277,8 +237,8 @@ START_TEST(unknown_types_and_bad_data_are_rejected_and_change_nothing)
 	ck_assert_int_eq(deliver(&app, ev, IT_PAYMENTS), ES_HANDLER_REJECT);
 	es_event_free(ev);
 
-	assert_same(stats(db), expected());
-	ck_assert_int_eq(inbox_count(db), (long)s.total);
+	it_assert_same(it_stats(db), expected());
+	ck_assert_int_eq(it_inbox_count(db), (long)s.total);
 	it_saga_free(&s);
 	es_db_free(db);
 }

@@ -14,6 +14,7 @@
 
 #include "analytics.h"
 #include "es/kafka.h"
+#include "it_world.h"
 
 struct it_live {
 	struct es_consumer *c;
@@ -35,5 +36,14 @@ void it_live_start(struct it_live *l, struct es_consumer *c);
 /* Stops the thread, then frees the consumer (it leaves the group) and the
  * connection. Asserts that polling never failed. */
 void it_live_stop(struct it_live *l);
+
+/*
+ * The refusal itself, on a new world (it_world_init, topics created): the
+ * saga is produced and a live member of w's group applies it; a rebuild
+ * while it is there fails with "still running" and changes nothing; once
+ * the member stopped, the same rebuild goes through and empties the inbox.
+ * conninfo: the member's database (w's schema in it).
+ */
+void it_live_assert_blocks_rebuild(struct it_world *w, const char *conninfo);
 
 #endif

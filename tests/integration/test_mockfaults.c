@@ -60,8 +60,6 @@
  * round trip, more on a loaded machine under ASan. */
 #define CONSUME_TIMEOUT_MS 90000
 
-extern char **environ;
-
 static const char *conninfo;
 
 /* One test's world: a schema of its own in the real database, and a mock
@@ -71,9 +69,7 @@ struct fixture {
 	char schema[64];
 	char topic[64];
 	struct es_db *db;
-	rd_kafka_t *host; /* the client that hosts the mock cluster */
-	rd_kafka_mock_cluster_t *mc;
-	const char *bootstrap;
+	struct es_test_kafka_mock km; /* the mock cluster and its host client */
 	char keys[KEYS][ES_UUID_LEN + 1];
 	char ids[MAX_ROWS][ES_UUID_LEN + 1];
 	int rows;
@@ -96,7 +92,6 @@ static void sleep_ms(int ms)
 
 static void setup(struct fixture *f)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char err[512];
 
 	memset(f, 0, sizeof(*f));
@@ -108,20 +103,13 @@ static void setup(struct fixture *f)
 	ck_assert_msg(f->db != NULL, "%s", err);
 	ck_assert_msg(es_db_migrate(f->db, NULL, err, sizeof(err)) >= 0, "%s", err);
 
-	/* This client only hosts the cluster; it never connects anywhere. */
-	rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
-	f->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-	ck_assert_msg(f->host != NULL, "%s", err);
-	f->mc = rd_kafka_mock_cluster_new(f->host, 1);
-	ck_assert_ptr_nonnull(f->mc);
-	f->bootstrap = rd_kafka_mock_cluster_bootstraps(f->mc);
-	ck_assert_int_eq(rd_kafka_mock_topic_create(f->mc, f->topic, PARTITIONS, 1), 0);
+	ck_assert_int_eq(es_test_kafka_mock_init(&f->km, 1), 0);
+	ck_assert_int_eq(rd_kafka_mock_topic_create(f->km.mc, f->topic, PARTITIONS, 1), 0);
 }
 
 static void teardown(struct fixture *f)
 {
-	rd_kafka_mock_cluster_destroy(f->mc);
-	rd_kafka_destroy(f->host);
+	es_test_kafka_mock_release(&f->km);
 	es_db_free(f->db);
 }
 
@@ -168,7 +156,7 @@ static struct es_relay *relay_start(struct fixture *f, int batch_size)
 	struct es_relay_config cfg = {
 		.conninfo = conninfo,
 		.schema = f->schema,
-		.bootstrap = f->bootstrap,
+		.bootstrap = f->km.bootstrap,
 		.service = "order-service",
 		.poll_interval_ms = 100,
 		.batch_size = batch_size,
@@ -247,7 +235,8 @@ static int key_index(const struct fixture *f, const char *key)
 static void assert_topic_holds_each_row_once_in_order(struct fixture *f)
 {
 	bool complete = false;
-	struct es_test_batch *b = es_test_kafka_read_all(f->bootstrap, f->topic, 20000, &complete);
+	struct es_test_batch *b = es_test_kafka_read_all(f->km.bootstrap, f->topic, 20000,
+							 &complete);
 	int next[KEYS] = {0}, partition[KEYS] = {0};
 	char err[256], hdr[64];
 
@@ -296,7 +285,7 @@ START_TEST(relay_rides_out_produce_errors)
 	 * answer the next six Produce requests, which only the relay sends:
 	 * once a row is published, all six were served. */
 	rd_kafka_mock_push_request_errors(
-		f.mc, API_PRODUCE, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+		f.km.mc, API_PRODUCE, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
 		RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
 		RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
 		RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
@@ -309,8 +298,8 @@ START_TEST(relay_rides_out_produce_errors)
 	 * the relay's requests. */
 	ck_assert_int_eq(
 		rd_kafka_mock_broker_push_request_error_rtts(
-			f.mc, BROKER, API_PRODUCE, 5, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
-			RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0,
+			f.km.mc, BROKER, API_PRODUCE, 5, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+			0, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0,
 			RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, 0, RD_KAFKA_RESP_ERR__TRANSPORT, 0,
 			RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0),
 		RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -318,7 +307,7 @@ START_TEST(relay_rides_out_produce_errors)
 		put_rows(&f, 30);
 
 	assert_outbox_drained(&f, r);
-	ck_assert_int_eq(rd_kafka_mock_broker_error_stack_cnt(f.mc, BROKER, API_PRODUCE, &left),
+	ck_assert_int_eq(rd_kafka_mock_broker_error_stack_cnt(f.km.mc, BROKER, API_PRODUCE, &left),
 			 RD_KAFKA_RESP_ERR_NO_ERROR);
 	ck_assert_msg(left == 0, "%zu injected error(s) never reached a request", left);
 	es_relay_free(r);
@@ -337,7 +326,7 @@ START_TEST(relay_rides_out_broker_latency)
 	r = relay_start(&f, 50);
 	ck_assert(es_test_wait_until(relay_active, r, 20000));
 
-	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(f.mc, BROKER, RTT_MS),
+	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(f.km.mc, BROKER, RTT_MS),
 			 RD_KAFKA_RESP_ERR_NO_ERROR);
 	start = now_ms();
 	for (int i = 0; i < 3; i++)
@@ -352,7 +341,8 @@ START_TEST(relay_rides_out_broker_latency)
 	/* The broker is fast again; the rest of the stream follows. */
 	for (int i = 0; i < 3; i++)
 		put_rows(&f, 50);
-	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(f.mc, BROKER, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(f.km.mc, BROKER, 0),
+			 RD_KAFKA_RESP_ERR_NO_ERROR);
 
 	assert_outbox_drained(&f, r);
 	es_relay_free(r);
@@ -381,14 +371,14 @@ START_TEST(relay_rides_out_a_broker_outage)
 	for (;;) {
 		put_rows(&f, 2);
 		if (phase == BEFORE && es_relay_published(r) >= 40) {
-			ck_assert_int_eq(rd_kafka_mock_broker_set_down(f.mc, BROKER),
+			ck_assert_int_eq(rd_kafka_mock_broker_set_down(f.km.mc, BROKER),
 					 RD_KAFKA_RESP_ERR_NO_ERROR);
 			phase = DOWN;
 			down_at = now_ms();
 			rows_at_down = f.rows;
 		} else if (phase == DOWN && now_ms() - down_at >= OUTAGE_MS) {
 			published_while_down = es_relay_published(r);
-			ck_assert_int_eq(rd_kafka_mock_broker_set_up(f.mc, BROKER),
+			ck_assert_int_eq(rd_kafka_mock_broker_set_up(f.km.mc, BROKER),
 					 RD_KAFKA_RESP_ERR_NO_ERROR);
 			phase = UP;
 			rows_at_up = f.rows;
@@ -442,7 +432,7 @@ static void produce_events(struct fixture *f, int n, struct produced *out)
 	struct es_producer *p;
 	char err[512];
 
-	p = es_producer_new(f->bootstrap, "it-mockfaults-producer", count_delivery, out, err,
+	p = es_producer_new(f->km.bootstrap, "it-mockfaults-producer", count_delivery, out, err,
 			    sizeof(err));
 	ck_assert_msg(p != NULL, "%s", err);
 	/* One message a batch, so that a small fetch carries one message. */
@@ -485,7 +475,7 @@ static size_t errors_left(struct fixture *f, int16_t api)
 {
 	size_t left = 0;
 
-	ck_assert_int_eq(rd_kafka_mock_broker_error_stack_cnt(f->mc, BROKER, api, &left),
+	ck_assert_int_eq(rd_kafka_mock_broker_error_stack_cnt(f->km.mc, BROKER, api, &left),
 			 RD_KAFKA_RESP_ERR_NO_ERROR);
 	return left;
 }
@@ -553,19 +543,19 @@ START_TEST(consumer_rides_out_fetch_faults_and_applies_each_event_once)
 				    err, sizeof(err)),
 			 0);
 	snprintf(dlq, sizeof(dlq), "dlq.%s", f.topic);
-	ck_assert_int_eq(rd_kafka_mock_topic_create(f.mc, dlq, 1, 1), 0);
+	ck_assert_int_eq(rd_kafka_mock_topic_create(f.km.mc, dlq, 1, 1), 0);
 	produce_events(&f, n, &p);
 
 	/* A slow broker whose first fetches fail in every retriable way,
 	 * one of them by dropping the connection. On the broker's own error
 	 * stack, so that we can tell when all were served: no data can reach
 	 * the consumer before, as they answer its first five fetches. */
-	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(f.mc, BROKER, 300),
+	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(f.km.mc, BROKER, 300),
 			 RD_KAFKA_RESP_ERR_NO_ERROR);
 	ck_assert_int_eq(
 		rd_kafka_mock_broker_push_request_error_rtts(
-			f.mc, BROKER, API_FETCH, 5, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
-			RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0,
+			f.km.mc, BROKER, API_FETCH, 5, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+			0, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0,
 			RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, 0, RD_KAFKA_RESP_ERR__TRANSPORT, 0,
 			RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, 0),
 		RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -579,7 +569,7 @@ START_TEST(consumer_rides_out_fetch_faults_and_applies_each_event_once)
 	 * read the whole topic ahead when the offset reset below comes, on a
 	 * loaded machine included: it must come mid-stream to rewind. */
 	setenv("KAFKA_MAX_PARTITION_FETCH_BYTES", "1", 1);
-	c = es_consumer_new(&(struct es_consumer_config){.bootstrap = f.bootstrap,
+	c = es_consumer_new(&(struct es_consumer_config){.bootstrap = f.km.bootstrap,
 							 .group_id = group,
 							 .topics = topics,
 							 .service = "it-mockfaults",
@@ -605,9 +595,10 @@ START_TEST(consumer_rides_out_fetch_faults_and_applies_each_event_once)
 	handled_before_reset = h.calls;
 	ck_assert_int_eq(
 		rd_kafka_mock_broker_push_request_error_rtts(
-			f.mc, BROKER, API_FETCH, 1, RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE, 0),
+			f.km.mc, BROKER, API_FETCH, 1, RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE, 0),
 		RD_KAFKA_RESP_ERR_NO_ERROR);
-	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(f.mc, BROKER, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+	ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(f.km.mc, BROKER, 0),
+			 RD_KAFKA_RESP_ERR_NO_ERROR);
 	s.want_calls = n + handled_before_reset;
 	consume_until(&s, consumed_all, CONSUME_TIMEOUT_MS);
 	es_consumer_free(c);
@@ -639,7 +630,7 @@ START_TEST(consumer_rides_out_fetch_faults_and_applies_each_event_once)
 
 	/* The group's committed offsets reached the end of every partition. */
 	for (int i = 0; i < PARTITIONS; i++) {
-		long long off = es_test_kafka_committed(f.bootstrap, group, f.topic, i);
+		long long off = es_test_kafka_committed(f.km.bootstrap, group, f.topic, i);
 
 		if (p.end[i] > 0)
 			ck_assert_msg(off == p.end[i], "partition %d committed %lld, end %lld", i,
@@ -649,27 +640,6 @@ START_TEST(consumer_rides_out_fetch_faults_and_applies_each_event_once)
 }
 END_TEST
 
-/* Removes every KAFKA_* variable from the environment (see the top). */
-static void forget_kafka_environment(void)
-{
-	char name[256];
-
-	for (;;) {
-		bool found = false;
-
-		for (char **e = environ; e && *e && !found; e++) {
-			const char *eq = strchr(*e, '=');
-
-			if (strncmp(*e, "KAFKA_", 6) || !eq || (size_t)(eq - *e) >= sizeof(name))
-				continue;
-			snprintf(name, sizeof(name), "%.*s", (int)(eq - *e), *e);
-			found = true;
-		}
-		if (!found || unsetenv(name))
-			return;
-	}
-}
-
 int main(void)
 {
 	Suite *s;
@@ -678,7 +648,7 @@ int main(void)
 	es_log_init("it-mockfaults", getenv("ES_TEST_VERBOSE") ? ES_LOG_DEBUG : ES_LOG_ERROR);
 	if (!es_test_database_url())
 		return ES_TEST_SKIP;
-	forget_kafka_environment();
+	es_test_kafka_forget_environment();
 	s = suite_create("mockfaults");
 	relay = tcase_create("relay");
 	tcase_set_timeout(relay, 120);

@@ -7,6 +7,8 @@
 
 #include "testsupport.h"
 
+extern char **environ;
+
 const char *es_test_kafka_bootstrap(void)
 {
 	const char *b = getenv("KAFKA_BOOTSTRAP_SERVERS");
@@ -232,4 +234,58 @@ long long es_test_kafka_committed(const char *bootstrap, const char *group, cons
 	if (rk)
 		rd_kafka_destroy(rk);
 	return off;
+}
+
+int es_test_kafka_mock_init(struct es_test_kafka_mock *m, int brokers)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char err[512];
+
+	memset(m, 0, sizeof(*m));
+	/* Only errors: the host client itself has nothing to say. */
+	rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+	m->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	if (!m->host) {
+		fprintf(stderr, "rd_kafka_new: %s\n", err);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	m->mc = rd_kafka_mock_cluster_new(m->host, brokers);
+	if (!m->mc) {
+		fprintf(stderr, "rd_kafka_mock_cluster_new failed\n");
+		rd_kafka_destroy(m->host);
+		memset(m, 0, sizeof(*m));
+		return -1;
+	}
+	m->bootstrap = rd_kafka_mock_cluster_bootstraps(m->mc);
+	return 0;
+}
+
+void es_test_kafka_mock_release(struct es_test_kafka_mock *m)
+{
+	if (m->mc)
+		rd_kafka_mock_cluster_destroy(m->mc);
+	if (m->host)
+		rd_kafka_destroy(m->host);
+	memset(m, 0, sizeof(*m));
+}
+
+void es_test_kafka_forget_environment(void)
+{
+	char name[256];
+
+	/* unsetenv rearranges environ: after each removal, scan it again. */
+	for (char **e = environ; e && *e;) {
+		const char *eq = strchr(*e, '=');
+		size_t len = eq ? (size_t)(eq - *e) : 0;
+
+		if (strncmp(*e, "KAFKA_", 6) || !eq || len >= sizeof(name)) {
+			e++;
+			continue;
+		}
+		snprintf(name, sizeof(name), "%.*s", (int)len, *e);
+		if (unsetenv(name))
+			return;
+		e = environ;
+	}
 }

@@ -9,6 +9,8 @@
 #include <stddef.h>
 
 #include <librdkafka/rdkafka.h>
+/* After rdkafka.h, as it requires. */
+#include <librdkafka/rdkafka_mock.h>
 
 /* KAFKA_BOOTSTRAP_SERVERS, or NULL after printing why the test skips. */
 const char *es_test_kafka_bootstrap(void);
@@ -51,5 +53,30 @@ const char *es_test_kafka_header(const rd_kafka_message_t *rkm, const char *name
 /* The committed offset of group on topic/partition, or -1001 (none). */
 long long es_test_kafka_committed(const char *bootstrap, const char *group, const char *topic,
 				  int partition);
+
+/*
+ * librdkafka's mock cluster (rdkafka_mock.h): an in-process Kafka protocol
+ * server for the tests a real broker cannot serve (scripted faults, the
+ * development broker's engine), hosted by a client of this process that
+ * never connects anywhere.
+ */
+struct es_test_kafka_mock {
+	rd_kafka_t *host; /* the client that hosts the cluster */
+	rd_kafka_mock_cluster_t *mc;
+	const char *bootstrap; /* the cluster's; valid until the release */
+};
+
+/* Starts a cluster of `brokers` brokers and fills m (release with
+ * es_test_kafka_mock_release). Returns 0 or -1 (message printed). */
+int es_test_kafka_mock_init(struct es_test_kafka_mock *m, int brokers);
+void es_test_kafka_mock_release(struct es_test_kafka_mock *m);
+
+/*
+ * Removes every KAFKA_* variable from the environment. The es clients read
+ * each as a librdkafka property, and ctest runs the integration tests with
+ * the real broker's KAFKA_BOOTSTRAP_SERVERS: a test on the mock cluster
+ * calls this first, so that nothing of it reaches the real broker.
+ */
+void es_test_kafka_forget_environment(void);
 
 #endif
