@@ -60,35 +60,37 @@ int es_retention_prune(struct es_db *db, const struct es_retention_config *cfg,
 		"DELETE FROM es_inbox WHERE (consumer, event_id) IN (SELECT consumer, event_id "
 		"FROM es_inbox WHERE processed_at < now() - make_interval(secs => $1::bigint) "
 		"ORDER BY processed_at LIMIT $2::int)";
+	struct {
+		const char *sql;
+		long keep_s;
+		long *deleted;
+		int done;
+	} table[] = {
+		{outbox_sql, cfg->outbox_keep_s, &rep->outbox, cfg->outbox_keep_s <= 0},
+		{inbox_sql, cfg->inbox_keep_s, &rep->inbox, cfg->inbox_keep_s <= 0},
+	};
 	long long deadline = now_ms() + cfg->budget_ms;
-	int outbox_done = cfg->outbox_keep_s <= 0, inbox_done = cfg->inbox_keep_s <= 0;
 	int rc = -1;
 
 	rep->inbox = rep->outbox = 0;
 	rep->caught_up = 0;
-	while (!(outbox_done && inbox_done)) {
-		long n;
+	while (!(table[0].done && table[1].done)) {
+		for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+			long n;
 
-		if (!outbox_done) {
-			n = prune_batch(db, outbox_sql, cfg->outbox_keep_s, cfg->batch, errstr,
+			if (table[i].done)
+				continue;
+			n = prune_batch(db, table[i].sql, table[i].keep_s, cfg->batch, errstr,
 					errstr_size);
 			if (n < 0)
 				goto out;
-			rep->outbox += n;
-			outbox_done = n < cfg->batch;
-		}
-		if (!inbox_done) {
-			n = prune_batch(db, inbox_sql, cfg->inbox_keep_s, cfg->batch, errstr,
-					errstr_size);
-			if (n < 0)
-				goto out;
-			rep->inbox += n;
-			inbox_done = n < cfg->batch;
+			*table[i].deleted += n;
+			table[i].done = n < cfg->batch;
 		}
 		if (now_ms() >= deadline)
 			break;
 	}
-	rep->caught_up = outbox_done && inbox_done;
+	rep->caught_up = table[0].done && table[1].done;
 	rc = 0;
 out:
 	return rc;
