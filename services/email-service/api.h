@@ -8,9 +8,8 @@
  *     503 problem: the database is unreachable
  *
  * HTTP handlers run in libmicrohttpd's pool, beside the consumer thread,
- * so they cannot use the consumer's es_db: the api has its own connection,
- * opened on first use, reopened after a failure, and used by one request
- * at a time (a mutex; these are occasional look-ups).
+ * so they cannot use the consumer's es_db: each request borrows a
+ * connection from the api's es_dbpool (es/dbpool.h).
  */
 #ifndef EMAIL_API_H
 #define EMAIL_API_H

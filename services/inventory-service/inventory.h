@@ -197,9 +197,9 @@ enum es_handler_result inventory_handle(struct inventory *inv, struct es_db *db,
 /* routes.c                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* The HTTP side's database connection: HTTP handlers run in a thread pool,
- * so they share one connection of their own under a mutex, opened on first
- * use and reopened when lost. */
+/* The HTTP side's database connections: HTTP handlers run in a thread pool,
+ * so each request borrows a connection from an es_dbpool (es/dbpool.h),
+ * never the consumer thread's. */
 struct inventory_web;
 
 /* Copies conninfo and schema; connects nothing yet. NULL when out of
@@ -211,8 +211,8 @@ struct inventory_web *inventory_web_new(const char *conninfo, const char *schema
 int inventory_web_routes(struct inventory_web *web, struct es_http *http, char *errstr,
 			 size_t errstr_size);
 
-/* Closes the connection and frees web; after the server stopped. NULL is
- * a no-op. */
+/* Closes the pool's connections and frees web; after the server stopped.
+ * NULL is a no-op. */
 void inventory_web_free(struct inventory_web *web);
 
 #endif

@@ -133,17 +133,17 @@ int payment_lookup(struct es_db *db, const char *order_id, json_t **out, char *e
 /* -------------------------------------------------------------------- api */
 
 /*
- * The HTTP side. Handlers run in libmicrohttpd's pool, so they share one
- * connection of their own, behind a mutex, opened on first use and again
- * after it broke (never svc->db, which belongs to the consumer thread).
+ * The HTTP side. Handlers run in libmicrohttpd's pool, so each request
+ * borrows a connection from an es_dbpool of its own (es/dbpool.h), never
+ * svc->db, which belongs to the consumer thread.
  */
 struct payment_api;
 
 /* conninfo and schema are copied. Connects nothing yet. NULL on OOM. */
 struct payment_api *payment_api_new(const char *conninfo, const char *schema);
 
-/* Frees api and its connection; call after the HTTP server stopped. NULL is
- * a no-op. */
+/* Frees api and its pool's connections; call after the HTTP server
+ * stopped. NULL is a no-op. */
 void payment_api_free(struct payment_api *api);
 
 /* Adds GET /payments/{orderId} to http. Returns 0, or -1 with errstr. */
