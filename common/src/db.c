@@ -73,11 +73,22 @@ static const char migration_001[] =
 	"CREATE INDEX IF NOT EXISTS es_outbox_published_at ON es_outbox (published_at)\n"
 	"  WHERE published_at IS NOT NULL;\n";
 
+/* A row the relay gave up on is parked, out of its way, with the reason,
+ * until an operator retries it (es/outbox.h); the index finds the parked
+ * row a later row of the same key must wait behind. */
+static const char migration_002[] =
+	"ALTER TABLE es_outbox ADD COLUMN IF NOT EXISTS attempts int NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE es_outbox ADD COLUMN IF NOT EXISTS parked_at timestamptz;\n"
+	"ALTER TABLE es_outbox ADD COLUMN IF NOT EXISTS park_reason text;\n"
+	"CREATE INDEX IF NOT EXISTS es_outbox_parked ON es_outbox (topic, msg_key, id)\n"
+	"  WHERE parked_at IS NOT NULL;\n";
+
 /* Applied in this order, before the service's files. Never edit an entry
- * once released: add a new one (002_eventshop_...) instead. */
+ * once released: add a new one (003_eventshop_...) instead. */
 static const struct es_migration builtin_migrations[] = {
 	{"000_eventshop_outbox_inbox", migration_000},
 	{"001_eventshop_retention", migration_001},
+	{"002_eventshop_outbox_parking", migration_002},
 };
 
 /* ------------------------------------------------------------------------ */

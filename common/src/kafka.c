@@ -168,7 +168,7 @@ int es_producer_send_raw(struct es_producer *p, const char *topic, const void *k
 		if (hdrs)
 			rd_kafka_headers_destroy(hdrs);
 		snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(err));
-		return -1;
+		return (int)err;
 	}
 	return 0;
 }

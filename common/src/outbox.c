@@ -72,7 +72,9 @@ struct es_relay {
 	char *source; /* "/eventshop/<service>" for the ce_source header */
 	int poll_interval_ms;
 	int batch_size;
+	int max_attempts;
 	const struct es_kafka_metrics *metrics;
+	struct es_counter *parked; /* es_outbox_parked_total{topic} */
 
 	/* A fault point for the crash tests: the process dies after the
 	 * broker acknowledged a round and before it is marked published
@@ -97,8 +99,9 @@ struct es_relay {
 /* One row in flight; its delivery report lands here. */
 struct in_flight {
 	char id[24];
-	const char *topic, *type; /* into the round's PGresult */
+	const char *topic, *key, *type; /* into the round's PGresult */
 	int done;
+	int held; /* not sent: an earlier row of its key failed this round */
 	rd_kafka_resp_err_t err;
 };
 
@@ -133,6 +136,7 @@ struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr, s
 	r->source = strdup(source);
 	r->poll_interval_ms = cfg->poll_interval_ms > 0 ? cfg->poll_interval_ms : 1000;
 	r->batch_size = cfg->batch_size > 0 ? cfg->batch_size : 200;
+	r->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : 10;
 	r->metrics = cfg->metrics;
 	r->fault_exit_before_mark = fault && !strcmp(fault, "1");
 	atomic_init(&r->backlog, -1);
@@ -266,7 +270,7 @@ static int mark_published(struct es_relay *r, struct in_flight *rows, int n, cha
 	}
 	arr[used++] = '{';
 	for (int i = 0; i < n; i++) {
-		if (!rows[i].done || rows[i].err)
+		if (!rows[i].done || rows[i].err || rows[i].held)
 			continue;
 		used += (size_t)snprintf(arr + used, cap - used, "%s%s", count ? "," : "",
 					 rows[i].id);
@@ -288,6 +292,100 @@ static int mark_published(struct es_relay *r, struct in_flight *rows, int n, cha
 	return count;
 }
 
+/* true when a row before row i of this round, of the same topic and key,
+ * failed: row i must not go out before it. */
+static bool key_failed(const struct in_flight *rows, int i)
+{
+	for (int j = 0; j < i; j++) {
+		if ((rows[j].err || rows[j].held) && !strcmp(rows[j].topic, rows[i].topic) &&
+		    !strcmp(rows[j].key, rows[i].key))
+			return true;
+	}
+	return false;
+}
+
+/* Errors that no retry can cure: the message or its topic is wrong. */
+static bool never_succeeds(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+	case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+	case RD_KAFKA_RESP_ERR__INVALID_ARG:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Counts a failed attempt of row f, and parks the row when it can never
+ * succeed or has failed max_attempts rounds: its reason is kept, the
+ * es_outbox_parked_total metric counts it, and it stays out of the relay's
+ * way (with every later row of its key) until es_outbox_retry. Returns 0,
+ * or -1 (errstr filled) when the database failed.
+ */
+static int count_failure(struct es_relay *r, const struct in_flight *f, char *errstr,
+			 size_t errstr_size)
+{
+	char max[16], reason[256];
+	const char *params[4] = {f->id, never_succeeds(f->err) ? "true" : "false", max, reason};
+	PGresult *res;
+	int parked;
+
+	snprintf(max, sizeof(max), "%d", r->max_attempts);
+	snprintf(reason, sizeof(reason), "%s (%s)", rd_kafka_err2str(f->err),
+		 rd_kafka_err2name(f->err));
+	res = es_db_query(
+		r->db,
+		"UPDATE es_outbox SET attempts = attempts + 1,"
+		" parked_at = CASE WHEN $2::bool OR attempts + 1 >= $3::int"
+		" THEN now() END,"
+		" park_reason = CASE WHEN $2::bool OR attempts + 1 >= $3::int"
+		" THEN $4 END"
+		" WHERE id = $1::bigint RETURNING attempts, parked_at IS NOT NULL AS parked",
+		4, params, errstr, errstr_size);
+	if (!res)
+		return -1;
+	parked = PQntuples(res) == 1 && !strcmp(es_db_get(res, 0, "parked"), "t");
+	if (parked) {
+		es_warn("outbox row %s (%s, key %s) parked after %s attempt(s): %s; later rows of "
+			"its key wait behind it (shopctl outbox list, shopctl outbox retry)",
+			f->id, f->type, f->key, es_db_get(res, 0, "attempts"), reason);
+		if (r->parked)
+			es_counter_inc(r->parked, (const char *const[]){f->topic});
+	} else {
+		es_warn("outbox row %s not published (%s): retried next round", f->id, reason);
+	}
+	PQclear(res);
+	return 0;
+}
+
+int es_outbox_retry(struct es_db *db, const char *id, char *errstr, size_t errstr_size)
+{
+	long n;
+
+	n = es_db_exec(db,
+		       "UPDATE es_outbox SET parked_at = NULL, park_reason = NULL, attempts = 0"
+		       " WHERE id = $1::bigint AND parked_at IS NOT NULL AND published_at IS NULL",
+		       1, (const char *const[]){id}, errstr, errstr_size);
+	if (n < 0)
+		return -1;
+	/* Wakes the relay at once rather than at its next poll. */
+	if (n == 1) {
+		PGresult *res = es_db_query(
+			db, "SELECT pg_notify('es_outbox_' || current_schema(), '')", 0, NULL,
+			errstr, errstr_size);
+
+		if (!res)
+			return -1;
+		PQclear(res);
+	}
+	return (int)n;
+}
+
 /*
  * One round: read up to batch_size unpublished rows in id order, produce
  * them, wait for every delivery report, mark the delivered ones. Returns the
@@ -302,10 +400,16 @@ static int relay_round(struct es_relay *r, char *errstr, size_t errstr_size)
 	int n, result = -1, pending;
 
 	snprintf(limit, sizeof(limit), "%d", r->batch_size);
-	res = es_db_query(r->db,
-			  "SELECT id, topic, msg_key, event_id, event_type, payload FROM es_outbox"
-			  " WHERE published_at IS NULL ORDER BY id LIMIT $1::int",
-			  1, params, errstr, errstr_size);
+	/* Parked rows wait for an operator, and so does every later row of
+	 * their key: none may overtake the one before it. */
+	res = es_db_query(
+		r->db,
+		"SELECT id, topic, msg_key, event_id, event_type, payload FROM es_outbox o"
+		" WHERE published_at IS NULL AND parked_at IS NULL AND NOT EXISTS ("
+		"SELECT 1 FROM es_outbox p WHERE p.parked_at IS NOT NULL"
+		" AND p.topic = o.topic AND p.msg_key = o.msg_key AND p.id < o.id)"
+		" ORDER BY id LIMIT $1::int",
+		1, params, errstr, errstr_size);
 	if (!res)
 		return -1;
 	n = PQntuples(res);
@@ -319,15 +423,27 @@ static int relay_round(struct es_relay *r, char *errstr, size_t errstr_size)
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
+		int err;
+
 		snprintf(rows[i].id, sizeof(rows[i].id), "%s", es_db_get(res, i, "id"));
 		rows[i].topic = es_db_get(res, i, "topic");
+		rows[i].key = es_db_get(res, i, "msg_key");
 		rows[i].type = es_db_get(res, i, "event_type");
-		/* The local queue may be full: serve reports and try again. */
-		while (es_producer_send_event(
-			r->producer, es_db_get(res, i, "topic"), es_db_get(res, i, "msg_key"),
-			es_db_get(res, i, "payload"), es_db_get(res, i, "event_id"),
-			es_db_get(res, i, "event_type"), r->source, &rows[i], errstr,
-			errstr_size)) {
+		if (key_failed(rows, i)) {
+			rows[i].done = rows[i].held = 1;
+			continue;
+		}
+		/* The local queue may be full: serve reports and try again. Any
+		 * other refusal is this row's failure, as a report would be. */
+		while ((err = es_producer_send_event(r->producer, rows[i].topic, rows[i].key,
+						     es_db_get(res, i, "payload"),
+						     es_db_get(res, i, "event_id"), rows[i].type,
+						     r->source, &rows[i], errstr, errstr_size))) {
+			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+				rows[i].err = (rd_kafka_resp_err_t)err;
+				rows[i].done = 1;
+				break;
+			}
 			if (es_producer_poll(r->producer, 100, errstr, errstr_size))
 				goto fatal;
 			if (atomic_load(&r->stop)) {
@@ -355,12 +471,13 @@ static int relay_round(struct es_relay *r, char *errstr, size_t errstr_size)
 	}
 
 	for (int i = 0; i < n; i++) {
-		if (rows[i].err)
-			es_warn("outbox row %s not published (%s): retried next round", rows[i].id,
-				rd_kafka_err2str(rows[i].err));
-		else if (r->metrics)
+		if (rows[i].err) {
+			if (count_failure(r, &rows[i], errstr, errstr_size))
+				goto out;
+		} else if (!rows[i].held && r->metrics) {
 			es_counter_inc(r->metrics->produced,
 				       (const char *[]){rows[i].topic, rows[i].type});
+		}
 	}
 	if (r->fault_exit_before_mark) {
 		es_warn("fault injection: exiting after publish, before marking %d row(s)", n);
@@ -498,6 +615,11 @@ static int active_gauge(void *arg, double *value)
 int es_relay_register_gauges(struct es_relay *r, struct es_metrics *reg, char *errstr,
 			     size_t errstr_size)
 {
+	r->parked = es_counter_register(reg, "es_outbox_parked_total",
+					"Outbox rows the relay gave up on and parked, by topic.",
+					(const char *const[]){"topic", NULL}, errstr, errstr_size);
+	if (!r->parked)
+		return -1;
 	if (es_gauge_register_fn(reg, "es_outbox_backlog",
 				 "Outbox rows not yet published, as of the relay's last round.",
 				 backlog_gauge, r, errstr, errstr_size))

@@ -105,7 +105,7 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 		    size_t errstr_size)
 {
 	struct es_http_conf http;
-	long db_timeout_ms;
+	long db_timeout_ms, max_attempts = 10;
 	char why[512];
 	int applied;
 
@@ -150,12 +150,16 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 	svc->http = es_http_new(&http, errstr, errstr_size);
 	if (!svc->http)
 		goto fail;
+	if (spec->relay && es_config_long("OUTBOX_MAX_ATTEMPTS", 10, 1, 1000000, &max_attempts,
+					  errstr, errstr_size))
+		goto fail;
 	if (spec->relay) {
 		struct es_relay_config rc = {
 			.conninfo = svc->database_url,
 			.schema = svc->schema,
 			.bootstrap = svc->bootstrap,
 			.service = spec->name,
+			.max_attempts = (int)max_attempts,
 			.metrics = &svc->kmetrics,
 		};
 

@@ -38,6 +38,7 @@
 #include "es/inbox.h"
 #include "es/kafka.h"
 #include "es/log.h"
+#include "es/metrics.h"
 #include "es/outbox.h"
 #include "testkafka.h"
 #include "testsupport.h"
@@ -311,6 +312,78 @@ START_TEST(relay_rides_out_produce_errors)
 			 RD_KAFKA_RESP_ERR_NO_ERROR);
 	ck_assert_msg(left == 0, "%zu injected error(s) never reached a request", left);
 	es_relay_free(r);
+	assert_topic_holds_each_row_once_in_order(&f);
+	teardown(&f);
+}
+END_TEST
+
+static bool one_row_parked(void *arg)
+{
+	struct fixture *f = arg;
+
+	return es_test_count(f->db,
+			     "SELECT count(*) AS n FROM es_outbox WHERE parked_at IS NOT NULL", 0,
+			     NULL) == 1;
+}
+
+/*
+ * A row the broker refuses for good is parked with its reason and counted;
+ * the relay goes on with the other keys and holds back the later row of the
+ * parked one's key; once retried, both go out, in their order.
+ */
+START_TEST(relay_parks_a_row_it_can_never_publish_and_holds_its_key)
+{
+	struct es_relay_config cfg = {.conninfo = conninfo,
+				      .service = "order-service",
+				      .poll_interval_ms = 100,
+				      .batch_size = 50};
+	struct es_metrics *reg = es_metrics_new();
+	struct fixture f;
+	struct es_relay *r;
+	char err[512], *text;
+	size_t len;
+
+	setup(&f);
+	cfg.schema = f.schema;
+	cfg.bootstrap = f.km.bootstrap;
+	r = es_relay_new(&cfg, err, sizeof(err));
+	ck_assert_msg(r && reg, "%s", err);
+	ck_assert_msg(es_relay_register_gauges(r, reg, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(es_relay_start(r, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(es_test_wait_until(relay_active, r, 20000));
+
+	/* The first Produce request is refused as too large: no retry helps. */
+	rd_kafka_mock_push_request_errors(f.km.mc, API_PRODUCE, 1,
+					  RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+	put_rows(&f, 1); /* row 0, key 0 */
+	ck_assert_msg(es_test_wait_until(one_row_parked, &f, 30000), "row 0 was not parked");
+	ck_assert_int_eq(es_test_count(f.db,
+				       "SELECT count(*) AS n FROM es_outbox WHERE parked_at IS NOT "
+				       "NULL AND park_reason LIKE '%MSG_SIZE_TOO_LARGE%'",
+				       0, NULL),
+			 1);
+
+	/* Rows 1..KEYS: one of each key, row KEYS of key 0 again. */
+	put_rows(&f, KEYS);
+	wait_published(r, KEYS - 1, false, 30000);
+	ck_assert_int_eq(es_test_count(f.db,
+				       "SELECT count(*) AS n FROM es_outbox WHERE published_at IS "
+				       "NULL AND parked_at IS NULL AND msg_key = $1",
+				       1, (const char *const[]){f.keys[0]}),
+			 1);
+	ck_assert(!es_relay_failed(r));
+	text = es_metrics_render(reg, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "es_outbox_parked_total{topic=\"") && strstr(text, "\"} 1\n"),
+		      "%s", text);
+	free(text);
+
+	/* Mended: the parked row goes out first, then the one behind it. */
+	ck_assert_int_eq(es_outbox_retry(f.db, "1", err, sizeof(err)), 1);
+	ck_assert_int_eq(es_outbox_retry(f.db, "1", err, sizeof(err)), 0);
+	assert_outbox_drained(&f, r);
+	es_relay_free(r);
+	es_metrics_free(reg);
 	assert_topic_holds_each_row_once_in_order(&f);
 	teardown(&f);
 }
@@ -653,6 +726,7 @@ int main(void)
 	relay = tcase_create("relay");
 	tcase_set_timeout(relay, 120);
 	tcase_add_test(relay, relay_rides_out_produce_errors);
+	tcase_add_test(relay, relay_parks_a_row_it_can_never_publish_and_holds_its_key);
 	tcase_add_test(relay, relay_rides_out_broker_latency);
 	tcase_add_test(relay, relay_rides_out_a_broker_outage);
 	suite_add_tcase(s, relay);

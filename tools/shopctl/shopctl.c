@@ -5,6 +5,7 @@
  *   shopctl place --sku SKU[:QTY] ...      place.c
  *   shopctl follow ORDER_ID                follow.c
  *   shopctl dlq list|show|replay ...       dlq.c
+ *   shopctl outbox list|retry SERVICE ...  outbox.c
  *   shopctl rebuild-analytics              rebuild.c
  *   shopctl watch [--from-beginning] ...   watch.c
  *
@@ -31,6 +32,7 @@ static const struct command commands[] = {
 	{"place", shopctl_cmd_place, "place an order (POST /orders)"},
 	{"follow", shopctl_cmd_follow, "print an order's timeline as it grows, until terminal"},
 	{"dlq", shopctl_cmd_dlq, "list, show and replay dead letters (dlq.<service>)"},
+	{"outbox", shopctl_cmd_outbox, "list and retry the outbox rows a relay parked"},
 	{"rebuild-analytics", shopctl_cmd_rebuild_analytics,
 	 "analytics-service --rebuild (stop analytics-service first)"},
 	{"watch", shopctl_cmd_watch,

@@ -1,8 +1,8 @@
 /*
  * shopctl: eventshop's command-line tool. One file per command
- * (topics.c, place.c, follow.c, dlq.c, rebuild.c, watch.c with its parts
- * watch_*.c), the HTTP client in httpc.c, reading topics in kread.c, and what
- * they share here (util.c).
+ * (topics.c, place.c, follow.c, dlq.c, outbox.c, rebuild.c, watch.c with its
+ * parts watch_*.c), the HTTP client in httpc.c, reading topics in kread.c,
+ * and what they share here (util.c).
  *
  * Every command is `int shopctl_cmd_<name>(int argc, char **argv)` with
  * argv[0] the command's name, and returns the process's exit status:
@@ -24,6 +24,7 @@ int shopctl_cmd_create_topics(int argc, char **argv);
 int shopctl_cmd_place(int argc, char **argv);
 int shopctl_cmd_follow(int argc, char **argv);
 int shopctl_cmd_dlq(int argc, char **argv);
+int shopctl_cmd_outbox(int argc, char **argv);
 int shopctl_cmd_rebuild_analytics(int argc, char **argv);
 int shopctl_cmd_watch(int argc, char **argv);
 

@@ -89,8 +89,10 @@ void es_producer_free(struct es_producer *p);
 /*
  * Enqueues the serialized event `value` (a CloudEvent as JSON) on topic with
  * `key`, adding the contract's headers: content-type and ce_specversion,
- * ce_id, ce_type, ce_source. Returns 0, or -1 when the local queue refused
- * it (errstr filled; poll and try again).
+ * ce_id, ce_type, ce_source. Returns 0, or librdkafka's error code (never 0)
+ * with errstr filled: RD_KAFKA_RESP_ERR__QUEUE_FULL when the local queue is
+ * full (poll and try again), another code when the message can never be
+ * sent as it is (too large, an invalid topic name).
  */
 int es_producer_send_event(struct es_producer *p, const char *topic, const char *key,
 			   const char *value, const char *event_id, const char *event_type,
@@ -103,7 +105,8 @@ int es_producer_send(struct es_producer *p, const char *topic, const struct es_e
 
 /*
  * Enqueues raw bytes with the given headers (stolen, may be NULL), for the
- * dead-letter topic and for tests. key may be NULL.
+ * dead-letter topic and for tests. key may be NULL. Returns as
+ * es_producer_send_event.
  */
 int es_producer_send_raw(struct es_producer *p, const char *topic, const void *key, size_t key_len,
 			 const void *value, size_t len, rd_kafka_headers_t *hdrs, void *opaque,

@@ -44,6 +44,7 @@ struct es_relay_config {
 	const char *service; /* client.id and log lines */
 	int poll_interval_ms; /* fallback when no NOTIFY arrives; default 1000 */
 	int batch_size; /* rows per round; default 200 */
+	int max_attempts; /* failed rounds before a row is parked; default 10 */
 	const struct es_kafka_metrics *metrics; /* optional: produced events */
 };
 
@@ -63,7 +64,8 @@ void es_relay_free(struct es_relay *r);
  * Adds the relay's gauges to reg, computed at each scrape:
  *   es_outbox_backlog        rows not yet published (absent while standing by)
  *   es_outbox_relay_active   1 while this instance holds the relay lock
- * Returns 0, or -1 with errstr filled.
+ * and the counter es_outbox_parked_total{topic}. Returns 0, or -1 with errstr
+ * filled.
  */
 int es_relay_register_gauges(struct es_relay *r, struct es_metrics *reg, char *errstr,
 			     size_t errstr_size);
@@ -75,6 +77,21 @@ long es_relay_backlog(const struct es_relay *r);
 
 /* true while this instance holds the relay lock. */
 bool es_relay_active(const struct es_relay *r);
+
+/*
+ * A row the relay can never publish (too large, an invalid topic: at once;
+ * any other failure: after max_attempts rounds) is parked: parked_at and
+ * park_reason are set, es_outbox_parked_total counts it, the relay logs it
+ * and goes on with the other rows. Every later row of the same topic and
+ * key waits behind it, unpublished, so that none overtakes it. An operator
+ * sees parked rows with `shopctl outbox list` and, once the cause is
+ * mended, puts one back with es_outbox_retry (`shopctl outbox retry`).
+ *
+ * es_outbox_retry un-parks the row with this id in db's schema (attempts
+ * back to 0) and wakes the relay. Returns 1, 0 when no parked, unpublished
+ * row has that id, or -1 with errstr filled.
+ */
+int es_outbox_retry(struct es_db *db, const char *id, char *errstr, size_t errstr_size);
 
 /* Rows published since start. */
 unsigned long es_relay_published(const struct es_relay *r);

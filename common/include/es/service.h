@@ -28,6 +28,7 @@
  *                             orders, payments, inventory, notifications
  *   TOPIC_DLQ                 dlq.<service>
  *   CONSUMER_GROUP            the service name
+ *   OUTBOX_MAX_ATTEMPTS       10: failed rounds before the relay parks a row
  *   INBOX_RETENTION_S, OUTBOX_RETENTION_S, RETENTION_BATCH
  *                             how long processed inbox rows and published
  *                             outbox rows are kept (es/retention.h)
