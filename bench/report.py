@@ -301,6 +301,38 @@ def pct(x):
     return "%.1f %%" % (100.0 * x) if x < 0.01 else "%.0f %%" % (100.0 * x)
 
 
+# The figures a change is judged by: (key, what, digits, unit, higher is better).
+COMPARED = [
+    ("sustained_per_s", "Sagas ended per second, sustained", 1, "", True),
+    ("all_done_per_s", "Orders fully handled by all five daemons per second", 1, "", True),
+    ("accepted_per_s", "POST /orders accepted per second, flat out", 0, "", True),
+    ("commits_per_order", "PostgreSQL commits per saga", 1, "", False),
+    ("cpu_ms_per_order", "CPU per saga, all processes", 2, " ms", False),
+    ("saga_p50", "Saga latency p50 at the fixed rate", 1, " ms", False),
+    ("saga_p99", "Saga latency p99 at the fixed rate", 1, " ms", False),
+    ("get_per_s", "GET /orders/{id} per second", 0, "", True),
+]
+
+
+def before_after(label, old, new):
+    """A table of the COMPARED figures for the two builds of one invocation."""
+    L = ["## Before and after", "",
+         "The same invocation measured `%s` too, its runs alternating with this"
+         " tree's on the same machine (medians, ranges in brackets):" % label, "",
+         "| Figure | Before | After | Change |", "|---|---|---|---|"]
+    for key, what, digits, unit, up in COMPARED:
+        a, b = old.median(key), new.median(key)
+        change = "n/a"
+        if a == a and b == b and a:
+            d = 100.0 * (b - a) / a
+            change = "%+.0f %%%s" % (d, "" if abs(d) < 10 else
+                                    (" better" if (d > 0) == up else " worse"))
+        L.append("| %s | %s | %s | %s |" % (what, old.fmt(key, digits, unit),
+                                           new.fmt(key, digits, unit), change))
+    L.append("")
+    return L
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--var", required=True)
@@ -308,11 +340,14 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--command", required=True)
     ap.add_argument("--settings", required=True)
+    ap.add_argument("--before", help="the revision measured in the run-before-N directories")
     args = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     settings = dict(kv.split("=", 1) for kv in args.settings.split())
 
     runs = [one_run(os.path.join(args.var, "run-%d" % i)) for i in range(1, args.runs + 1)]
+    before = ([one_run(os.path.join(args.var, "run-before-%d" % i))
+               for i in range(1, args.runs + 1)] if args.before else None)
     f = Figures(runs)
     m = f.median
     n = len(runs)
@@ -439,6 +474,8 @@ def main():
                                    f.fmt("cpu_%s_ms_per_order" % s, 2)))
     w("")
     L.extend(statements_section(args.var))
+    if before:
+        L.extend(before_after(args.before, Figures(before), f))
 
     w("## The daemons")
     w("")
