@@ -16,17 +16,30 @@
 #include "es/log.h"
 #include "es/metrics.h"
 
+/* A batch in the consumer's hands: the messages as read, and the items
+ * (parsed events) handed to the handler. */
+struct batch {
+	rd_kafka_message_t **msgs;
+	struct es_event **evs; /* per message; NULL when unparseable */
+	char (*invalid)[256]; /* per message: why it did not parse */
+	struct es_batch_item *items;
+	size_t *item_of; /* per message: its item, or SIZE_MAX */
+	size_t nmsgs, nitems;
+};
+
 struct es_consumer {
 	rd_kafka_t *rk;
 	struct es_producer *dlq; /* owned: dead letters */
 	char *group_id;
 	char *service;
 	char *dlq_topic;
-	es_handler_fn *handler;
+	es_batch_fn *handler;
 	void *handler_arg;
 	const struct es_kafka_metrics *metrics;
 	int retry_initial_ms;
 	int retry_max_ms;
+	int batch_max;
+	struct batch batch; /* the batch in hand; its arrays hold batch_max */
 	atomic_bool joined; /* set by the first assignment */
 };
 
@@ -92,6 +105,7 @@ int es_kafka_metrics_register(struct es_metrics *reg, struct es_kafka_metrics *m
 	static const char *const topic_type_result[] = {"topic", "type", "result", NULL};
 	static const char *const topic[] = {"topic", NULL};
 	static const char *const topic_reason[] = {"topic", "reason", NULL};
+	static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 
 	m->consumed = es_counter_register(reg, "es_events_consumed_total",
 					  "Events read from Kafka, by topic and type.", topic_type,
@@ -121,10 +135,17 @@ int es_kafka_metrics_register(struct es_metrics *reg, struct es_kafka_metrics *m
 					  topic_type, errstr, errstr_size);
 	if (!m->produced)
 		return -1;
-	m->handler_seconds = es_histogram_register(reg, "es_handler_duration_seconds",
-						   "Duration of one event handler call.", topic,
-						   NULL, 0, errstr, errstr_size);
-	return m->handler_seconds ? 0 : -1;
+	m->handler_seconds = es_histogram_register(
+		reg, "es_handler_duration_seconds",
+		"Duration of one handler call, which applies a batch of events.", NULL, NULL, 0,
+		errstr, errstr_size);
+	if (!m->handler_seconds)
+		return -1;
+	m->batch_size = es_histogram_register(
+		reg, "es_consumer_batch_size", "Events handed to the handler in one call.", NULL,
+		batch_buckets, sizeof(batch_buckets) / sizeof(batch_buckets[0]), errstr,
+		errstr_size);
+	return m->batch_size ? 0 : -1;
 }
 
 static double seconds_since(const struct timespec *start)
@@ -161,6 +182,25 @@ bool es_consumer_joined(struct es_consumer *c)
 	return atomic_load(&c->joined);
 }
 
+static int batch_alloc(struct batch *b, size_t max)
+{
+	b->msgs = calloc(max, sizeof(*b->msgs));
+	b->evs = calloc(max, sizeof(*b->evs));
+	b->invalid = calloc(max, sizeof(*b->invalid));
+	b->items = calloc(max, sizeof(*b->items));
+	b->item_of = calloc(max, sizeof(*b->item_of));
+	return b->msgs && b->evs && b->invalid && b->items && b->item_of ? 0 : -1;
+}
+
+static void batch_free(struct batch *b)
+{
+	free(b->msgs);
+	free(b->evs);
+	free(b->invalid);
+	free(b->items);
+	free(b->item_of);
+}
+
 static char *xstrdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -188,6 +228,11 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 	c->metrics = cfg->metrics;
 	c->retry_initial_ms = cfg->retry_initial_ms > 0 ? cfg->retry_initial_ms : 100;
 	c->retry_max_ms = cfg->retry_max_ms > 0 ? cfg->retry_max_ms : 5000;
+	c->batch_max = cfg->batch_max > 0 ? cfg->batch_max : ES_CONSUMER_BATCH_MAX;
+	if (batch_alloc(&c->batch, (size_t)c->batch_max)) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
 	if (!c->group_id || !c->service || !c->dlq_topic || !c->handler) {
 		snprintf(errstr, errstr_size, "consumer needs group_id, dlq_topic and a handler");
 		goto fail;
@@ -243,6 +288,7 @@ fail:
 	free(c->group_id);
 	free(c->service);
 	free(c->dlq_topic);
+	batch_free(&c->batch);
 	free(c);
 	return NULL;
 }
@@ -263,31 +309,13 @@ void es_consumer_free(struct es_consumer *c)
 	free(c->group_id);
 	free(c->service);
 	free(c->dlq_topic);
+	batch_free(&c->batch);
 	free(c);
 }
 
 rd_kafka_t *es_consumer_handle(struct es_consumer *c)
 {
 	return c->rk;
-}
-
-static void store_offset(struct es_consumer *c, const rd_kafka_message_t *rkm)
-{
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_resp_err_t err;
-
-	/* The committed offset is the next one to read: offset + 1. */
-	rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(rkm->rkt), rkm->partition)->offset =
-		rkm->offset + 1;
-	err = rd_kafka_offsets_store(c->rk, l);
-	if (err || l->elems[0].err) {
-		/* The partition was revoked while we worked: its new owner
-		 * re-reads the message, and the inbox makes that harmless. */
-		es_warn("offset %s[%" PRId32 "]@%" PRId64 " not stored: %s",
-			rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset,
-			rd_kafka_err2str(err ? err : l->elems[0].err));
-	}
-	rd_kafka_topic_partition_list_destroy(l);
 }
 
 static void set_paused(struct es_consumer *c, int pause)
@@ -397,118 +425,229 @@ static int dead_letter(struct es_consumer *c, const rd_kafka_message_t *rkm, con
 	return 0;
 }
 
-static void handle_message(struct es_consumer *c, rd_kafka_message_t *rkm,
-			   volatile sig_atomic_t *stop)
+/* Reads one batch: the first message waits up to timeout_ms, the rest only
+ * take what is already fetched. Returns -1 on a fatal consumer error. */
+static int read_batch(struct es_consumer *c, struct batch *b, int timeout_ms, char *errstr,
+		      size_t errstr_size)
 {
-	char reason[512] = "";
-	char parse_err[256];
-	struct es_event *ev;
-	struct es_delivery d = {
-		.topic = rd_kafka_topic_name(rkm->rkt),
-		.partition = rkm->partition,
-		.offset = rkm->offset,
-		.rkm = rkm,
-	};
-	enum es_handler_result result = ES_HANDLER_REJECT;
-	int paused = 0;
+	b->nmsgs = 0;
+	while (b->nmsgs < (size_t)c->batch_max) {
+		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, b->nmsgs ? 0 : timeout_ms);
 
+		if (!rkm)
+			break;
+		if (rkm->err) {
+			int fatal = rkm->err == RD_KAFKA_RESP_ERR__FATAL;
+
+			/* Consumer errors are informational (broker down,
+			 * topic not yet created): librdkafka keeps trying by
+			 * itself. */
+			if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				es_log(fatal ? ES_LOG_ERROR : ES_LOG_WARN, NULL, "consumer: %s",
+				       rd_kafka_message_errstr(rkm));
+			if (fatal)
+				snprintf(errstr, errstr_size, "fatal consumer error: %s",
+					 rd_kafka_message_errstr(rkm));
+			rd_kafka_message_destroy(rkm);
+			if (fatal)
+				return -1;
+			continue;
+		}
+		b->msgs[b->nmsgs++] = rkm;
+	}
+	return 0;
+}
+
+/* Parses the batch's messages and lines up the parseable ones as items. */
+static void parse_batch(struct es_consumer *c, struct batch *b)
+{
 	const struct es_kafka_metrics *m = c->metrics;
-	const char *type;
 
-	ev = es_event_parse(rkm->payload, rkm->len, parse_err, sizeof(parse_err));
-	if (!ev)
-		snprintf(reason, sizeof(reason), "invalid CloudEvent: %s", parse_err);
-	type = ev ? ev->type : "invalid";
+	b->nitems = 0;
+	for (size_t i = 0; i < b->nmsgs; i++) {
+		rd_kafka_message_t *rkm = b->msgs[i];
+		const char *topic = rd_kafka_topic_name(rkm->rkt);
+		struct es_batch_item *it;
+
+		b->item_of[i] = SIZE_MAX;
+		b->evs[i] = es_event_parse(rkm->payload, rkm->len, b->invalid[i],
+					   sizeof(b->invalid[i]));
+		if (m)
+			es_counter_inc(
+				m->consumed,
+				(const char *[]){topic, b->evs[i] ? b->evs[i]->type : "invalid"});
+		if (!b->evs[i])
+			continue;
+		b->item_of[i] = b->nitems;
+		it = &b->items[b->nitems++];
+		memset(it, 0, sizeof(*it));
+		it->ev = b->evs[i];
+		it->d = (struct es_delivery){topic, rkm->partition, rkm->offset, 1, rkm};
+	}
+}
+
+/* Stores the offsets past every message of the batch, for each partition
+ * the highest one (messages of a partition come in order). */
+static void store_offsets(struct es_consumer *c, const struct batch *b)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)b->nmsgs);
+	rd_kafka_resp_err_t err;
+
+	for (size_t i = 0; i < b->nmsgs; i++) {
+		const rd_kafka_message_t *rkm = b->msgs[i];
+		const char *topic = rd_kafka_topic_name(rkm->rkt);
+		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, topic,
+										   rkm->partition);
+
+		/* The committed offset is the next one to read: offset + 1. */
+		if (!p)
+			p = rd_kafka_topic_partition_list_add(l, topic, rkm->partition);
+		if (rkm->offset + 1 > p->offset)
+			p->offset = rkm->offset + 1;
+	}
+	err = rd_kafka_offsets_store(c->rk, l);
+	for (int i = 0; i < l->cnt; i++) {
+		rd_kafka_resp_err_t e = err ? err : l->elems[i].err;
+
+		/* The partition was revoked while we worked: its new owner
+		 * reads the messages again, and the inbox makes that
+		 * harmless. */
+		if (e)
+			es_warn("offset %s[%" PRId32 "]@%" PRId64 " not stored: %s",
+				l->elems[i].topic, l->elems[i].partition, l->elems[i].offset - 1,
+				rd_kafka_err2str(e));
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * Hands the batch's events to the handler until it answers something other
+ * than RETRY. Returns 0, or -1 when asked to stop meanwhile (the offsets
+ * then stay unstored and the batch is read again after the restart).
+ */
+static int handle_batch(struct es_consumer *c, struct batch *b, int *paused,
+			volatile sig_atomic_t *stop)
+{
+	const struct es_kafka_metrics *m = c->metrics;
+	char reason[512];
+
+	if (!b->nitems)
+		return 0;
 	if (m)
-		es_counter_inc(m->consumed, (const char *[]){d.topic, type});
-
-	for (d.attempt = 1; ev; d.attempt++) {
-		struct es_log_ctx ctx = {ev->subject, ev->id, NULL};
+		es_histogram_observe(m->batch_size, NULL, (double)b->nitems);
+	for (int attempt = 1;; attempt++) {
+		enum es_handler_result r;
 		struct timespec t0;
 
+		for (size_t i = 0; i < b->nitems; i++) {
+			b->items[i].d.attempt = attempt;
+			b->items[i].result = ES_HANDLER_OK;
+			b->items[i].reason[0] = '\0';
+		}
 		reason[0] = '\0';
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		result = c->handler(c->handler_arg, ev, &d, reason, sizeof(reason));
+		r = c->handler(c->handler_arg, b->items, b->nitems, reason, sizeof(reason));
 		if (m)
-			es_histogram_observe(m->handler_seconds, (const char *[]){d.topic},
-					     seconds_since(&t0));
-		if (result != ES_HANDLER_RETRY)
-			break;
-		if (m)
-			es_counter_inc(m->retried, (const char *[]){d.topic});
-		es_log(ES_LOG_WARN, &ctx,
-		       "%s %s[%" PRId32 "]@%" PRId64 " attempt %d will be retried: %s", ev->type,
-		       d.topic, d.partition, d.offset, d.attempt, reason);
-		paused = 1;
+			es_histogram_observe(m->handler_seconds, NULL, seconds_since(&t0));
+		if (r != ES_HANDLER_RETRY)
+			return 0;
+		if (m) {
+			for (size_t i = 0; i < b->nitems; i++)
+				es_counter_inc(m->retried, (const char *[]){b->items[i].d.topic});
+		}
+		es_warn("a batch of %zu event(s) from %s[%" PRId32 "]@%" PRId64
+			" on, attempt %d, will be retried: %s",
+			b->nitems, b->items[0].d.topic, b->items[0].d.partition,
+			b->items[0].d.offset, attempt, reason);
+		*paused = 1;
 		if (backoff_wait(c,
-				 es_backoff_ms(d.attempt + 1, c->retry_initial_ms, c->retry_max_ms),
-				 stop)) {
-			/* Stopping: leave the offset unstored; the message is
-			 * read again after the restart. */
+				 es_backoff_ms(attempt + 1, c->retry_initial_ms, c->retry_max_ms),
+				 stop))
+			return -1;
+	}
+}
+
+/* Dead-letters message i of the batch with reason; retries until the
+ * broker has it. Returns -1 when asked to stop meanwhile. */
+static int dead_letter_message(struct es_consumer *c, const struct batch *b, size_t i,
+			       const char *reason, int attempts, int *paused,
+			       volatile sig_atomic_t *stop)
+{
+	const rd_kafka_message_t *rkm = b->msgs[i];
+	const struct es_event *ev = b->evs[i];
+	struct es_log_ctx ctx = {ev ? ev->subject : NULL, ev ? ev->id : NULL, NULL};
+	char why[512];
+
+	es_log(ES_LOG_WARN, &ctx, "dead-lettering %s[%" PRId32 "]@%" PRId64 " to %s: %s",
+	       rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset, c->dlq_topic, reason);
+	/* The dead letter must be safe before the offset moves on: otherwise
+	 * a crash in between would lose the message. */
+	for (int attempt = 2; dead_letter(c, rkm, reason, attempts, stop, why, sizeof(why));
+	     attempt++) {
+		es_warn("%s; retrying", why);
+		*paused = 1;
+		if (backoff_wait(c, es_backoff_ms(attempt, c->retry_initial_ms, c->retry_max_ms),
+				 stop))
+			return -1;
+	}
+	if (c->metrics)
+		es_counter_inc(c->metrics->dead_lettered,
+			       (const char *[]){rd_kafka_topic_name(rkm->rkt),
+						ev ? "rejected" : "invalid"});
+	return 0;
+}
+
+/* Handles a batch read: effects, dead letters, then the offsets. */
+static void handle_messages(struct es_consumer *c, struct batch *b, volatile sig_atomic_t *stop)
+{
+	const struct es_kafka_metrics *m = c->metrics;
+	int paused = 0;
+
+	parse_batch(c, b);
+	if (handle_batch(c, b, &paused, stop))
+		goto out;
+	for (size_t i = 0; i < b->nmsgs; i++) {
+		const struct es_batch_item *it = b->item_of[i] == SIZE_MAX
+							 ? NULL
+							 : &b->items[b->item_of[i]];
+		bool rejected = !it || it->result == ES_HANDLER_REJECT;
+		char reason[512];
+
+		if (!it)
+			snprintf(reason, sizeof(reason), "invalid CloudEvent: %s", b->invalid[i]);
+		else
+			snprintf(reason, sizeof(reason), "%s",
+				 it->reason[0] ? it->reason : "rejected by the handler");
+		if (rejected &&
+		    dead_letter_message(c, b, i, reason, it ? it->d.attempt : 1, &paused, stop))
 			goto out;
-		}
+		if (m && it)
+			es_counter_inc(m->handled, (const char *[]){it->d.topic, it->ev->type,
+								    rejected ? "rejected" : "ok"});
 	}
-
-	if (result == ES_HANDLER_REJECT) {
-		struct es_log_ctx ctx = {ev ? ev->subject : NULL, ev ? ev->id : NULL, NULL};
-		char why[512];
-
-		es_log(ES_LOG_WARN, &ctx, "dead-lettering %s[%" PRId32 "]@%" PRId64 " to %s: %s",
-		       d.topic, d.partition, d.offset, c->dlq_topic, reason);
-		/* The dead letter must be safe before the offset moves on:
-		 * otherwise a crash in between would lose the message. */
-		for (int attempt = 2; dead_letter(c, rkm, reason, d.attempt > 1 ? d.attempt : 1,
-						  stop, why, sizeof(why));
-		     attempt++) {
-			es_warn("%s; retrying", why);
-			paused = 1;
-			if (backoff_wait(
-				    c, es_backoff_ms(attempt, c->retry_initial_ms, c->retry_max_ms),
-				    stop))
-				goto out;
-		}
-		if (m)
-			es_counter_inc(m->dead_lettered,
-				       (const char *[]){d.topic, ev ? "rejected" : "invalid"});
-	}
-	if (m && ev)
-		es_counter_inc(m->handled,
-			       (const char *[]){d.topic, type,
-						result == ES_HANDLER_OK ? "ok" : "rejected"});
-	store_offset(c, rkm);
+	store_offsets(c, b);
 out:
 	if (paused)
 		set_paused(c, 0);
-	es_event_free(ev);
 }
 
 int es_consumer_poll(struct es_consumer *c, int timeout_ms, volatile sig_atomic_t *stop,
 		     char *errstr, size_t errstr_size)
 {
-	rd_kafka_message_t *rkm;
+	int rc = 0;
 
 	if (es_producer_poll(c->dlq, 0, errstr, errstr_size))
 		return -1;
-	rkm = rd_kafka_consumer_poll(c->rk, timeout_ms);
-	if (!rkm)
-		return 0;
-	if (rkm->err) {
-		int fatal = rkm->err == RD_KAFKA_RESP_ERR__FATAL;
-
-		/* Consumer errors are informational (broker down, topic not
-		 * yet created): librdkafka keeps trying by itself. */
-		if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-			es_log(fatal ? ES_LOG_ERROR : ES_LOG_WARN, NULL, "consumer: %s",
-			       rd_kafka_message_errstr(rkm));
-		if (fatal)
-			snprintf(errstr, errstr_size, "fatal consumer error: %s",
-				 rd_kafka_message_errstr(rkm));
-		rd_kafka_message_destroy(rkm);
-		return fatal ? -1 : 0;
+	if (read_batch(c, &c->batch, timeout_ms, errstr, errstr_size))
+		rc = -1;
+	if (c->batch.nmsgs)
+		handle_messages(c, &c->batch, stop);
+	for (size_t i = 0; i < c->batch.nmsgs; i++) {
+		es_event_free(c->batch.evs[i]);
+		rd_kafka_message_destroy(c->batch.msgs[i]);
 	}
-	handle_message(c, rkm, stop);
-	rd_kafka_message_destroy(rkm);
-	return 0;
+	c->batch.nmsgs = 0;
+	return rc;
 }
 
 int es_consumer_run(struct es_consumer *c, volatile sig_atomic_t *stop, char *errstr,

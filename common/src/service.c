@@ -105,7 +105,7 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 		    size_t errstr_size)
 {
 	struct es_http_conf http;
-	long db_timeout_ms, max_attempts = 10;
+	long db_timeout_ms, max_attempts = 10, batch_max;
 	char why[512];
 	int applied;
 
@@ -123,9 +123,12 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 	if (read_config(svc, spec, &http, errstr, errstr_size) ||
 	    es_config_long("DATABASE_CONNECT_TIMEOUT_MS", 60000, 0, 3600000, &db_timeout_ms, errstr,
 			   errstr_size) ||
+	    es_config_long("CONSUMER_BATCH_MAX", ES_CONSUMER_BATCH_MAX, 1, 10000, &batch_max,
+			   errstr, errstr_size) ||
 	    es_retention_config_env(&svc->retention, errstr, errstr_size) ||
 	    es_kafka_metrics_register(svc->metrics, &svc->kmetrics, errstr, errstr_size))
 		goto fail;
+	svc->batch_max = (int)batch_max;
 	svc->pruned = es_counter_register(
 		svc->metrics, "es_retention_deleted_total",
 		"Old rows deleted from the outbox and the inbox, by table.",
@@ -215,10 +218,11 @@ static void retention_tick(struct es_service *svc)
 	svc->next_prune_ms = now + (rep.caught_up ? RETENTION_IDLE_MS : RETENTION_BUSY_MS);
 }
 
-int es_service_consume(struct es_service *svc, const char *const *topics, es_handler_fn *handler,
-		       void *handler_arg, es_service_tick_fn tick, void *tick_arg, char *errstr,
-		       size_t errstr_size)
+int es_service_consume(struct es_service *svc, const char *const *topics,
+		       const struct es_handlers *handlers, void *app, es_service_tick_fn tick,
+		       void *tick_arg, char *errstr, size_t errstr_size)
 {
+	struct es_dispatch dispatch = {svc->name, svc->db, handlers, app};
 	struct es_consumer_config cc = {
 		.bootstrap = svc->bootstrap,
 		.group_id = svc->group,
@@ -226,11 +230,13 @@ int es_service_consume(struct es_service *svc, const char *const *topics, es_han
 		.topics = topics,
 		.service = svc->name,
 		.dlq_topic = svc->dlq_topic,
-		.handler = handler,
-		.handler_arg = handler_arg,
+		.handler = es_dispatch_batch,
+		.handler_arg = &dispatch,
 		.metrics = &svc->kmetrics,
 	};
 	time_t last_reconnect = 0;
+
+	cc.batch_max = svc->batch_max;
 
 	svc->consumer = es_consumer_new(&cc, errstr, errstr_size);
 	if (!svc->consumer)
@@ -241,8 +247,8 @@ int es_service_consume(struct es_service *svc, const char *const *topics, es_han
 		if (!es_db_ok(svc->db) && time(NULL) != last_reconnect) {
 			char why[256];
 
-			/* A handler's RETRY covers the message in hand; this
-			 * brings the connection back between messages, at
+			/* A batch's RETRY covers the events in hand; this
+			 * brings the connection back between batches, at
 			 * most once a second. */
 			last_reconnect = time(NULL);
 			if (es_db_reconnect(svc->db, 0, why, sizeof(why)) == 0)

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "es/events.h"
-#include "es/inbox.h"
+#include "es/dispatch.h"
 #include "es/log.h"
 #include "stats.h"
 
@@ -72,13 +72,13 @@ int analytics_check(const struct es_event *ev, long long *time_ms, char *reason,
 
 /* ------------------------------------------------------------ the effects */
 
-struct effect_arg {
-	long long time_ms;
-};
-
-static enum es_handler_result db_failed(struct es_db *db)
+/* The event's time, checked by analytics_check before the transaction. */
+static long long event_ms(const struct es_event *ev)
 {
-	return es_db_error_is_transient(db) ? ES_HANDLER_RETRY : ES_HANDLER_REJECT;
+	long long ms = 0;
+
+	es_time_parse(ev->time, &ms);
+	return ms;
 }
 
 /*
@@ -88,16 +88,16 @@ static enum es_handler_result db_failed(struct es_db *db)
  * the same row. Lines of one sku are summed: the contract forbids
  * duplicate sku lines, but a sum is what "quantity sold" means anyway.
  */
-static enum es_handler_result place(struct es_db *db, const struct es_event *ev, long long time_ms,
-				    char *reason, size_t reason_size)
+static enum es_handler_result place(struct es_effect *fx)
 {
+	const struct es_event *ev = fx->ev;
 	char total[32], when[32];
 	char *items;
 	long n;
 
 	snprintf(total, sizeof(total), "%lld", es_data_int(ev, "totalCents"));
-	snprintf(when, sizeof(when), "%lld", time_ms);
-	n = es_db_exec(db,
+	snprintf(when, sizeof(when), "%lld", event_ms(ev));
+	n = es_db_exec(fx->db,
 		       "INSERT INTO analytics_orders AS o "
 		       "(order_id, total_cents, currency, placed_at) "
 		       "VALUES ($1, $2::bigint, $3, "
@@ -106,26 +106,27 @@ static enum es_handler_result place(struct es_db *db, const struct es_event *ev,
 		       "currency = EXCLUDED.currency, placed_at = EXCLUDED.placed_at, "
 		       "updated_at = now()",
 		       4, (const char *[]){ev->subject, total, es_data_str(ev, "currency"), when},
-		       reason, reason_size);
+		       fx->reason, sizeof(fx->reason));
 	if (n < 0)
-		return db_failed(db);
+		return es_effect_db_failed(fx);
 
 	items = json_dumps(json_object_get(ev->data, "items"), JSON_COMPACT);
 	if (!items) {
-		snprintf(reason, reason_size, "out of memory");
+		snprintf(fx->reason, sizeof(fx->reason), "out of memory");
 		return ES_HANDLER_RETRY;
 	}
 	/* The lines are parsed by PostgreSQL from the checked JSON: one
 	 * statement whatever their number. */
-	n = es_db_exec(db,
+	n = es_db_exec(fx->db,
 		       "INSERT INTO analytics_order_items (order_id, sku, quantity) "
 		       "SELECT $1, i.sku, sum(i.quantity) "
 		       "FROM json_to_recordset($2::json) AS i(sku text, quantity bigint) "
 		       "GROUP BY i.sku "
 		       "ON CONFLICT (order_id, sku) DO NOTHING",
-		       2, (const char *[]){ev->subject, items}, reason, reason_size);
+		       2, (const char *[]){ev->subject, items}, fx->reason, sizeof(fx->reason));
 	free(items);
-	return n < 0 ? db_failed(db) : ES_HANDLER_OK;
+	fx->outcome = ANALYTICS_PLACE;
+	return n < 0 ? es_effect_db_failed(fx) : ES_HANDLER_OK;
 }
 
 /*
@@ -134,18 +135,17 @@ static enum es_handler_result place(struct es_db *db, const struct es_event *ev,
  * wins and nothing changes it again. An order not yet seen gets its row
  * here, which its OrderPlaced completes later.
  */
-static enum es_handler_result finish(struct es_db *db, const struct es_event *ev,
-				     const char *status, long long time_ms, char *reason,
-				     size_t reason_size)
+static enum es_handler_result finish(struct es_effect *fx)
 {
-	bool confirmed = !strcmp(status, "CONFIRMED");
+	const struct es_event *ev = fx->ev;
+	bool confirmed = !strcmp(ev->type, ES_ORDER_CONFIRMED);
 	char total[32], when[32];
 	long n;
 
 	snprintf(total, sizeof(total), "%lld", es_data_int(ev, "totalCents"));
-	snprintf(when, sizeof(when), "%lld", time_ms);
+	snprintf(when, sizeof(when), "%lld", event_ms(ev));
 	n = es_db_exec(
-		db,
+		fx->db,
 		"INSERT INTO analytics_orders AS o "
 		"(order_id, status, total_cents, currency, cancel_reason, terminal_at) "
 		"VALUES ($1, $2, $3::bigint, $4, $5, "
@@ -156,75 +156,111 @@ static enum es_handler_result finish(struct es_db *db, const struct es_event *ev
 		"currency = COALESCE(o.currency, EXCLUDED.currency), updated_at = now() "
 		"WHERE o.status = 'PENDING'",
 		6,
-		(const char *[]){ev->subject, status, confirmed ? total : NULL,
+		(const char *[]){ev->subject, confirmed ? "CONFIRMED" : "CANCELLED",
+				 confirmed ? total : NULL,
 				 confirmed ? es_data_str(ev, "currency") : NULL,
 				 confirmed ? NULL : es_data_str(ev, "reason"), when},
-		reason, reason_size);
+		fx->reason, sizeof(fx->reason));
 	if (n < 0)
-		return db_failed(db);
-	if (n == 0) {
-		struct es_log_ctx ctx = {ev->subject, ev->id, NULL};
-
-		es_log(ES_LOG_WARN, &ctx, "%s for an order already terminal: status kept",
+		return es_effect_db_failed(fx);
+	if (n == 0)
+		es_log(ES_LOG_WARN, &fx->log, "%s for an order already terminal: status kept",
 		       ev->type);
-	}
+	fx->outcome = confirmed ? ANALYTICS_CONFIRM : ANALYTICS_CANCEL;
 	return ES_HANDLER_OK;
 }
 
-static enum es_handler_result count(struct es_db *db, const char *family, const char *name,
-				    char *reason, size_t reason_size)
+/* Payments, reservations, emails: counted together for the whole batch,
+ * by add_counts. */
+static enum es_handler_result count(struct es_effect *fx)
 {
-	long n;
-
-	n = es_db_exec(db,
-		       "INSERT INTO analytics_counts (family, name, n) VALUES ($1, $2, 1) "
-		       "ON CONFLICT (family, name) DO UPDATE SET n = analytics_counts.n + 1",
-		       2, (const char *[]){family, name}, reason, reason_size);
-	return n < 0 ? db_failed(db) : ES_HANDLER_OK;
+	fx->outcome = ANALYTICS_COUNT;
+	return ES_HANDLER_OK;
 }
 
-/* es_effect_fn: runs inside the inbox transaction, once per event id. */
-static enum es_handler_result apply(struct es_db *db, const struct es_event *ev, void *arg,
-				    char *reason, size_t reason_size)
+/* The batch's counted events, added to analytics_counts in one statement. */
+static int add_counts(struct es_db *db, void *arg, struct es_effect *const *applied, size_t n,
+		      char *reason, size_t reason_size)
 {
-	const struct effect_arg *a = arg;
-	const char *family, *name;
+	json_t *rows = json_array();
+	char *text;
+	long rc;
 
-	switch (analytics_effect_of(ev, &family, &name)) {
-	case ANALYTICS_PLACE:
-		return place(db, ev, a->time_ms, reason, reason_size);
-	case ANALYTICS_CONFIRM:
-		return finish(db, ev, "CONFIRMED", a->time_ms, reason, reason_size);
-	case ANALYTICS_CANCEL:
-		return finish(db, ev, "CANCELLED", a->time_ms, reason, reason_size);
-	case ANALYTICS_COUNT:
-		return count(db, family, name, reason, reason_size);
-	case ANALYTICS_NONE:
-		break;
+	for (size_t i = 0; rows && i < n; i++) {
+		const char *family, *name;
+
+		if (applied[i]->outcome != ANALYTICS_COUNT ||
+		    analytics_effect_of(applied[i]->ev, &family, &name) != ANALYTICS_COUNT)
+			continue;
+		if (json_array_append_new(
+			    rows, json_pack("{s:s, s:s}", "family", family, "name", name))) {
+			json_decref(rows);
+			rows = NULL;
+		}
 	}
-	snprintf(reason, reason_size, "no read model for event type %s", ev->type);
-	return ES_HANDLER_REJECT;
+	if (!rows) {
+		snprintf(reason, reason_size, "out of memory");
+		return -1;
+	}
+	if (json_array_size(rows) == 0) {
+		json_decref(rows);
+		return 0;
+	}
+	text = json_dumps(rows, JSON_COMPACT);
+	json_decref(rows);
+	if (!text) {
+		snprintf(reason, reason_size, "out of memory");
+		return -1;
+	}
+	rc = es_db_exec(db,
+			"INSERT INTO analytics_counts AS c (family, name, n) "
+			"SELECT r.family, r.name, count(*) "
+			"FROM json_to_recordset($1::json) AS r(family text, name text) "
+			"GROUP BY r.family, r.name "
+			"ON CONFLICT (family, name) DO UPDATE SET n = c.n + EXCLUDED.n",
+			1, (const char *[]){text}, reason, reason_size);
+	free(text);
+	return rc < 0 ? -1 : 0;
 }
 
-enum es_handler_result analytics_handle(void *arg, const struct es_event *ev,
-					const struct es_delivery *d, char *reason,
-					size_t reason_size)
+/* Everything analytics_check can say before the transaction. */
+static enum es_handler_result check(struct es_effect *fx)
 {
-	struct analytics *app = arg;
-	const char *family, *name;
-	struct effect_arg a;
-	enum es_handler_result r;
-	bool duplicate;
+	long long ms;
 
-	if (analytics_check(ev, &a.time_ms, reason, reason_size))
-		return ES_HANDLER_REJECT;
-	r = es_inbox_process(app->db, ANALYTICS_SERVICE, ev, apply, &a, &duplicate, reason,
-			     reason_size);
-	if (r == ES_HANDLER_OK && !duplicate &&
-	    analytics_effect_of(ev, &family, &name) != ANALYTICS_COUNT)
-		app->orders_changed = true;
-	return r;
+	return analytics_check(fx->ev, &ms, fx->reason, sizeof(fx->reason)) ? ES_HANDLER_REJECT
+									    : ES_HANDLER_OK;
 }
+
+/* An order changed: the gauge is refreshed at the next tick. */
+static void committed(struct es_effect *fx)
+{
+	struct analytics *app = fx->app;
+
+	if (fx->outcome != ANALYTICS_COUNT)
+		app->orders_changed = true;
+}
+
+static const struct es_dispatch_rule rules[] = {
+	{ES_ORDER_PLACED, place},
+	{ES_ORDER_CONFIRMED, finish},
+	{ES_ORDER_CANCELLED, finish},
+	{ES_PAYMENT_PROCESSED, count},
+	{ES_PAYMENT_FAILED, count},
+	{ES_PAYMENT_REFUNDED, count},
+	{ES_INVENTORY_RESERVED, count},
+	{ES_INVENTORY_REJECTED, count},
+	{ES_INVENTORY_RELEASED, count},
+	{ES_EMAIL_SENT, count},
+	{NULL, NULL},
+};
+
+const struct es_handlers analytics_handlers = {
+	.rules = rules,
+	.prepare = check,
+	.before_commit = add_counts,
+	.committed = committed,
+};
 
 /* -------------------------------------------------------------- the gauge */
 

@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "es/db.h"
+#include "es/dispatch.h"
 #include "es/envelope.h"
 #include "es/kafka.h"
 #include "es/metrics.h"
@@ -60,20 +61,19 @@ int analytics_check(const struct es_event *ev, long long *time_ms, char *reason,
 
 /* The consumer's state, on the consumer's thread only. */
 struct analytics {
-	struct es_db *db; /* borrowed: the consumer thread's connection */
+	struct es_db *db; /* borrowed: the consumer thread's connection, for the gauge */
 	struct es_gauge *orders_gauge; /* es_analytics_orders{status}, or NULL */
 	bool orders_changed; /* an orders-topic event committed since the last refresh */
 	long long refreshed_ms; /* monotonic time of the last gauge refresh */
 };
 
 /*
- * The consumer's handler (es_handler_fn), arg a struct analytics: REJECT
- * when analytics_check fails, else the effect through es_inbox_process
- * (OK, RETRY on a transient database failure).
+ * What analytics-service does with events (es/dispatch.h; the app is a
+ * struct analytics): REJECT when analytics_check fails; the orders' events
+ * update their rows, each in its own statements; the others are counted,
+ * a whole batch's in one statement.
  */
-enum es_handler_result analytics_handle(void *arg, const struct es_event *ev,
-					const struct es_delivery *d, char *reason,
-					size_t reason_size);
+extern const struct es_handlers analytics_handlers;
 
 /*
  * es_service_tick_fn, arg a struct analytics: refreshes the orders gauge

@@ -1,6 +1,6 @@
 /*
  * Integration tests for the analytics handler against a real PostgreSQL
- * (DATABASE_URL): hand-made saga events go through analytics_handle, as
+ * (DATABASE_URL): hand-made saga events go through the dispatch path (es_dispatch_one), as
  * the consumer loop would deliver them, and GET /stats's body is checked.
  * Each test works in a schema of its own, migrated like the daemon's.
  */
@@ -30,9 +30,9 @@ static struct es_db *fresh_schema(void)
 static enum es_handler_result deliver(struct analytics *app, const struct es_event *ev,
 				      enum it_topic topic)
 {
-	struct es_delivery d = {.topic = it_topic_names[topic], .attempt = 1};
+	struct es_dispatch d = {ANALYTICS_SERVICE, app->db, &analytics_handlers, app};
 	char reason[512] = "";
-	enum es_handler_result r = analytics_handle(app, ev, &d, reason, sizeof(reason));
+	enum es_handler_result r = es_dispatch_one(&d, ev, reason, sizeof(reason));
 
 	ck_assert_msg(r != ES_HANDLER_RETRY, "%s %s: RETRY: %s", ev->type, ev->id, reason);
 	return r;

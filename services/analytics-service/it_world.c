@@ -96,14 +96,15 @@ void it_world_produce_saga(struct it_world *w)
 
 struct es_consumer *it_world_consumer(struct it_world *w, struct analytics *app)
 {
+	w->dispatch = (struct es_dispatch){ANALYTICS_SERVICE, app->db, &analytics_handlers, app};
 	struct es_consumer_config cfg = {
 		.bootstrap = w->bootstrap,
 		.group_id = w->group,
 		.topics = w->topics,
 		.service = ANALYTICS_SERVICE,
 		.dlq_topic = w->dlq,
-		.handler = analytics_handle,
-		.handler_arg = app,
+		.handler = es_dispatch_batch,
+		.handler_arg = &w->dispatch,
 		.retry_initial_ms = 20,
 		.retry_max_ms = 200,
 	};

@@ -43,6 +43,7 @@ struct it_world {
 	char schema[64];
 	struct es_db *db;
 	struct analytics app; /* app.db: db */
+	struct es_dispatch dispatch; /* of the consumer it_world_consumer made last */
 	struct it_saga saga;
 };
 

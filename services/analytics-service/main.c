@@ -90,8 +90,8 @@ static int run_daemon(struct es_service *svc, char *errstr, size_t errstr_size)
 		goto out;
 	if (analytics_refresh_gauge(&app, why, sizeof(why)))
 		es_warn("es_analytics_orders not set yet: %s", why);
-	rc = es_service_consume(svc, topics, analytics_handle, &app, analytics_tick, &app, errstr,
-				errstr_size);
+	rc = es_service_consume(svc, topics, &analytics_handlers, &app, analytics_tick, &app,
+				errstr, errstr_size);
 out:
 	/* HTTP handlers hold pool connections: stop them before the pool. */
 	es_http_stop(svc->http);

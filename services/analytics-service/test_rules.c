@@ -142,17 +142,17 @@ START_TEST(handler_rejects_before_touching_the_database)
 {
 	/* db NULL: a handler that reached the database would crash. */
 	struct analytics app = {.db = NULL};
-	struct es_delivery d = {.topic = "orders", .partition = 0, .offset = 7, .attempt = 1};
+	struct es_dispatch d = {ANALYTICS_SERVICE, NULL, &analytics_handlers, &app};
 	struct es_event *ev = event("OrderShipped", json_pack("{s:s}", "orderId", ORDER_ID));
 	char reason[256];
 
-	ck_assert_int_eq(analytics_handle(&app, ev, &d, reason, sizeof(reason)), ES_HANDLER_REJECT);
+	ck_assert_int_eq(es_dispatch_one(&d, ev, reason, sizeof(reason)), ES_HANDLER_REJECT);
 	ck_assert(!app.orders_changed);
 	es_event_free(ev);
 
 	ev = event(ES_EMAIL_SENT,
 		   json_pack("{s:s, s:s}", "orderId", ORDER_ID, "template", "order-received"));
-	ck_assert_int_eq(analytics_handle(&app, ev, &d, reason, sizeof(reason)), ES_HANDLER_REJECT);
+	ck_assert_int_eq(es_dispatch_one(&d, ev, reason, sizeof(reason)), ES_HANDLER_REJECT);
 	ck_assert_msg(strstr(reason, "/to"), "%s", reason);
 	es_event_free(ev);
 }

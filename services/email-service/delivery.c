@@ -79,3 +79,11 @@ enum email_delivery_result email_deliver(const struct email_delivery *d, const c
 		return EMAIL_DELIVERY_RETRY;
 	return EMAIL_DELIVERED;
 }
+
+int email_delivery_sync(const struct email_delivery *d, char *errstr, size_t errstr_size)
+{
+	/* An SMTP server's 250 is its promise already. */
+	if (d->smtp_url)
+		return 0;
+	return email_maildir_sync(d->maildir, errstr, errstr_size);
+}

@@ -43,11 +43,21 @@ enum email_delivery_result {
 
 /*
  * Delivers one rendered message of template t about order_id to to.
- * Returns EMAIL_DELIVERED, or one of the failures with errstr filled.
+ * Returns EMAIL_DELIVERED, or one of the failures with errstr filled. A
+ * Maildir delivery is in place but not yet durable: see
+ * email_delivery_sync.
  */
 enum email_delivery_result email_deliver(const struct email_delivery *d, const char *order_id,
 					 enum email_template t, const char *to, const char *message,
 					 size_t len, char *errstr, size_t errstr_size);
+
+/*
+ * Makes every delivery so far durable (for a Maildir, one fsync of new/,
+ * however many messages went in; for SMTP nothing is left to do). Call it
+ * before recording a delivery as done. Returns 0, or -1 with errstr
+ * filled.
+ */
+int email_delivery_sync(const struct email_delivery *d, char *errstr, size_t errstr_size);
 
 /* The Maildir file name of (order, template): "<orderId>.<template>.eml".
  * Returns 0, or -1 when it does not fit. */

@@ -9,11 +9,9 @@
 #include "es/log.h"
 #include "es/outbox.h"
 
-void email_app_init(struct email_app *app, struct es_db *db, const char *topic,
-		    const struct email_delivery *delivery)
+void email_app_init(struct email_app *app, const char *topic, const struct email_delivery *delivery)
 {
 	memset(app, 0, sizeof(*app));
-	app->db = db;
 	app->topic = topic;
 	app->delivery = delivery;
 }
@@ -66,13 +64,6 @@ static const struct es_log_ctx *ev_log(struct ev_log *l, const struct es_event *
 	if (ev->traceparent && es_traceparent_trace_id(ev->traceparent, l->trace_id) == 0)
 		l->ctx.trace_id = l->trace_id;
 	return &l->ctx;
-}
-
-/* A failed statement: worth another try when the database is away or
- * lost a race, otherwise not (the reason is already filled). */
-static enum es_handler_result db_failure(struct es_db *db)
-{
-	return es_db_error_is_transient(db) ? ES_HANDLER_RETRY : ES_HANDLER_REJECT;
 }
 
 /* ------------------------------------------------------------- statements */
@@ -178,39 +169,41 @@ static void fill_message(struct email_message *m, enum email_template t, const c
 
 /* Records the delivered email and writes its EmailSent, in the transaction
  * in hand. */
-static enum es_handler_result record_sent(struct email_app *app, struct es_db *db,
-					  enum email_template t, const char *to,
-					  const char *message_id, const struct es_event *cause,
-					  char *reason, size_t reason_size)
+static enum es_handler_result record_sent(struct es_effect *fx, enum email_template t,
+					  const char *to, const char *message_id,
+					  const struct es_event *cause)
 {
+	struct email_app *app = fx->app;
 	const char *name = email_template_name(t);
 	const char *params[5] = {cause->subject, name, to, message_id, cause->id};
 	struct es_event *sent;
 	long n;
 	int rc;
 
-	n = es_db_exec(db,
+	n = es_db_exec(fx->db,
 		       "INSERT INTO email_sent (order_id, template, recipient, message_id, "
 		       "cause_event_id) VALUES ($1, $2, $3, $4, $5) "
 		       "ON CONFLICT (order_id, template) DO NOTHING",
-		       5, params, reason, reason_size);
+		       5, params, fx->reason, sizeof(fx->reason));
 	if (n < 0)
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	if (n == 0) /* recorded already: the key, not our earlier look, decides */
 		return ES_HANDLER_OK;
-	/* json_pack's "s" copies; es_event_new steals data even on failure. */
+	/* json_pack's "s" copies; es_event_new steals data even on failure.
+	 * EmailSent is caused by the event the email is about, which for a
+	 * pending email is not fx->ev. */
 	sent = es_event_new(EMAIL_SERVICE, ES_EMAIL_SENT, cause->subject, cause, NULL,
 			    json_pack("{s:s, s:s, s:s, s:s}", "orderId", cause->subject, "template",
 				      name, "to", to, "messageId", message_id));
 	if (!sent) {
-		snprintf(reason, reason_size, "out of memory");
+		snprintf(fx->reason, sizeof(fx->reason), "out of memory");
 		return ES_HANDLER_RETRY;
 	}
-	rc = es_outbox_put(db, app->topic, sent, reason, reason_size);
+	rc = es_outbox_put(fx->db, app->topic, sent, fx->reason, sizeof(fx->reason));
 	es_event_free(sent);
 	if (rc)
-		return db_failure(db);
-	app->sent_in_tx[t]++;
+		return es_effect_db_failed(fx);
+	fx->outcome |= 1 << t; /* counted once the batch has committed */
 	return ES_HANDLER_OK;
 }
 
@@ -219,21 +212,22 @@ static enum es_handler_result record_sent(struct email_app *app, struct es_db *d
  *
  * Deliver first, then record. The email leaves this process (a file
  * renamed into new/, or an SMTP server's 250) before the transaction that
- * records it in email_sent and writes EmailSent to the outbox commits. A
- * crash or a failed commit in between means the event is handled again and
- * the email delivered a second time: at-least-once. The other order (commit,
- * then deliver) would lose the email for good on a crash after the commit,
- * since nothing would ever try again. A duplicate is made harmless instead:
- * the second delivery has the same Maildir file name, so it replaces the
- * first file, and the same Message-ID, so mail readers and an SMTP relay's
- * duplicate check see one message. Once recorded, email_sent's row stops
- * any further delivery of (order, template).
+ * records it in email_sent and writes EmailSent to the outbox commits; a
+ * Maildir's new/ is made durable once per batch, just before that commit
+ * (before_commit). A crash or a failed commit in between means the event
+ * is handled again and the email delivered a second time: at-least-once.
+ * The other order (commit, then deliver) would lose the email for good on
+ * a crash after the commit, since nothing would ever try again. A
+ * duplicate is made harmless instead: the second delivery has the same
+ * Maildir file name, so it replaces the first file, and the same
+ * Message-ID, so mail readers and an SMTP relay's duplicate check see one
+ * message. Once recorded, email_sent's row stops any further delivery of
+ * (order, template).
  */
-static enum es_handler_result send_email(struct email_app *app, struct es_db *db,
-					 enum email_template t, const char *to,
-					 const struct es_event *cause, char *reason,
-					 size_t reason_size)
+static enum es_handler_result send_email(struct es_effect *fx, enum email_template t,
+					 const char *to, const struct es_event *cause)
 {
+	struct email_app *app = fx->app;
 	const char *order_id = cause->subject;
 	char message_id[EMAIL_MESSAGE_ID_SIZE];
 	enum email_delivery_result dr;
@@ -243,32 +237,34 @@ static enum es_handler_result send_email(struct email_app *app, struct es_db *db
 	size_t len;
 	int sent;
 
-	sent = already_sent(db, order_id, t, reason, reason_size);
+	sent = already_sent(fx->db, order_id, t, fx->reason, sizeof(fx->reason));
 	if (sent < 0)
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	if (sent) {
 		es_log(ES_LOG_INFO, ev_log(&l, cause), "%s already delivered: not sent again",
 		       email_template_name(t));
 		return ES_HANDLER_OK;
 	}
 	fill_message(&m, t, app->delivery->from, to, cause);
-	text = email_message_render(&m, &len, reason, reason_size);
+	text = email_message_render(&m, &len, fx->reason, sizeof(fx->reason));
 	if (!text)
 		return ES_HANDLER_REJECT;
 	if (email_message_id(order_id, t, message_id, sizeof(message_id))) {
 		free(text);
-		snprintf(reason, reason_size, "order id too long for a Message-ID");
+		snprintf(fx->reason, sizeof(fx->reason), "order id too long for a Message-ID");
 		return ES_HANDLER_REJECT;
 	}
-	dr = email_deliver(app->delivery, order_id, t, to, text, len, reason, reason_size);
+	dr = email_deliver(app->delivery, order_id, t, to, text, len, fx->reason,
+			   sizeof(fx->reason));
 	free(text);
 	if (dr == EMAIL_DELIVERY_RETRY)
 		return ES_HANDLER_RETRY;
 	if (dr == EMAIL_DELIVERY_REFUSED)
 		return ES_HANDLER_REJECT;
+	app->unsynced = true;
 	es_log(ES_LOG_INFO, ev_log(&l, cause), "delivered %s %s to %s", email_template_name(t),
 	       message_id, to);
-	return record_sent(app, db, t, to, message_id, cause, reason, reason_size);
+	return record_sent(fx, t, to, message_id, cause);
 }
 
 /* ------------------------------------------------------------ the effects */
@@ -276,52 +272,47 @@ static enum es_handler_result send_email(struct email_app *app, struct es_db *db
 /* An email for an order whose OrderPlaced has not come yet: keep the event
  * until it does. A second one of the same template changes nothing, as
  * each (order, template) is sent once. */
-static enum es_handler_result keep_pending(struct es_db *db, enum email_template t,
-					   const struct es_event *ev, char *reason,
-					   size_t reason_size)
+static enum es_handler_result keep_pending(struct es_effect *fx, enum email_template t)
 {
-	const char *params[3] = {ev->subject, email_template_name(t), NULL};
-	struct ev_log l;
+	const char *params[3] = {fx->ev->subject, email_template_name(t), NULL};
 	char *text;
 	long n;
 
-	text = es_event_serialize(ev);
+	text = es_event_serialize(fx->ev);
 	if (!text) {
-		snprintf(reason, reason_size, "out of memory");
+		snprintf(fx->reason, sizeof(fx->reason), "out of memory");
 		return ES_HANDLER_RETRY;
 	}
 	params[2] = text;
-	n = es_db_exec(db,
+	n = es_db_exec(fx->db,
 		       "INSERT INTO email_pending (order_id, template, event) VALUES ($1, $2, $3) "
 		       "ON CONFLICT (order_id, template) DO NOTHING",
-		       3, params, reason, reason_size);
+		       3, params, fx->reason, sizeof(fx->reason));
 	free(text);
 	if (n < 0)
-		return db_failure(db);
-	es_log(ES_LOG_INFO, ev_log(&l, ev), "%s waits for the order's OrderPlaced",
+		return es_effect_db_failed(fx);
+	es_log(ES_LOG_INFO, &fx->log, "%s waits for the order's OrderPlaced",
 	       email_template_name(t));
 	return ES_HANDLER_OK;
 }
 
 /* Sends what waited for the order's OrderPlaced, then forgets it. */
-static enum es_handler_result send_pending(struct email_app *app, struct es_db *db,
-					   const char *order_id, const char *to, char *reason,
-					   size_t reason_size)
+static enum es_handler_result send_pending(struct es_effect *fx, const char *to)
 {
+	const char *order_id = fx->ev->subject;
 	const char *params[1] = {order_id};
 	enum es_handler_result r = ES_HANDLER_OK;
 	PGresult *res;
 
-	res = es_db_query(db,
+	res = es_db_query(fx->db,
 			  "SELECT template, event FROM email_pending WHERE order_id = $1 "
 			  "ORDER BY created_at, template",
-			  1, params, reason, reason_size);
+			  1, params, fx->reason, sizeof(fx->reason));
 	if (!res)
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	for (int i = 0; i < PQntuples(res) && r == ES_HANDLER_OK; i++) {
 		const char *name = es_db_get(res, i, "template");
 		const char *text = es_db_get(res, i, "event");
-		struct es_log_ctx ctx = {order_id, NULL, NULL};
 		enum email_template t;
 		struct es_event *cause;
 		char why[256];
@@ -330,27 +321,26 @@ static enum es_handler_result send_pending(struct email_app *app, struct es_db *
 		if (!cause || email_template_parse(name, &t)) {
 			/* We wrote it ourselves, so this is a bug; keeping the
 			 * row would not make it sendable either. */
-			es_log(ES_LOG_ERROR, &ctx, "dropping unreadable pending %s: %s",
+			es_log(ES_LOG_ERROR, &fx->log, "dropping unreadable pending %s: %s",
 			       name ? name : "email", cause ? "unknown template" : why);
 			es_event_free(cause);
 			continue;
 		}
-		r = send_email(app, db, t, to, cause, reason, reason_size);
+		r = send_email(fx, t, to, cause);
 		es_event_free(cause);
 	}
 	PQclear(res);
 	if (r != ES_HANDLER_OK)
 		return r;
-	if (es_db_exec(db, "DELETE FROM email_pending WHERE order_id = $1", 1, params, reason,
-		       reason_size) < 0)
-		return db_failure(db);
+	if (es_db_exec(fx->db, "DELETE FROM email_pending WHERE order_id = $1", 1, params,
+		       fx->reason, sizeof(fx->reason)) < 0)
+		return es_effect_db_failed(fx);
 	return ES_HANDLER_OK;
 }
 
-static enum es_handler_result order_placed(struct email_app *app, struct es_db *db,
-					   const struct es_event *ev, char *reason,
-					   size_t reason_size)
+static enum es_handler_result order_placed(struct es_effect *fx)
 {
+	const struct es_event *ev = fx->ev;
 	char to[EMAIL_ADDRESS_MAX + 1], total[32];
 	const char *params[4] = {ev->subject, es_data_str(ev, "customerEmail"), total,
 				 es_data_str(ev, "currency")};
@@ -360,109 +350,119 @@ static enum es_handler_result order_placed(struct email_app *app, struct es_db *
 	snprintf(total, sizeof(total), "%lld", es_data_int(ev, "totalCents"));
 	/* A second OrderPlaced of one order (another event id) keeps the
 	 * first one's address: an order's emails all go to one place. */
-	if (es_db_exec(db,
+	if (es_db_exec(fx->db,
 		       "INSERT INTO email_orders (order_id, email, total_cents, currency) "
 		       "VALUES ($1, $2, $3::bigint, $4) ON CONFLICT (order_id) DO NOTHING",
-		       4, params, reason, reason_size) < 0)
-		return db_failure(db);
-	found = find_recipient(db, ev->subject, to, sizeof(to), reason, reason_size);
+		       4, params, fx->reason, sizeof(fx->reason)) < 0)
+		return es_effect_db_failed(fx);
+	found = find_recipient(fx->db, ev->subject, to, sizeof(to), fx->reason, sizeof(fx->reason));
 	if (found < 0)
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	if (!found) {
-		snprintf(reason, reason_size, "order %s vanished from email_orders", ev->subject);
+		snprintf(fx->reason, sizeof(fx->reason), "order %s vanished from email_orders",
+			 ev->subject);
 		return ES_HANDLER_RETRY;
 	}
-	r = send_email(app, db, EMAIL_ORDER_RECEIVED, to, ev, reason, reason_size);
+	r = send_email(fx, EMAIL_ORDER_RECEIVED, to, ev);
 	if (r != ES_HANDLER_OK)
 		return r;
-	return send_pending(app, db, ev->subject, to, reason, reason_size);
+	return send_pending(fx, to);
 }
 
-/* The effect of one new event, inside the inbox's transaction. */
-static enum es_handler_result effect(struct es_db *db, const struct es_event *ev, void *arg,
-				     char *reason, size_t reason_size)
+/* The effect of every event that causes an email. */
+static enum es_handler_result effect(struct es_effect *fx)
 {
-	struct email_app *app = arg;
 	char to[EMAIL_ADDRESS_MAX + 1];
 	enum email_template t;
 	int found;
 
-	/* es_db_tx may run the effect again after a serialization failure:
-	 * only the last run's emails commit. */
-	memset(app->sent_in_tx, 0, sizeof(app->sent_in_tx));
-	if (template_of(ev->type, &t)) /* the handler only sends us these */
+	if (template_of(fx->ev->type, &t)) /* the table only sends us these */
 		return ES_HANDLER_OK;
-	if (lock_order(db, ev->subject, reason, reason_size))
-		return db_failure(db);
+	if (lock_order(fx->db, fx->ev->subject, fx->reason, sizeof(fx->reason)))
+		return es_effect_db_failed(fx);
 	if (t == EMAIL_ORDER_RECEIVED)
-		return order_placed(app, db, ev, reason, reason_size);
-	found = find_recipient(db, ev->subject, to, sizeof(to), reason, reason_size);
+		return order_placed(fx);
+	found = find_recipient(fx->db, fx->ev->subject, to, sizeof(to), fx->reason,
+			       sizeof(fx->reason));
 	if (found < 0)
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	if (!found)
-		return keep_pending(db, t, ev, reason, reason_size);
-	return send_email(app, db, t, to, ev, reason, reason_size);
+		return keep_pending(fx, t);
+	return send_email(fx, t, to, fx->ev);
 }
 
-/* ------------------------------------------------------------ the handler */
+/* ------------------------------------------------------------ the hooks */
 
 /* What the contract's shape check leaves to us: values that go into a
  * header, a file name or an amount. Data that fails can never be mailed. */
-static int check_mailable(const struct es_event *ev, enum email_template t, char *reason,
-			  size_t reason_size)
+static enum es_handler_result check_mailable(struct es_effect *fx)
 {
+	const struct es_event *ev = fx->ev;
+	enum email_template t;
 	const char *s;
 
+	if (template_of(ev->type, &t))
+		return ES_HANDLER_OK;
 	if (!email_order_id_valid(ev->subject)) {
-		snprintf(reason, reason_size,
+		snprintf(fx->reason, sizeof(fx->reason),
 			 "%s: orderId is not usable in a Message-ID or a file name (1 to %d of "
 			 "A-Z a-z 0-9 - _ and single inner dots)",
 			 ev->type, EMAIL_ORDER_ID_MAX);
-		return -1;
+		return ES_HANDLER_REJECT;
 	}
 	s = es_data_str(ev, "customerEmail");
 	if (t == EMAIL_ORDER_RECEIVED && !email_address_valid(s)) {
-		snprintf(reason, reason_size, "%s data: /customerEmail is not a mailable address",
-			 ev->type);
-		return -1;
+		snprintf(fx->reason, sizeof(fx->reason),
+			 "%s data: /customerEmail is not a mailable address", ev->type);
+		return ES_HANDLER_REJECT;
 	}
 	s = es_data_str(ev, "currency");
 	if (t != EMAIL_ORDER_CANCELLED && !email_currency_valid(s)) {
-		snprintf(reason, reason_size,
+		snprintf(fx->reason, sizeof(fx->reason),
 			 "%s data: /currency must be an ISO 4217 code such as EUR", ev->type);
-		return -1;
-	}
-	return 0;
-}
-
-enum es_handler_result email_handle(void *arg, const struct es_event *ev,
-				    const struct es_delivery *d, char *reason, size_t reason_size)
-{
-	struct email_app *app = arg;
-	enum es_handler_result r;
-	enum email_template t;
-
-	if (!es_event_type_known(ev->type)) {
-		snprintf(reason, reason_size, "unknown event type %s", ev->type);
 		return ES_HANDLER_REJECT;
-	}
-	if (template_of(ev->type, &t))
-		return ES_HANDLER_OK; /* a known event that causes no email */
-	if (es_event_data_check(ev, reason, reason_size) ||
-	    check_mailable(ev, t, reason, reason_size))
-		return ES_HANDLER_REJECT;
-
-	/* A duplicate does not run the effect: nothing may be left from the
-	 * event before. */
-	memset(app->sent_in_tx, 0, sizeof(app->sent_in_tx));
-	r = es_inbox_process(app->db, EMAIL_SERVICE, ev, effect, app, NULL, reason, reason_size);
-	if (r != ES_HANDLER_OK)
-		return r;
-	for (int i = 0; i < EMAIL_NTEMPLATES; i++) {
-		if (app->sent_in_tx[i])
-			es_counter_add(app->sent_total,
-				       (const char *const[]){email_template_name(i)},
-				       app->sent_in_tx[i]);
 	}
 	return ES_HANDLER_OK;
 }
+
+/* The batch's deliveries made durable (one fsync of the Maildir's new/,
+ * whatever their number) before the commit records them as sent. */
+static int sync_deliveries(struct es_db *db, void *arg, struct es_effect *const *applied, size_t n,
+			   char *reason, size_t reason_size)
+{
+	struct email_app *app = arg;
+
+	if (!app->unsynced)
+		return 0;
+	if (email_delivery_sync(app->delivery, reason, reason_size))
+		return -1;
+	app->unsynced = false;
+	return 0;
+}
+
+static void count_sent(struct es_effect *fx)
+{
+	struct email_app *app = fx->app;
+
+	for (int t = 0; t < EMAIL_NTEMPLATES; t++) {
+		if (fx->outcome & (1 << t) && app->sent_total)
+			es_counter_inc(app->sent_total,
+				       (const char *const[]){email_template_name(t)});
+	}
+}
+
+/* Every other known type causes no email. */
+static const struct es_dispatch_rule rules[] = {
+	{ES_ORDER_PLACED, effect},
+	{ES_ORDER_CONFIRMED, effect},
+	{ES_ORDER_CANCELLED, effect},
+	{ES_PAYMENT_REFUNDED, effect},
+	{NULL, NULL},
+};
+
+const struct es_handlers email_handlers = {
+	.rules = rules,
+	.prepare = check_mailable,
+	.before_commit = sync_deliveries,
+	.committed = count_sent,
+};

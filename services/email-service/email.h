@@ -23,11 +23,12 @@
 #ifndef EMAIL_EMAIL_H
 #define EMAIL_EMAIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "delivery.h"
 #include "es/db.h"
-#include "es/inbox.h"
+#include "es/dispatch.h"
 #include "es/kafka.h"
 #include "es/metrics.h"
 #include "message.h"
@@ -38,20 +39,16 @@
 extern const struct es_migration email_migrations[];
 extern const size_t email_migrations_count;
 
-/* What the handler works with; the pointers are borrowed and must outlive
+/* What the handlers work with; the pointers are borrowed and must outlive
  * it. Fill the public part with email_app_init. */
 struct email_app {
-	struct es_db *db; /* the consumer thread's connection */
 	const char *topic; /* where EmailSent goes: the notifications topic */
 	const struct email_delivery *delivery;
 	struct es_counter *sent_total; /* es_emails_sent_total{template}; NULL: none */
-
-	/* Emails delivered in the transaction in hand, counted into
-	 * sent_total once it has committed. */
-	unsigned int sent_in_tx[EMAIL_NTEMPLATES];
+	bool unsynced; /* delivered since new/ was last made durable */
 };
 
-void email_app_init(struct email_app *app, struct es_db *db, const char *topic,
+void email_app_init(struct email_app *app, const char *topic,
 		    const struct email_delivery *delivery);
 
 /* Registers es_emails_sent_total{template} in reg and keeps it in app.
@@ -60,11 +57,12 @@ int email_metrics_register(struct email_app *app, struct es_metrics *reg, char *
 			   size_t errstr_size);
 
 /*
- * The consumer's handler (arg is a struct email_app). Returns OK when the
- * event was handled (or needed nothing, or was seen before), RETRY when the
- * database or the mail server is away for now, REJECT with the reason when
- * the event can never be handled.
+ * What email-service does with events (es/dispatch.h; the app is a struct
+ * email_app): the four events above are mailed, once per (order,
+ * template); one whose data cannot be mailed is REJECTed; a mail server
+ * that is away makes the batch RETRY. A batch's Maildir deliveries are
+ * made durable together, before its transaction commits.
  */
-es_handler_fn email_handle;
+extern const struct es_handlers email_handlers;
 
 #endif

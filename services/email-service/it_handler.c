@@ -69,7 +69,7 @@ static void setup(void)
 
 	fx.metrics = es_metrics_new();
 	ck_assert_ptr_nonnull(fx.metrics);
-	email_app_init(&fx.app, fx.db, TOPIC, &fx.delivery);
+	email_app_init(&fx.app, TOPIC, &fx.delivery);
 	ck_assert_int_eq(email_metrics_register(&fx.app, fx.metrics, errstr, sizeof(errstr)), 0);
 	es_uuid_new(fx.order);
 }
@@ -138,11 +138,10 @@ static struct es_event *payment_refunded(const char *order)
 /* Runs the handler as the consumer loop would, and frees nothing. */
 static enum es_handler_result handle(const struct es_event *ev, char *reason, size_t size)
 {
-	struct es_delivery d = {.topic = "orders", .partition = 0, .offset = 0, .attempt = 1};
+	struct es_dispatch d = {EMAIL_SERVICE, fx.db, &email_handlers, &fx.app};
 
 	ck_assert_ptr_nonnull(ev);
-	reason[0] = '\0';
-	return email_handle(&fx.app, ev, &d, reason, size);
+	return es_dispatch_one(&d, ev, reason, size);
 }
 
 static void handle_ok(const struct es_event *ev)

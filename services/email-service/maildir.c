@@ -122,7 +122,7 @@ static int unique_name(char *buf, size_t size)
 int email_maildir_deliver(const char *dir, const char *name, const char *message, size_t len,
 			  char *errstr, size_t errstr_size)
 {
-	char unique[160], tmp[PATH_MAX], dst[PATH_MAX], newdir[PATH_MAX];
+	char unique[160], tmp[PATH_MAX], dst[PATH_MAX];
 	int fd = -1, result = -1;
 	bool tmp_made = false;
 
@@ -132,8 +132,7 @@ int email_maildir_deliver(const char *dir, const char *name, const char *message
 	}
 	if (unique_name(unique, sizeof(unique)) ||
 	    snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, unique) >= (int)sizeof(tmp) ||
-	    snprintf(dst, sizeof(dst), "%s/new/%s", dir, name) >= (int)sizeof(dst) ||
-	    snprintf(newdir, sizeof(newdir), "%s/new", dir) >= (int)sizeof(newdir)) {
+	    snprintf(dst, sizeof(dst), "%s/new/%s", dir, name) >= (int)sizeof(dst)) {
 		snprintf(errstr, errstr_size, "maildir path too long: %s", dir);
 		return -1;
 	}
@@ -159,10 +158,6 @@ int email_maildir_deliver(const char *dir, const char *name, const char *message
 		goto out;
 	}
 	tmp_made = false;
-	if (sync_dir(newdir)) {
-		snprintf(errstr, errstr_size, "cannot sync %s: %s", newdir, strerror(errno));
-		goto out;
-	}
 	result = 0;
 out:
 	if (fd >= 0)
@@ -170,4 +165,19 @@ out:
 	if (tmp_made)
 		unlink(tmp);
 	return result;
+}
+
+int email_maildir_sync(const char *dir, char *errstr, size_t errstr_size)
+{
+	char newdir[PATH_MAX];
+
+	if (snprintf(newdir, sizeof(newdir), "%s/new", dir) >= (int)sizeof(newdir)) {
+		snprintf(errstr, errstr_size, "maildir path too long: %s", dir);
+		return -1;
+	}
+	if (sync_dir(newdir)) {
+		snprintf(errstr, errstr_size, "cannot sync %s: %s", newdir, strerror(errno));
+		return -1;
+	}
+	return 0;
 }

@@ -49,7 +49,7 @@ int main(void)
 	}
 	es_info("delivering email by %s, from %s", delivery.shown, delivery.from);
 
-	email_app_init(&app, svc.db, svc.topics.notifications, &delivery);
+	email_app_init(&app, svc.topics.notifications, &delivery);
 	if (email_metrics_register(&app, svc.metrics, errstr, sizeof(errstr)) ||
 	    email_api_init(&api, svc.database_url, svc.schema, errstr, sizeof(errstr)) ||
 	    email_api_routes(&api, svc.http, errstr, sizeof(errstr)) ||
@@ -60,7 +60,7 @@ int main(void)
 
 	topics[0] = svc.topics.orders;
 	topics[1] = svc.topics.payments;
-	if (es_service_consume(&svc, topics, email_handle, &app, NULL, NULL, errstr,
+	if (es_service_consume(&svc, topics, &email_handlers, &app, NULL, NULL, errstr,
 			       sizeof(errstr)) == 0)
 		rc = 0;
 	else

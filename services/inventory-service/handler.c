@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "es/dispatch.h"
 #include "es/events.h"
-#include "es/inbox.h"
 #include "es/log.h"
 #include "es/outbox.h"
 #include "inventory.h"
@@ -17,12 +17,12 @@ enum outcome {
 };
 
 /*
- * One event's effect. es_db_tx may run an effect more than once (after a
- * serialization failure or deadlock), so each run starts by clearing what
- * it reports; the handler reads it only after the transaction committed.
+ * What one event's effect works with and reports (fx->state). Its
+ * transaction may run more than once (a deadlock, a neighbour in the batch
+ * that rejected), so each run starts by clearing what it reports; report()
+ * reads it only after the commit.
  */
 struct effect {
-	struct inventory *inv;
 	struct inventory_line *lines; /* OrderPlaced: parsed before the transaction */
 	size_t n;
 	enum outcome outcome;
@@ -39,99 +39,82 @@ static void effect_start(struct effect *e)
 	e->reservation_id[0] = '\0';
 }
 
-/* A database failure inside an effect. A unique violation can only be a
- * race that the next attempt sees decided, so it is worth a retry too. */
-static enum es_handler_result db_failure(struct es_db *db)
+static enum es_handler_result out_of_memory(struct es_effect *fx)
 {
-	if (es_db_error_is_transient(db) || es_db_error_is_unique_violation(db))
-		return ES_HANDLER_RETRY;
-	return ES_HANDLER_REJECT;
-}
-
-static enum es_handler_result out_of_memory(char *reason, size_t reason_size)
-{
-	snprintf(reason, reason_size, "out of memory");
+	snprintf(fx->reason, sizeof(fx->reason), "out of memory");
 	return ES_HANDLER_RETRY;
 }
 
-/* Writes the event of type with data (stolen) reacting to cause into the
+/* Puts the event of type with data (stolen) reacting to fx->ev in the
  * outbox, in the transaction in hand. */
-static enum es_handler_result produce(struct effect *e, struct es_db *db,
-				      const struct es_event *cause, const char *type, json_t *data,
-				      char *reason, size_t reason_size)
+static enum es_handler_result produce(struct es_effect *fx, const char *type, json_t *data)
 {
-	struct es_event *ev;
-	int rc;
+	const struct inventory *inv = fx->app;
 
-	ev = es_event_new(INVENTORY_SERVICE, type, cause->subject, cause, NULL, data);
-	if (!ev)
-		return out_of_memory(reason, reason_size);
-	rc = es_outbox_put(db, e->inv->topic, ev, reason, reason_size);
-	es_event_free(ev);
-	return rc ? db_failure(db) : ES_HANDLER_OK;
+	return es_effect_emit(fx, INVENTORY_SERVICE, inv->topic, type, data);
 }
 
-static enum es_handler_result reserved(struct effect *e, struct es_db *db,
-				       const struct es_event *ev, char *reason, size_t reason_size)
+static enum es_handler_result reserved(struct es_effect *fx)
 {
+	struct effect *e = fx->state;
+	const struct es_event *ev = fx->ev;
 	const char *order_id = ev->subject;
 	enum es_handler_result r;
 	json_t *items;
 
 	items = inventory_lines_reserved_json(e->lines, e->n);
 	if (!items)
-		return out_of_memory(reason, reason_size);
+		return out_of_memory(fx);
 	es_uuid_new(e->reservation_id);
-	if (inventory_reservation_insert(db, order_id, e->reservation_id, items, reason,
-					 reason_size)) {
+	if (inventory_reservation_insert(fx->db, order_id, e->reservation_id, items, fx->reason,
+					 sizeof(fx->reason))) {
 		json_decref(items);
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	}
-	r = produce(e, db, ev, ES_INVENTORY_RESERVED,
+	r = produce(fx, ES_INVENTORY_RESERVED,
 		    json_pack("{s:s, s:s, s:o}", "orderId", order_id, "reservationId",
-			      e->reservation_id, "items", items),
-		    reason, reason_size);
+			      e->reservation_id, "items", items));
 	if (r == ES_HANDLER_OK)
 		e->outcome = OUTCOME_RESERVED;
 	return r;
 }
 
-static enum es_handler_result rejected(struct effect *e, struct es_db *db,
-				       const struct es_event *ev, char *reason, size_t reason_size)
+static enum es_handler_result rejected(struct es_effect *fx)
 {
+	struct effect *e = fx->state;
+	const struct es_event *ev = fx->ev;
 	const char *order_id = ev->subject;
 	enum es_handler_result r;
 	json_t *items;
 
 	items = inventory_lines_rejected_json(e->lines, e->n);
 	if (!items)
-		return out_of_memory(reason, reason_size);
-	if (inventory_rejection_insert(db, order_id, items, reason, reason_size)) {
+		return out_of_memory(fx);
+	if (inventory_rejection_insert(fx->db, order_id, items, fx->reason, sizeof(fx->reason))) {
 		json_decref(items);
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	}
-	r = produce(e, db, ev, ES_INVENTORY_REJECTED,
+	r = produce(fx, ES_INVENTORY_REJECTED,
 		    json_pack("{s:s, s:s, s:o}", "orderId", order_id, "reason", "OUT_OF_STOCK",
-			      "items", items),
-		    reason, reason_size);
+			      "items", items));
 	if (r == ES_HANDLER_OK)
 		e->outcome = OUTCOME_REJECTED;
 	return r;
 }
 
 /* OrderPlaced: all lines or none, once per order, nothing once cancelled. */
-static enum es_handler_result place(struct es_db *db, const struct es_event *ev, void *arg,
-				    char *reason, size_t reason_size)
+static enum es_handler_result place(struct es_effect *fx)
 {
-	struct effect *e = arg;
+	struct effect *e = fx->state;
+	const struct es_event *ev = fx->ev;
 	int taken;
 
 	effect_start(e);
-	if (inventory_order_lock(db, ev->subject, reason, reason_size))
-		return db_failure(db);
-	switch (inventory_order_state(db, ev->subject, reason, reason_size)) {
+	if (inventory_order_lock(fx->db, ev->subject, fx->reason, sizeof(fx->reason)))
+		return es_effect_db_failed(fx);
+	switch (inventory_order_state(fx->db, ev->subject, fx->reason, sizeof(fx->reason))) {
 	case INVENTORY_ORDER_ERROR:
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	case INVENTORY_ORDER_DECIDED:
 		e->note = "the order was reserved or rejected before: nothing to do";
 		return ES_HANDLER_OK;
@@ -141,12 +124,12 @@ static enum es_handler_result place(struct es_db *db, const struct es_event *ev,
 	case INVENTORY_ORDER_NEW:
 		break;
 	}
-	taken = inventory_stock_reserve(db, e->lines, e->n, reason, reason_size);
+	taken = inventory_stock_reserve(fx->db, e->lines, e->n, fx->reason, sizeof(fx->reason));
 	if (taken < 0)
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	if (taken)
-		return reserved(e, db, ev, reason, reason_size);
-	return rejected(e, db, ev, reason, reason_size);
+		return reserved(fx);
+	return rejected(fx);
 }
 
 /* The status of the order's reservation, when a cancel or a confirm found
@@ -178,29 +161,28 @@ static int reservation_found(struct es_db *db, const char *order_id, enum found 
 }
 
 /* Gives the released reservation's items back to stock and announces it. */
-static enum es_handler_result give_back(struct effect *e, struct es_db *db,
-					const struct es_event *ev, json_t *items, char *reason,
-					size_t reason_size)
+static enum es_handler_result give_back(struct es_effect *fx, json_t *items)
 {
+	struct effect *e = fx->state;
+	const struct es_event *ev = fx->ev;
 	struct inventory_line *lines = NULL;
 	enum es_handler_result r;
 	char why[256];
 	size_t n;
 
 	if (inventory_lines_parse(items, &lines, &n, why, sizeof(why))) {
-		snprintf(reason, reason_size, "reservation %s of order %s: %s", e->reservation_id,
-			 ev->subject, why);
+		snprintf(fx->reason, sizeof(fx->reason), "reservation %s of order %s: %s",
+			 e->reservation_id, ev->subject, why);
 		return ES_HANDLER_REJECT;
 	}
-	if (inventory_stock_release(db, lines, n, reason, reason_size)) {
+	if (inventory_stock_release(fx->db, lines, n, fx->reason, sizeof(fx->reason))) {
 		free(lines);
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	}
 	free(lines);
-	r = produce(e, db, ev, ES_INVENTORY_RELEASED,
+	r = produce(fx, ES_INVENTORY_RELEASED,
 		    json_pack("{s:s, s:s, s:O}", "orderId", ev->subject, "reservationId",
-			      e->reservation_id, "items", items),
-		    reason, reason_size);
+			      e->reservation_id, "items", items));
 	if (r == ES_HANDLER_OK)
 		e->outcome = OUTCOME_RELEASED;
 	return r;
@@ -208,27 +190,27 @@ static enum es_handler_result give_back(struct effect *e, struct es_db *db,
 
 /* OrderCancelled: release a RESERVED reservation once; remember the
  * cancellation in any case, for an OrderPlaced that comes later. */
-static enum es_handler_result cancel(struct es_db *db, const struct es_event *ev, void *arg,
-				     char *reason, size_t reason_size)
+static enum es_handler_result cancel(struct es_effect *fx)
 {
-	struct effect *e = arg;
+	struct effect *e = fx->state;
+	const struct es_event *ev = fx->ev;
 	enum es_handler_result r;
 	enum found found;
 	json_t *items;
 	int released;
 
 	effect_start(e);
-	if (inventory_order_lock(db, ev->subject, reason, reason_size) ||
-	    inventory_cancellation_insert(db, ev->subject, es_data_str(ev, "reason"), reason,
-					  reason_size))
-		return db_failure(db);
-	released = inventory_reservation_release(db, ev->subject, e->reservation_id, &items, reason,
-						 reason_size);
+	if (inventory_order_lock(fx->db, ev->subject, fx->reason, sizeof(fx->reason)) ||
+	    inventory_cancellation_insert(fx->db, ev->subject, es_data_str(ev, "reason"),
+					  fx->reason, sizeof(fx->reason)))
+		return es_effect_db_failed(fx);
+	released = inventory_reservation_release(fx->db, ev->subject, e->reservation_id, &items,
+						 fx->reason, sizeof(fx->reason));
 	if (released < 0)
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	if (!released) {
-		if (reservation_found(db, ev->subject, &found, reason, reason_size))
-			return db_failure(db);
+		if (reservation_found(fx->db, ev->subject, &found, fx->reason, sizeof(fx->reason)))
+			return es_effect_db_failed(fx);
 		if (found == FOUND_RELEASED) {
 			e->note = "the reservation was released before: nothing to do";
 		} else if (found == FOUND_COMMITTED) {
@@ -242,32 +224,32 @@ static enum es_handler_result cancel(struct es_db *db, const struct es_event *ev
 		}
 		return ES_HANDLER_OK;
 	}
-	r = give_back(e, db, ev, items, reason, reason_size);
+	r = give_back(fx, items);
 	json_decref(items);
 	return r;
 }
 
 /* OrderConfirmed: the reserved stock is sold for good. */
-static enum es_handler_result confirm(struct es_db *db, const struct es_event *ev, void *arg,
-				      char *reason, size_t reason_size)
+static enum es_handler_result confirm(struct es_effect *fx)
 {
-	struct effect *e = arg;
+	struct effect *e = fx->state;
+	const struct es_event *ev = fx->ev;
 	enum found found;
 	int committed;
 
 	effect_start(e);
-	if (inventory_order_lock(db, ev->subject, reason, reason_size))
-		return db_failure(db);
-	committed = inventory_reservation_commit(db, ev->subject, e->reservation_id, reason,
-						 reason_size);
+	if (inventory_order_lock(fx->db, ev->subject, fx->reason, sizeof(fx->reason)))
+		return es_effect_db_failed(fx);
+	committed = inventory_reservation_commit(fx->db, ev->subject, e->reservation_id, fx->reason,
+						 sizeof(fx->reason));
 	if (committed < 0)
-		return db_failure(db);
+		return es_effect_db_failed(fx);
 	if (committed) {
 		e->outcome = OUTCOME_COMMITTED;
 		return ES_HANDLER_OK;
 	}
-	if (reservation_found(db, ev->subject, &found, reason, reason_size))
-		return db_failure(db);
+	if (reservation_found(fx->db, ev->subject, &found, fx->reason, sizeof(fx->reason)))
+		return es_effect_db_failed(fx);
 	if (found == FOUND_COMMITTED) {
 		e->note = "the reservation was committed before: nothing to do";
 	} else if (found == FOUND_RELEASED) {
@@ -300,7 +282,7 @@ int inventory_init(struct inventory *inv, const char *topic, struct es_metrics *
 }
 
 /* Logs and counts what a committed effect did. */
-static void report(struct inventory *inv, const struct es_event *ev, const struct effect *e)
+static void report(struct es_effect *fx)
 {
 	static const char *const names[] = {
 		[OUTCOME_RESERVED] = "reserved",
@@ -308,53 +290,59 @@ static void report(struct inventory *inv, const struct es_event *ev, const struc
 		[OUTCOME_RELEASED] = "released",
 		[OUTCOME_COMMITTED] = "committed",
 	};
-	struct es_log_ctx ctx = {ev->subject, ev->id, NULL};
-	char trace_id[33];
+	const struct inventory *inv = fx->app;
+	const struct effect *e = fx->state;
 
-	if (es_traceparent_trace_id(ev->traceparent, trace_id) == 0)
-		ctx.trace_id = trace_id;
 	if (e->outcome == OUTCOME_NONE) {
-		es_log(e->warn ? ES_LOG_WARN : ES_LOG_INFO, &ctx, "%s: %s", ev->type,
+		es_log(e->warn ? ES_LOG_WARN : ES_LOG_INFO, &fx->log, "%s: %s", fx->ev->type,
 		       e->note ? e->note : "nothing to do");
 		return;
 	}
-	es_log(ES_LOG_INFO, &ctx, "%s: stock %s (reservation %s)", ev->type, names[e->outcome],
-	       e->reservation_id[0] ? e->reservation_id : "none");
+	es_log(ES_LOG_INFO, &fx->log, "%s: stock %s (reservation %s)", fx->ev->type,
+	       names[e->outcome], e->reservation_id[0] ? e->reservation_id : "none");
 	if (e->outcome != OUTCOME_COMMITTED)
 		es_counter_inc(inv->reservations, (const char *[]){names[e->outcome]});
 }
 
-enum es_handler_result inventory_handle(struct inventory *inv, struct es_db *db,
-					const struct es_event *ev, char *reason, size_t reason_size)
+/* Outside the transaction: the effect's state, and OrderPlaced's lines
+ * parsed (an order whose lines make no sense can never be reserved). */
+static enum es_handler_result prepare(struct es_effect *fx)
 {
-	struct effect e = {.inv = inv};
-	enum es_handler_result r;
-	es_effect_fn *fn;
-	bool duplicate;
+	struct effect *e = calloc(1, sizeof(*e));
 	char why[256];
 
-	if (!es_event_type_known(ev->type)) {
-		snprintf(reason, reason_size, "unknown event type %s", ev->type);
+	if (!e)
+		return out_of_memory(fx);
+	fx->state = e;
+	if (strcmp(fx->ev->type, ES_ORDER_PLACED))
+		return ES_HANDLER_OK;
+	if (inventory_lines_parse(json_object_get(fx->ev->data, "items"), &e->lines, &e->n, why,
+				  sizeof(why))) {
+		snprintf(fx->reason, sizeof(fx->reason), "OrderPlaced data: %s", why);
 		return ES_HANDLER_REJECT;
 	}
-	if (!strcmp(ev->type, ES_ORDER_PLACED))
-		fn = place;
-	else if (!strcmp(ev->type, ES_ORDER_CANCELLED))
-		fn = cancel;
-	else if (!strcmp(ev->type, ES_ORDER_CONFIRMED))
-		fn = confirm;
-	else
-		return ES_HANDLER_OK; /* another aggregate's event: not ours to act on */
-	if (es_event_data_check(ev, reason, reason_size))
-		return ES_HANDLER_REJECT;
-	if (fn == place && inventory_lines_parse(json_object_get(ev->data, "items"), &e.lines, &e.n,
-						 why, sizeof(why))) {
-		snprintf(reason, reason_size, "OrderPlaced data: %s", why);
-		return ES_HANDLER_REJECT;
-	}
-	r = es_inbox_process(db, INVENTORY_SERVICE, ev, fn, &e, &duplicate, reason, reason_size);
-	if (r == ES_HANDLER_OK && !duplicate)
-		report(inv, ev, &e);
-	free(e.lines);
-	return r;
+	return ES_HANDLER_OK;
 }
+
+static void release(struct es_effect *fx)
+{
+	struct effect *e = fx->state;
+
+	free(e->lines);
+	free(e);
+}
+
+/* Other services' events are not ours to act on. */
+static const struct es_dispatch_rule rules[] = {
+	{ES_ORDER_PLACED, place},
+	{ES_ORDER_CANCELLED, cancel},
+	{ES_ORDER_CONFIRMED, confirm},
+	{NULL, NULL},
+};
+
+const struct es_handlers inventory_handlers = {
+	.rules = rules,
+	.prepare = prepare,
+	.committed = report,
+	.release = release,
+};

@@ -6,7 +6,7 @@
  *   stock.c         the stock table: seed, all-or-none reserve, release
  *   reservations.c  what was decided per order: reservation, rejection,
  *                   cancellation
- *   handler.c       the event handler: OrderPlaced, OrderCancelled,
+ *   handler.c       the effects of OrderPlaced, OrderCancelled,
  *                   OrderConfirmed, each applied once (inbox) with its
  *                   event written to the outbox in the same transaction
  *   routes.c        GET /stock and GET /reservations/{orderId}
@@ -27,6 +27,7 @@
 
 #include "es/catalog.h"
 #include "es/db.h"
+#include "es/dispatch.h"
 #include "es/envelope.h"
 #include "es/http.h"
 #include "es/kafka.h"
@@ -182,16 +183,14 @@ int inventory_init(struct inventory *inv, const char *topic, struct es_metrics *
 		   char *errstr, size_t errstr_size);
 
 /*
- * Handles one consumed event on db: unknown types and data not shaped as
- * the contract says are REJECTed; other services' events are ignored (OK);
- * OrderPlaced, OrderCancelled and OrderConfirmed are applied once per
- * event id (inbox) and per order, with the events they produce written to
- * the outbox in the same transaction. Safe to call from several threads at
- * once, each with its own db.
+ * What inventory-service does with events (es/dispatch.h; the app is a
+ * struct inventory): OrderPlaced, OrderCancelled and OrderConfirmed are
+ * applied once per event id (inbox) and per order, with the events they
+ * produce put in the outbox in the same transaction; an OrderPlaced whose
+ * lines make no sense is REJECTed; other services' events need nothing.
+ * Several instances may apply events at once, each with its own db.
  */
-enum es_handler_result inventory_handle(struct inventory *inv, struct es_db *db,
-					const struct es_event *ev, char *reason,
-					size_t reason_size);
+extern const struct es_handlers inventory_handlers;
 
 /* ------------------------------------------------------------------------ */
 /* routes.c                                                                 */

@@ -50,13 +50,14 @@ struct worker {
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	struct es_dispatch d = {INVENTORY_SERVICE, w->db, &inventory_handlers, &f.inv};
 
 	/* All threads start handling together, to collide as much as they
 	 * can. */
 	pthread_barrier_wait(w->start);
 	for (size_t i = (size_t)w->index; i < w->nevents; i += THREADS)
-		w->results[i] = inventory_handle(&f.inv, w->db, w->events[i], w->reasons[i],
-						 sizeof(w->reasons[i]));
+		w->results[i] = es_dispatch_one(&d, w->events[i], w->reasons[i],
+						sizeof(w->reasons[i]));
 	return NULL;
 }
 

@@ -1,8 +1,9 @@
 /*
  * Integration tests of the inventory handler against a real PostgreSQL
  * (DATABASE_URL): each test migrates a schema of its own, seeds it, and
- * calls inventory_handle directly, as the consumer loop would. They check
- * the stock, the per-order records, and the events left in the outbox.
+ * runs events through the dispatch path (es_dispatch_one), as the consumer
+ * loop would. They check the stock, the per-order records, and the events
+ * left in the outbox.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -38,8 +39,9 @@ static void teardown(void)
 /* Handles ev, expecting result want. */
 static void handle_expect(struct es_event *ev, enum es_handler_result want)
 {
+	struct es_dispatch d = {INVENTORY_SERVICE, f.db, &inventory_handlers, &f.inv};
 	char reason[512] = "";
-	enum es_handler_result r = inventory_handle(&f.inv, f.db, ev, reason, sizeof(reason));
+	enum es_handler_result r = es_dispatch_one(&d, ev, reason, sizeof(reason));
 
 	ck_assert_msg(r == want, "%s: result %d, want %d (%s)", ev->type, r, want, reason);
 }

@@ -20,14 +20,6 @@ struct app {
 	struct inventory inv;
 };
 
-static enum es_handler_result handle(void *arg, const struct es_event *ev,
-				     const struct es_delivery *d, char *reason, size_t reason_size)
-{
-	struct app *app = arg;
-
-	return inventory_handle(&app->inv, app->svc.db, ev, reason, reason_size);
-}
-
 /* Stock starts from the catalog; skus already there keep what they have. */
 static int seed(struct es_db *db, char *errstr, size_t errstr_size)
 {
@@ -76,7 +68,8 @@ int main(void)
 		goto out;
 
 	topics[0] = app.svc.topics.orders;
-	if (es_service_consume(&app.svc, topics, handle, &app, NULL, NULL, errstr, sizeof(errstr)))
+	if (es_service_consume(&app.svc, topics, &inventory_handlers, &app.inv, NULL, NULL, errstr,
+			       sizeof(errstr)))
 		goto out;
 	result = 0;
 out:

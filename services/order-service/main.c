@@ -40,7 +40,7 @@ int main(void)
 	topics[1] = svc.topics.inventory;
 	topics[2] = NULL;
 	if (es_service_start(&svc, errstr, sizeof(errstr)) ||
-	    es_service_consume(&svc, topics, order_saga_handle, &app, order_saga_sweep, &app,
+	    es_service_consume(&svc, topics, &order_saga_handlers, &app, order_saga_sweep, &app,
 			       errstr, sizeof(errstr)))
 		es_error("stopping: %s", errstr);
 	else

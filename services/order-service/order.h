@@ -16,6 +16,7 @@
 
 #include "es/catalog.h"
 #include "es/db.h"
+#include "es/dispatch.h"
 #include "es/envelope.h"
 #include "es/http.h"
 #include "es/kafka.h"
@@ -96,10 +97,10 @@ enum saga_action {
 enum saga_action order_saga_decide(const char *status, bool paid, bool reserved,
 				   const char *event_type, const char **reason);
 
-/* The consumer handler for the payments and inventory topics. */
-enum es_handler_result order_saga_handle(void *arg, const struct es_event *ev,
-					 const struct es_delivery *d, char *reason,
-					 size_t reason_size);
+/* What order-service does with the payments and inventory
+ * topics' events (es/dispatch.h; the app is a struct order_app): each outcome is
+ * recorded in the order's timeline and moves its saga (order_saga_decide). */
+extern const struct es_handlers order_saga_handlers;
 
 /* Cancels PENDING orders whose saga deadline passed (TIMEOUT); called from
  * the consumer loop's tick. */

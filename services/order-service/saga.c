@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "es/dispatch.h"
 #include "es/events.h"
-#include "es/inbox.h"
 #include "es/log.h"
 #include "es/metrics.h"
 #include "es/outbox.h"
@@ -130,11 +130,12 @@ out:
 	return result;
 }
 
-/* What one event did, for the metric observed after the commit. */
-struct outcome {
-	struct order_app *app;
-	const char *terminal; /* "confirmed", "cancelled" or NULL */
-	double seconds;
+/* What one event did (fx->outcome), for the metric observed after the
+ * commit; fx->value is then the saga's duration in seconds. */
+enum outcome {
+	OUTCOME_NONE = 0,
+	OUTCOME_CONFIRMED,
+	OUTCOME_CANCELLED,
 };
 
 static int confirm(struct order_app *app, struct es_db *db, const struct es_event *ev,
@@ -173,11 +174,14 @@ static int confirm(struct order_app *app, struct es_db *db, const struct es_even
 	return rc;
 }
 
-static enum es_handler_result saga_effect(struct es_db *db, const struct es_event *ev, void *arg,
-					  char *reason, size_t reason_size)
+/* A payment or stock outcome: the saga's next step for its order. */
+static enum es_handler_result saga_step(struct es_effect *fx)
 {
-	struct outcome *oc = arg;
-	struct order_app *app = oc->app;
+	struct order_app *app = fx->app;
+	struct es_db *db = fx->db;
+	const struct es_event *ev = fx->ev;
+	char *reason = fx->reason;
+	size_t reason_size = sizeof(fx->reason);
 	const char *params[2] = {ev->subject, NULL};
 	const char *cancel_reason;
 	enum saga_action action;
@@ -190,7 +194,7 @@ static enum es_handler_result saga_effect(struct es_db *db, const struct es_even
 			    " FROM orders WHERE order_id = $1 FOR UPDATE",
 			    1, params, reason, reason_size);
 	if (!order)
-		return es_db_error_is_transient(db) ? ES_HANDLER_RETRY : ES_HANDLER_REJECT;
+		return es_effect_db_failed(fx);
 	if (PQntuples(order) == 0) {
 		PQclear(order);
 		snprintf(reason, reason_size, "%s for unknown order %s", ev->type, ev->subject);
@@ -223,50 +227,57 @@ static enum es_handler_result saga_effect(struct es_db *db, const struct es_even
 	case SAGA_CONFIRM:
 		rc = confirm(app, db, ev, order, reason, reason_size);
 		if (rc == 0) {
-			oc->terminal = "confirmed";
-			oc->seconds = strtod(es_db_get(order, 0, "age"), NULL);
+			fx->outcome = OUTCOME_CONFIRMED;
+			fx->value = strtod(es_db_get(order, 0, "age"), NULL);
 		}
 		break;
 	case SAGA_CANCEL: {
 		char detail[512];
 
 		cancel_detail(ev, detail, sizeof(detail));
-		rc = order_cancel_in_tx(app, db, ev->subject, cancel_reason, detail, ev,
-					&oc->seconds, reason, reason_size) < 0
-			     ? -1
-			     : 0;
-		oc->terminal = "cancelled";
+		switch (order_cancel_in_tx(app, db, ev->subject, cancel_reason, detail, ev,
+					   &fx->value, reason, reason_size)) {
+		case 1:
+			fx->outcome = OUTCOME_CANCELLED;
+			/* fall through */
+		case 0:
+			rc = 0;
+			break;
+		default:
+			rc = -1;
+		}
 		break;
 	}
 	}
 out:
 	PQclear(order);
-	if (rc)
-		return es_db_error_is_transient(db) ? ES_HANDLER_RETRY : ES_HANDLER_REJECT;
-	return ES_HANDLER_OK;
+	return rc ? es_effect_db_failed(fx) : ES_HANDLER_OK;
 }
 
-enum es_handler_result order_saga_handle(void *arg, const struct es_event *ev,
-					 const struct es_delivery *d, char *reason,
-					 size_t reason_size)
+static void committed(struct es_effect *fx)
 {
-	struct order_app *app = arg;
-	struct outcome oc = {app, NULL, 0};
-	enum es_handler_result res;
-	bool duplicate;
-
-	if (!es_event_type_known(ev->type)) {
-		snprintf(reason, reason_size, "unknown event type %s", ev->type);
-		return ES_HANDLER_REJECT;
-	}
-	if (es_event_data_check(ev, reason, reason_size))
-		return ES_HANDLER_REJECT;
-	res = es_inbox_process(app->svc->db, ORDER_SERVICE, ev, saga_effect, &oc, &duplicate,
-			       reason, reason_size);
-	if (res == ES_HANDLER_OK && !duplicate && oc.terminal)
-		order_saga_observe(app, oc.terminal, oc.seconds);
-	return res;
+	if (fx->outcome != OUTCOME_NONE)
+		order_saga_observe(fx->app,
+				   fx->outcome == OUTCOME_CONFIRMED ? "confirmed" : "cancelled",
+				   fx->value);
 }
+
+/* The outcomes of payment and inventory; every other known type (the
+ * notifications, or our own events read back) needs nothing. */
+static const struct es_dispatch_rule rules[] = {
+	{ES_PAYMENT_PROCESSED, saga_step},
+	{ES_PAYMENT_FAILED, saga_step},
+	{ES_PAYMENT_REFUNDED, saga_step},
+	{ES_INVENTORY_RESERVED, saga_step},
+	{ES_INVENTORY_REJECTED, saga_step},
+	{ES_INVENTORY_RELEASED, saga_step},
+	{NULL, NULL},
+};
+
+const struct es_handlers order_saga_handlers = {
+	.rules = rules,
+	.committed = committed,
+};
 
 /* ------------------------------------------------------------- timeout */
 

@@ -82,13 +82,13 @@ static struct es_event *order_cancelled(const char *order_id, const struct es_ev
 	return ev;
 }
 
-/* Runs the handler as the consumer loop would; the result must be want. */
-static void handle_expect(struct payment_app *app, const struct es_event *ev,
+/* Runs ev through the dispatch path as a batch of one, as the consumer
+ * loop would; the result must be want. */
+static void handle_expect(struct es_dispatch *d, const struct es_event *ev,
 			  enum es_handler_result want)
 {
-	struct es_delivery d = {.topic = "orders", .partition = 0, .offset = 0, .attempt = 1};
 	char reason[512] = "";
-	enum es_handler_result r = payment_handle(app, ev, &d, reason, sizeof(reason));
+	enum es_handler_result r = es_dispatch_one(d, ev, reason, sizeof(reason));
 
 	ck_assert_msg(r == want, "%s %s: result %d, expected %d (%s)", ev->type, ev->id, r, want,
 		      reason);
@@ -205,12 +205,13 @@ START_TEST(processed_order_produces_one_payment_processed)
 	struct es_db *db = connect_migrated(schema, sizeof(schema));
 	struct es_event *placed = order_placed(ORDER, "tok_visa", 3798);
 	struct payment_app app;
+	struct es_dispatch dispatch;
 	struct es_event *out;
 	json_t *p;
 
-	payment_app_init(&app, db, TOPIC, 0);
-	handle_expect(&app, placed, ES_HANDLER_OK);
-	ck_assert_int_eq(app.outcome, PAYMENT_OUTCOME_CHARGED);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 
 	ck_assert_int_eq(outbox_total(db), 1);
 	out = outbox_event(db, ES_PAYMENT_PROCESSED);
@@ -244,12 +245,13 @@ START_TEST(same_event_twice_charges_once)
 	struct es_db *db = connect_migrated(schema, sizeof(schema));
 	struct es_event *placed = order_placed(ORDER, "tok_mastercard", 1299);
 	struct payment_app app;
+	struct es_dispatch dispatch;
 
-	payment_app_init(&app, db, TOPIC, 0);
-	handle_expect(&app, placed, ES_HANDLER_OK);
-	handle_expect(&app, placed, ES_HANDLER_OK);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	handle_expect(&dispatch, placed, ES_HANDLER_OK);
+	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	/* The redelivery was recognised by the inbox: no effect ran. */
-	ck_assert_int_eq(app.outcome, PAYMENT_OUTCOME_NONE);
 	ck_assert_int_eq(charges(db, ORDER), 1);
 	ck_assert_int_eq(outbox_count(db, ES_PAYMENT_PROCESSED), 1);
 	ck_assert_int_eq(outbox_total(db), 1);
@@ -268,13 +270,14 @@ START_TEST(second_order_placed_with_a_new_id_charges_nothing)
 	 * order's first decision stands. */
 	struct es_event *again = order_placed(ORDER, "tok_declined", 2599);
 	struct payment_app app;
+	struct es_dispatch dispatch;
 	struct es_event *out;
 	json_t *p;
 
-	payment_app_init(&app, db, TOPIC, 0);
-	handle_expect(&app, first, ES_HANDLER_OK);
-	handle_expect(&app, again, ES_HANDLER_OK);
-	ck_assert_int_eq(app.outcome, PAYMENT_OUTCOME_NONE);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	handle_expect(&dispatch, first, ES_HANDLER_OK);
+	handle_expect(&dispatch, again, ES_HANDLER_OK);
 	ck_assert_int_eq(inbox_count(db), 2);
 	ck_assert_int_eq(charges(db, ORDER), 1);
 	ck_assert_int_eq(outbox_total(db), 1);
@@ -310,12 +313,13 @@ START_TEST(declined_token_produces_payment_failed)
 	struct es_db *db = connect_migrated(schema, sizeof(schema));
 	struct es_event *placed = order_placed(ORDER, declines[_i].token, declines[_i].total);
 	struct payment_app app;
+	struct es_dispatch dispatch;
 	struct es_event *out;
 	json_t *p;
 
-	payment_app_init(&app, db, TOPIC, 0);
-	handle_expect(&app, placed, ES_HANDLER_OK);
-	ck_assert_int_eq(app.outcome, PAYMENT_OUTCOME_DECLINED);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	ck_assert_int_eq(outbox_total(db), 1);
 	out = outbox_event(db, ES_PAYMENT_FAILED);
 	ck_assert_str_eq(es_data_str(out, "orderId"), ORDER);
@@ -344,13 +348,15 @@ START_TEST(orders_are_charged_independently)
 	struct es_db *db = connect_migrated(schema, sizeof(schema));
 	struct es_event *a, *b;
 	struct payment_app app;
+	struct es_dispatch dispatch;
 
 	es_uuid_new(other);
 	a = order_placed(ORDER, "tok_visa", 1299);
 	b = order_placed(other, "tok_ok_second", 499);
-	payment_app_init(&app, db, TOPIC, 0);
-	handle_expect(&app, a, ES_HANDLER_OK);
-	handle_expect(&app, b, ES_HANDLER_OK);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	handle_expect(&dispatch, a, ES_HANDLER_OK);
+	handle_expect(&dispatch, b, ES_HANDLER_OK);
 	ck_assert_int_eq(charges(db, ORDER), 1);
 	ck_assert_int_eq(charges(db, other), 1);
 	ck_assert_int_eq(outbox_count(db, ES_PAYMENT_PROCESSED), 2);
@@ -373,12 +379,13 @@ START_TEST(order_cancelled_after_a_charge_refunds_it_once)
 	struct es_event *cancelled_again = order_cancelled(ORDER, placed);
 	struct es_event *charge, *refund;
 	struct payment_app app;
+	struct es_dispatch dispatch;
 	json_t *p;
 
-	payment_app_init(&app, db, TOPIC, 0);
-	handle_expect(&app, placed, ES_HANDLER_OK);
-	handle_expect(&app, cancelled, ES_HANDLER_OK);
-	ck_assert_int_eq(app.outcome, PAYMENT_OUTCOME_REFUNDED);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	handle_expect(&dispatch, placed, ES_HANDLER_OK);
+	handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
 
 	charge = outbox_event(db, ES_PAYMENT_PROCESSED);
 	refund = outbox_event(db, ES_PAYMENT_REFUNDED);
@@ -389,13 +396,12 @@ START_TEST(order_cancelled_after_a_charge_refunds_it_once)
 	assert_caused_by(refund, cancelled);
 
 	/* The same OrderCancelled redelivered, then another one. */
-	handle_expect(&app, cancelled, ES_HANDLER_OK);
-	handle_expect(&app, cancelled_again, ES_HANDLER_OK);
-	ck_assert_int_eq(app.outcome, PAYMENT_OUTCOME_NONE);
+	handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
+	handle_expect(&dispatch, cancelled_again, ES_HANDLER_OK);
 	ck_assert_int_eq(outbox_count(db, ES_PAYMENT_REFUNDED), 1);
 	ck_assert_int_eq(outbox_total(db), 2);
 	/* And a late OrderPlaced charges nothing anew. */
-	handle_expect(&app, placed, ES_HANDLER_OK);
+	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	ck_assert_int_eq(outbox_total(db), 2);
 
 	p = lookup(db, ORDER);
@@ -419,13 +425,13 @@ START_TEST(order_cancelled_before_order_placed_charges_nothing)
 	struct es_event *placed = order_placed(ORDER, "tok_visa", 1299);
 	struct es_event *cancelled_again = order_cancelled(ORDER, NULL);
 	struct payment_app app;
+	struct es_dispatch dispatch;
 
-	payment_app_init(&app, db, TOPIC, 0);
-	handle_expect(&app, cancelled, ES_HANDLER_OK);
-	ck_assert_int_eq(app.outcome, PAYMENT_OUTCOME_NONE);
-	handle_expect(&app, placed, ES_HANDLER_OK);
-	ck_assert_int_eq(app.outcome, PAYMENT_OUTCOME_NONE);
-	handle_expect(&app, cancelled_again, ES_HANDLER_OK);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
+	handle_expect(&dispatch, placed, ES_HANDLER_OK);
+	handle_expect(&dispatch, cancelled_again, ES_HANDLER_OK);
 	ck_assert_int_eq(charges(db, ORDER), 0);
 	ck_assert_int_eq(outbox_total(db), 0);
 	ck_assert_int_eq(inbox_count(db), 3);
@@ -445,12 +451,13 @@ START_TEST(order_cancelled_after_a_decline_refunds_nothing)
 	struct es_event *placed = order_placed(ORDER, "tok_declined", 1299);
 	struct es_event *cancelled = order_cancelled(ORDER, placed);
 	struct payment_app app;
+	struct es_dispatch dispatch;
 	json_t *p;
 
-	payment_app_init(&app, db, TOPIC, 0);
-	handle_expect(&app, placed, ES_HANDLER_OK);
-	handle_expect(&app, cancelled, ES_HANDLER_OK);
-	ck_assert_int_eq(app.outcome, PAYMENT_OUTCOME_NONE);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	handle_expect(&dispatch, placed, ES_HANDLER_OK);
+	handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
 	ck_assert_int_eq(outbox_count(db, ES_PAYMENT_FAILED), 1);
 	ck_assert_int_eq(outbox_total(db), 1);
 	p = lookup(db, ORDER);
@@ -482,10 +489,12 @@ END_TEST
 static void expect_reject(struct es_db *db, struct es_event *ev, const char *in_reason)
 {
 	struct payment_app app;
+	struct es_dispatch dispatch;
 	char reason[512] = "";
 
-	payment_app_init(&app, db, TOPIC, 0);
-	ck_assert_int_eq(payment_handle(&app, ev, NULL, reason, sizeof(reason)), ES_HANDLER_REJECT);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	ck_assert_int_eq(es_dispatch_one(&dispatch, ev, reason, sizeof(reason)), ES_HANDLER_REJECT);
 	ck_assert_msg(strstr(reason, in_reason), "reason '%s' should mention '%s'", reason,
 		      in_reason);
 	es_event_free(ev);
@@ -533,14 +542,16 @@ START_TEST(order_confirmed_changes_nothing)
 	struct es_event *placed = order_placed(ORDER, "tok_visa", 1299);
 	struct es_event *confirmed;
 	struct payment_app app;
+	struct es_dispatch dispatch;
 
-	payment_app_init(&app, db, TOPIC, 0);
-	handle_expect(&app, placed, ES_HANDLER_OK);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	confirmed = es_event_new("order-service", ES_ORDER_CONFIRMED, ORDER, placed, NULL,
 				 json_pack("{s:s, s:s, s:s, s:i, s:s}", "orderId", ORDER,
 					   "paymentId", "p", "reservationId", "r", "totalCents",
 					   1299, "currency", "EUR"));
-	handle_expect(&app, confirmed, ES_HANDLER_OK);
+	handle_expect(&dispatch, confirmed, ES_HANDLER_OK);
 	ck_assert_int_eq(outbox_total(db), 1);
 	ck_assert_int_eq(inbox_count(db), 1);
 	es_event_free(confirmed);
@@ -569,18 +580,20 @@ START_TEST(outcomes_are_counted_once_each)
 	struct es_metrics *reg = es_metrics_new();
 	struct es_event *placed, *declined, *cancelled;
 	struct payment_app app;
+	struct es_dispatch dispatch;
 
 	es_uuid_new(other);
 	placed = order_placed(ORDER, "tok_visa", 1299);
 	declined = order_placed(other, "tok_declined", 1299);
 	cancelled = order_cancelled(ORDER, placed);
-	payment_app_init(&app, db, TOPIC, 0);
+	payment_app_init(&app, TOPIC, 0);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
 	ck_assert_msg(payment_metrics_register(&app, reg, errstr, sizeof(errstr)) == 0, "%s",
 		      errstr);
 	for (int i = 0; i < 2; i++) {
-		handle_expect(&app, placed, ES_HANDLER_OK);
-		handle_expect(&app, declined, ES_HANDLER_OK);
-		handle_expect(&app, cancelled, ES_HANDLER_OK);
+		handle_expect(&dispatch, placed, ES_HANDLER_OK);
+		handle_expect(&dispatch, declined, ES_HANDLER_OK);
+		handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
 	}
 	ck_assert(rendered(reg, "es_payments_total{outcome=\"charged\"} 1\n"));
 	ck_assert(rendered(reg, "es_payments_total{outcome=\"declined\"} 1\n"));
@@ -608,11 +621,13 @@ START_TEST(latency_is_simulated_before_an_order_placed_only)
 	struct es_event *placed = order_placed(ORDER, "tok_visa", 1299);
 	struct es_event *confirmed;
 	struct payment_app app;
+	struct es_dispatch dispatch;
 	long long t0;
 
-	payment_app_init(&app, db, TOPIC, 250);
+	payment_app_init(&app, TOPIC, 250);
+	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
 	t0 = now_ms();
-	handle_expect(&app, placed, ES_HANDLER_OK);
+	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	ck_assert_int_ge(now_ms() - t0, 250);
 	ck_assert_int_eq(charges(db, ORDER), 1);
 
@@ -621,7 +636,7 @@ START_TEST(latency_is_simulated_before_an_order_placed_only)
 					   "paymentId", "p", "reservationId", "r", "totalCents",
 					   1299, "currency", "EUR"));
 	t0 = now_ms();
-	handle_expect(&app, confirmed, ES_HANDLER_OK);
+	handle_expect(&dispatch, confirmed, ES_HANDLER_OK);
 	ck_assert_int_lt(now_ms() - t0, 250);
 	es_event_free(confirmed);
 	es_event_free(placed);
@@ -636,6 +651,7 @@ END_TEST
 
 struct racer {
 	struct payment_app app;
+	struct es_dispatch dispatch;
 	const struct es_event *ev;
 	enum es_handler_result result;
 	char reason[512];
@@ -645,7 +661,7 @@ static void *racer_main(void *arg)
 {
 	struct racer *r = arg;
 
-	r->result = payment_handle(&r->app, r->ev, NULL, r->reason, sizeof(r->reason));
+	r->result = es_dispatch_one(&r->dispatch, r->ev, r->reason, sizeof(r->reason));
 	return NULL;
 }
 
@@ -689,10 +705,13 @@ static struct es_db *race(const struct es_event *first, es_effect_fn *first_effe
 	struct racer rb = {.ev = second};
 	pthread_t tid;
 
-	payment_app_init(&app_a, a, TOPIC, 0);
-	payment_app_init(&rb.app, b, TOPIC, 0);
+	struct es_effect fx = {.db = a, .ev = first, .app = &app_a};
+
+	payment_app_init(&app_a, TOPIC, 0);
+	payment_app_init(&rb.app, TOPIC, 0);
+	rb.dispatch = (struct es_dispatch){PAYMENT_SERVICE, b, &payment_handlers, &rb.app};
 	ck_assert_int_eq(es_db_begin(a, errstr, sizeof(errstr)), 0);
-	ck_assert_int_eq(first_effect(a, first, &app_a, errstr, sizeof(errstr)), ES_HANDLER_OK);
+	ck_assert_msg(first_effect(&fx) == ES_HANDLER_OK, "%s", fx.reason);
 	ck_assert_int_eq(pthread_create(&tid, NULL, racer_main, &rb), 0);
 	ck_assert_msg(es_test_wait_until(is_blocked, &blocked, 10000),
 		      "the second event should wait for the first one's transaction");

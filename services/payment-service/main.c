@@ -3,8 +3,9 @@
  * when they are cancelled (see payment.h). Configuration: the common
  * variables of es/service.h, and
  *
- *   PAYMENT_LATENCY_MS   0    simulated time the "bank" takes per charge
- *                             (0..60000), slept outside any transaction
+ *   PAYMENT_LATENCY_MS   0    simulated time the "bank" takes to answer
+ *                             (0..60000), waited once per batch of charges,
+ *                             outside any transaction
  */
 #include <stdio.h>
 
@@ -44,7 +45,7 @@ int main(void)
 		es_error("%s", errstr);
 		return 1;
 	}
-	payment_app_init(&app, svc.db, svc.topics.payments, latency_ms);
+	payment_app_init(&app, svc.topics.payments, latency_ms);
 	api = payment_api_new(svc.database_url, svc.schema);
 	if (!api) {
 		es_error("out of memory");
@@ -57,10 +58,10 @@ int main(void)
 		goto out;
 	}
 	if (latency_ms)
-		es_info("simulating %ld ms of payment latency per charge", latency_ms);
+		es_info("simulating %ld ms of payment latency per batch of charges", latency_ms);
 
-	if (es_service_consume(&svc, (const char *const[]){svc.topics.orders, NULL}, payment_handle,
-			       &app, NULL, NULL, errstr, sizeof(errstr))) {
+	if (es_service_consume(&svc, (const char *const[]){svc.topics.orders, NULL},
+			       &payment_handlers, &app, NULL, NULL, errstr, sizeof(errstr))) {
 		es_error("%s", errstr);
 		goto out;
 	}

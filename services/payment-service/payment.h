@@ -24,7 +24,7 @@
 #include "es/db.h"
 #include "es/envelope.h"
 #include "es/http.h"
-#include "es/inbox.h"
+#include "es/dispatch.h"
 #include "es/kafka.h"
 #include "es/metrics.h"
 
@@ -62,32 +62,29 @@ const char *payment_verdict_reason(enum payment_verdict v);
 
 /* ---------------------------------------------------------------- handler */
 
-/* What the last committed effect did, for the es_payments_total counter. */
+/* What a committed effect did, for the es_payments_total counter. */
 enum payment_outcome {
-	PAYMENT_OUTCOME_NONE = 0, /* nothing new (duplicate, voided, not charged) */
+	PAYMENT_OUTCOME_NONE = 0, /* nothing new (voided, decided before) */
 	PAYMENT_OUTCOME_CHARGED,
 	PAYMENT_OUTCOME_DECLINED,
 	PAYMENT_OUTCOME_REFUNDED,
 };
 
 /*
- * The consumer's state. db is the consumer thread's connection (not owned);
- * payments_topic is where produced events go (not owned, must outlive the
- * app). counter may be NULL (no metrics). latency_ms is slept before each
- * OrderPlaced is decided, outside any transaction.
+ * The consumer's state. payments_topic is where produced events go (not
+ * owned, must outlive the app). counter may be NULL (no metrics).
+ * latency_ms is waited once per batch holding an OrderPlaced, outside any
+ * transaction.
  */
 struct payment_app {
-	struct es_db *db;
 	const char *payments_topic;
 	long latency_ms;
 	struct es_counter *counter;
-	/* Set by the effects; valid after an OK that was not a duplicate. */
-	enum payment_outcome outcome;
+	size_t charges; /* OrderPlaced events in the batch being prepared */
 };
 
 /* Fills app; counter starts NULL (see payment_metrics_register). */
-void payment_app_init(struct payment_app *app, struct es_db *db, const char *payments_topic,
-		      long latency_ms);
+void payment_app_init(struct payment_app *app, const char *payments_topic, long latency_ms);
 
 /*
  * Registers es_payments_total{outcome} (charged, declined, refunded) in
@@ -98,24 +95,17 @@ int payment_metrics_register(struct payment_app *app, struct es_metrics *reg, ch
 			     size_t errstr_size);
 
 /*
- * The consumer handler (es_handler_fn; arg is a struct payment_app, d may
- * be NULL). Unknown types and data not of the contract's shape are
- * REJECTed with the reason; OrderPlaced and OrderCancelled are applied
- * through the inbox (once per event id); other known types are OK.
+ * What payment-service does with events (es/dispatch.h; the app is a
+ * struct payment_app): OrderPlaced decides and records the charge and
+ * puts PaymentProcessed or PaymentFailed in the outbox; OrderCancelled
+ * bars a later charge or refunds the one made (PaymentRefunded). Other
+ * known types need nothing.
  */
-enum es_handler_result payment_handle(void *arg, const struct es_event *ev,
-				      const struct es_delivery *d, char *reason,
-				      size_t reason_size);
+extern const struct es_handlers payment_handlers;
 
-/*
- * The effects, run inside the inbox transaction (es_effect_fn; arg is a
- * struct payment_app). Each expects ev of its type with checked data.
- * They change the payments row and put the produced event in the outbox.
- */
-enum es_handler_result payment_on_order_placed(struct es_db *db, const struct es_event *ev,
-					       void *arg, char *reason, size_t reason_size);
-enum es_handler_result payment_on_order_cancelled(struct es_db *db, const struct es_event *ev,
-						  void *arg, char *reason, size_t reason_size);
+/* Its two effects, for tests that hold one's transaction open. */
+es_effect_fn payment_on_order_placed;
+es_effect_fn payment_on_order_cancelled;
 
 /* ------------------------------------------------------------------ query */
 

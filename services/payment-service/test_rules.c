@@ -114,9 +114,9 @@ static enum es_handler_result handle(const char *type, json_t *data, char *reaso
 	enum es_handler_result r;
 
 	ck_assert_ptr_nonnull(ev);
-	payment_app_init(&app, NULL, "payments", 0);
-	reason[0] = '\0';
-	r = payment_handle(&app, ev, NULL, reason, size);
+	payment_app_init(&app, "payments", 0);
+	r = es_dispatch_one(&(struct es_dispatch){PAYMENT_SERVICE, NULL, &payment_handlers, &app},
+			    ev, reason, size);
 	es_event_free(ev);
 	return r;
 }
@@ -180,7 +180,7 @@ START_TEST(outcome_counter_starts_at_zero_for_each_outcome)
 	struct payment_app app;
 	char err[256], *text;
 
-	payment_app_init(&app, NULL, "payments", 0);
+	payment_app_init(&app, "payments", 0);
 	ck_assert_msg(payment_metrics_register(&app, reg, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_ptr_nonnull(app.counter);
 	text = es_metrics_render(reg, NULL);

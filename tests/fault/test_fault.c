@@ -484,7 +484,13 @@ struct chaos {
 	bool kill; /* false: only restart daemons that exit by themselves */
 	long pause_min_ms, pause_max_ms; /* between kills */
 	unsigned seed;
+	double big_batches; /* of more than BIG_BATCH events, seen by victims */
+	double largest_bucket; /* the largest batch-size bucket a victim used */
 };
+
+/* A batch this large means a kill could land in the middle of many events'
+ * transaction. */
+#define BIG_BATCH "16"
 
 struct restart {
 	struct chaos *c;
@@ -538,6 +544,36 @@ static void spawn_restart(struct chaos *c, enum shop_service s)
 	c->nrestarters++;
 }
 
+/* How many batches of more than BIG_BATCH events the daemon applied since
+ * it started (es_consumer_batch_size), added up before it is killed. */
+static void note_batches(struct chaos *c, enum shop_service s)
+{
+	static const char *const bounds[] = {"1024", "512", "256", "128", "64", "32", BIG_BATCH};
+	double all = metric_sum(c->shop, s, "es_consumer_batch_size_count");
+	double small = metric_sum(c->shop, s,
+				  "es_consumer_batch_size_bucket{le=\"" BIG_BATCH "\"}");
+
+	if (all < 0 || small < 0)
+		return;
+	c->big_batches += all - small;
+	/* The largest bucket below which not every batch fell. */
+	for (size_t i = 0; i + 1 < sizeof(bounds) / sizeof(bounds[0]); i++) {
+		char family[96];
+		double below;
+
+		snprintf(family, sizeof(family), "es_consumer_batch_size_bucket{le=\"%s\"}",
+			 bounds[i + 1]);
+		below = metric_sum(c->shop, s, family);
+		if (below >= 0 && below < all) {
+			double bound = strtod(bounds[i], NULL);
+
+			if (bound > c->largest_bucket)
+				c->largest_bucket = bound;
+			break;
+		}
+	}
+}
+
 static void *chaos_run(void *arg)
 {
 	struct chaos *c = arg;
@@ -583,6 +619,7 @@ static void *chaos_run(void *arg)
 		victim = up[rand_r(&c->seed) % nup];
 		c->down[victim] = true;
 		pid = c->shop->pid[victim][0];
+		note_batches(c, victim);
 		shop_signal(c->shop, victim, 0, SIGKILL);
 		c->kills[victim]++;
 		fprintf(stderr, "t+%.1fs: SIGKILL %s (pid %d)\n", secs_since(c->l->start_ms),
@@ -643,6 +680,10 @@ START_TEST(kill_9_random_daemons_during_load)
 		kills, c.kills[SHOP_ORDER], c.kills[SHOP_PAYMENT], c.kills[SHOP_INVENTORY],
 		c.kills[SHOP_EMAIL], c.kills[SHOP_ANALYTICS], c.restarts,
 		(double)c.restart_ms_max / 1000.0, c.restart_failures, c.exits, c.crashes);
+	fprintf(stderr,
+		"kill_9: the victims had applied %.0f batches of more than " BIG_BATCH
+		" events before their kill, the largest up to %.0f events\n",
+		c.big_batches, c.largest_bucket);
 
 	wait_quiet(&shop, 150000, &c.exits, &c.crashes);
 	violations = shop_check_invariants(&shop, l.acc.ids, l.acc.n, 120000, &rep);
@@ -654,8 +695,10 @@ START_TEST(kill_9_random_daemons_during_load)
 		l.acc.n, rep.orders, rep.confirmed, rep.cancelled, rep.pending, rep.dead_letters,
 		duplicates, log_total(&shop, "will be retried"),
 		log_total(&shop, "\"level\":\"error\""), violations, secs_since(t0));
+	/* Without batches of many events, the kills would not have tested
+	 * what a kill in the middle of one does. */
 	failed = violations != 0 || c.crashes || c.restart_failures || kills < 8 || l.acc.n < 750 ||
-		 atomic_load(&l.refused);
+		 atomic_load(&l.refused) || c.big_batches < 1;
 out:
 	release(&shop, failed);
 	if (c.l)

@@ -225,30 +225,57 @@ int es_test_run_with_db(struct Suite *suite, const char **conninfo)
 	return failures ? 1 : 0;
 }
 
-/* The effect of es_test_inbox_handle: one row per event it acts on. */
-static enum es_handler_result insert_effect(struct es_db *db, const struct es_event *ev, void *arg,
-					    char *reason, size_t size)
-{
-	const char *params[1] = {ev->id};
+/* One transaction for a batch: claim it, one effects row per new event. */
+struct inbox_batch {
+	struct es_test_inbox_handler *h;
+	struct es_batch_item *items;
+	size_t n;
+	const char **ids;
+	bool *is_new;
+	long news;
+};
 
-	(void)arg;
-	if (es_db_exec(db, "INSERT INTO effects (event_id) VALUES ($1)", 1, params, reason, size) !=
-	    1)
-		return ES_HANDLER_RETRY;
-	return ES_HANDLER_OK;
+static int inbox_batch_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_size)
+{
+	struct inbox_batch *b = arg;
+
+	b->news = es_inbox_claim(db, b->h->consumer, b->n, b->ids, NULL, b->is_new, errstr,
+				 errstr_size);
+	if (b->news < 0)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		const char *params[1] = {b->ids[i]};
+
+		if (b->is_new[i] && es_db_exec(db, "INSERT INTO effects (event_id) VALUES ($1)", 1,
+					       params, errstr, errstr_size) != 1)
+			return -1;
+	}
+	return 0;
 }
 
-enum es_handler_result es_test_inbox_handle(void *arg, const struct es_event *ev,
-					    const struct es_delivery *d, char *reason, size_t size)
+enum es_handler_result es_test_inbox_handle(void *arg, struct es_batch_item *items, size_t n,
+					    char *reason, size_t size)
 {
 	struct es_test_inbox_handler *h = arg;
-	enum es_handler_result res;
-	bool dup;
+	struct inbox_batch b = {h, items, n, calloc(n, sizeof(char *)), calloc(n, sizeof(bool)), 0};
+	enum es_handler_result res = ES_HANDLER_RETRY;
 
-	(void)d;
-	res = es_inbox_process(h->db, h->consumer, ev, insert_effect, NULL, &dup, reason, size);
-	h->calls++;
-	h->duplicates += dup;
+	if (!b.ids || !b.is_new) {
+		snprintf(reason, size, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		b.ids[i] = items[i].ev->id;
+	if (!es_db_ok(h->db) && es_db_reconnect(h->db, 0, reason, size))
+		goto out;
+	if (es_db_tx(h->db, inbox_batch_tx, &b, reason, size))
+		goto out;
+	h->calls += (int)n;
+	h->duplicates += (int)(n - (size_t)b.news);
+	res = ES_HANDLER_OK;
+out:
+	free(b.ids);
+	free(b.is_new);
 	return res;
 }
 

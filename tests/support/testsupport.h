@@ -83,11 +83,12 @@ void es_test_outbox_put_all(struct es_db *db, const char *topic, struct es_event
 long es_test_count(struct es_db *db, const char *sql, int nparams, const char *const *params);
 
 /*
- * A consumer-loop handler (es_consumer_config.handler, with a pointer to
- * this as handler_arg) that applies each event through the inbox of
- * `consumer` on db; the effect is one row in the test's table
- * effects (event_id text). calls counts deliveries handled, duplicates
- * those the inbox recognised.
+ * A consumer-loop handler (es_batch_fn for es_consumer_config.handler, with
+ * a pointer to this as handler_arg) that applies each batch in one
+ * transaction through the inbox of `consumer` on db, whatever the events'
+ * data; the effect is one row per new event in the test's table effects
+ * (event_id text). calls counts deliveries handled, duplicates those the
+ * inbox recognised.
  */
 struct es_test_inbox_handler {
 	struct es_db *db;
@@ -96,6 +97,6 @@ struct es_test_inbox_handler {
 	int duplicates;
 };
 
-es_handler_fn es_test_inbox_handle;
+es_batch_fn es_test_inbox_handle;
 
 #endif

@@ -92,13 +92,15 @@ START_TEST(kafka_metrics_register_once_per_registry)
 	ck_assert_int_eq(es_kafka_metrics_register(reg, &again, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "already registered"));
 	es_counter_inc(m.consumed, (const char *[]){"orders", "OrderPlaced"});
-	es_histogram_observe(m.handler_seconds, (const char *[]){"orders"}, 0.002);
+	es_histogram_observe(m.handler_seconds, NULL, 0.002);
+	es_histogram_observe(m.batch_size, NULL, 3);
 	text = es_metrics_render(reg, NULL);
 	ck_assert_ptr_nonnull(strstr(
 		text, "es_events_consumed_total{topic=\"orders\",type=\"OrderPlaced\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(text, "# TYPE es_handler_duration_seconds histogram\n"));
-	ck_assert_ptr_nonnull(
-		strstr(text, "es_handler_duration_seconds_count{topic=\"orders\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(text, "es_handler_duration_seconds_count 1\n"));
+	ck_assert_ptr_nonnull(strstr(text, "es_consumer_batch_size_bucket{le=\"2\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(text, "es_consumer_batch_size_bucket{le=\"4\"} 1\n"));
 	free(text);
 	es_metrics_free(reg);
 }
@@ -218,14 +220,18 @@ struct rejecter {
 	int calls;
 };
 
-static enum es_handler_result reject_all(void *arg, const struct es_event *ev,
-					 const struct es_delivery *d, char *reason, size_t size)
+static enum es_handler_result reject_all(void *arg, struct es_batch_item *items, size_t n,
+					 char *reason, size_t size)
 {
 	struct rejecter *r = arg;
 
-	r->calls++;
-	snprintf(reason, size, "unknown type %s", ev->type);
-	return ES_HANDLER_REJECT;
+	for (size_t i = 0; i < n; i++) {
+		r->calls++;
+		items[i].result = ES_HANDLER_REJECT;
+		snprintf(items[i].reason, sizeof(items[i].reason), "unknown type %s",
+			 items[i].ev->type);
+	}
+	return ES_HANDLER_OK;
 }
 
 /* The committed offset of group on topic[0], or -1001 when none. */

@@ -38,7 +38,8 @@ struct es_histogram;
  *   es_events_retried_total{topic}                RETRY results
  *   es_events_dead_lettered_total{topic,reason}   reason: invalid, rejected
  *   es_events_produced_total{topic,type}          acknowledged by the broker
- *   es_handler_duration_seconds{topic}            one handler call
+ *   es_handler_duration_seconds{topic}            one handler call (a batch)
+ *   es_consumer_batch_size                        events per handler call
  *
  * `type` comes from the message, so a stream of invented types could grow
  * the label set; the registry caps every family (ES_METRICS_MAX_CHILDREN)
@@ -51,6 +52,7 @@ struct es_kafka_metrics {
 	struct es_counter *dead_lettered;
 	struct es_counter *produced;
 	struct es_histogram *handler_seconds;
+	struct es_histogram *batch_size;
 };
 
 /* Registers the families above in reg. Returns 0, or -1 with errstr. */
@@ -141,7 +143,7 @@ enum es_handler_result {
 	ES_HANDLER_REJECT, /* can never succeed: dead-letter it and move on */
 };
 
-/* What the handler is told about the message besides the parsed event. */
+/* Where a message came from. */
 struct es_delivery {
 	const char *topic;
 	int32_t partition;
@@ -150,13 +152,26 @@ struct es_delivery {
 	const rd_kafka_message_t *rkm;
 };
 
+/* One parsed event of a batch and the handler's answer for it. */
+struct es_batch_item {
+	const struct es_event *ev;
+	struct es_delivery d;
+	enum es_handler_result result; /* the handler's to set: OK or REJECT */
+	char reason[512]; /* on REJECT: why, for the dead letter */
+};
+
 /*
- * Handles one parsed event. On REJECT or RETRY, write a one-line reason.
- * Runs on the consumer's thread.
+ * Handles a batch of parsed events, in the order they were read (so in
+ * order within each partition), on the consumer's thread. Sets each item's
+ * result (OK, or REJECT with its reason) and returns OK; or returns RETRY
+ * (reason filled) when the whole batch must be tried again later, after a
+ * backoff. es_dispatch_batch (es/dispatch.h) is the daemons' one handler.
  */
-typedef enum es_handler_result(es_handler_fn)(void *arg, const struct es_event *ev,
-					      const struct es_delivery *d, char *reason,
-					      size_t reason_size);
+typedef enum es_handler_result(es_batch_fn)(void *arg, struct es_batch_item *items, size_t n,
+					    char *reason, size_t reason_size);
+
+/* The most messages one batch takes unless CONSUMER_BATCH_MAX says. */
+#define ES_CONSUMER_BATCH_MAX 256
 
 struct es_consumer_config {
 	const char *bootstrap;
@@ -165,9 +180,10 @@ struct es_consumer_config {
 	const char *const *topics; /* NULL-terminated */
 	const char *service; /* for dead-letter headers, e.g. "payment-service" */
 	const char *dlq_topic; /* e.g. "dlq.payment-service" */
-	es_handler_fn *handler;
+	es_batch_fn *handler;
 	void *handler_arg;
 	const struct es_kafka_metrics *metrics; /* optional, borrowed */
+	int batch_max; /* messages per batch; default ES_CONSUMER_BATCH_MAX */
 	int retry_initial_ms; /* default 100 */
 	int retry_max_ms; /* default 5000; the backoff never exceeds it */
 };
@@ -195,15 +211,20 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 				    size_t errstr_size);
 
 /*
- * Polls once (up to timeout_ms) and handles what arrived, retrying a RETRY
- * result with exponential backoff plus jitter until it succeeds or *stop
- * becomes true. While it backs off, the consumer's partitions are paused and
- * it keeps polling, so the group does not evict it (max.poll.interval.ms)
- * however long the database is away. Returns 0, or -1 on a fatal error
- * (errstr filled): the daemon should shut down non-zero.
+ * Polls once (up to timeout_ms for the first message), then takes what else
+ * is already there without waiting, up to batch_max messages: at low load a
+ * batch is one message, and nothing waits for a batch to fill. The handler
+ * gets the parseable ones as one batch; a RETRY answer retries the whole
+ * batch with exponential backoff plus jitter until it succeeds or *stop
+ * becomes true. While it backs off, the consumer's partitions are paused
+ * and it keeps polling, so the group does not evict it
+ * (max.poll.interval.ms) however long the database is away. Unparseable
+ * messages and REJECTed events go to the dead-letter topic. The offsets of
+ * the batch are stored once all of that is done. Returns 0, or -1 on a
+ * fatal error (errstr filled): the daemon should shut down non-zero.
  *
  * Dead letters go out through a producer the consumer owns, and the offset
- * of a rejected message is stored only once the dead letter is delivered.
+ * of a rejected message is stored only once its dead letter is delivered.
  */
 int es_consumer_poll(struct es_consumer *c, int timeout_ms, volatile sig_atomic_t *stop,
 		     char *errstr, size_t errstr_size);

@@ -9,8 +9,8 @@
  *   es_http_route(svc.http, "GET", "/payments/{orderId}", ...);  its own routes
  *   if (es_service_start(&svc, errstr, sizeof(errstr)))          HTTP + relay
  *           ...
- *   rc = es_service_consume(&svc, topics, handle, &app, NULL, NULL,
- *                           errstr, sizeof(errstr));             until SIGTERM
+ *   rc = es_service_consume(&svc, topics, &payment_handlers, &app,
+ *                           NULL, NULL, errstr, sizeof(errstr)); until SIGTERM
  *   es_service_release(&svc);                                    leave, flush
  *
  * Configuration (environment; every value is checked at start and a bad one
@@ -28,6 +28,7 @@
  *                             orders, payments, inventory, notifications
  *   TOPIC_DLQ                 dlq.<service>
  *   CONSUMER_GROUP            the service name
+ *   CONSUMER_BATCH_MAX        256: most events applied in one transaction
  *   OUTBOX_MAX_ATTEMPTS       10: failed rounds before the relay parks a row
  *   INBOX_RETENTION_S, OUTBOX_RETENTION_S, RETENTION_BATCH
  *                             how long processed inbox rows and published
@@ -37,7 +38,7 @@
  * Between two polls, the consumer loop also deletes old inbox and outbox
  * rows, a bounded pass at a time (es/retention.h).
  *
- * Threads: the consumer's handler runs on the thread that called
+ * Threads: the consumer's handlers run on the thread that called
  * es_service_consume and may use svc->db freely; HTTP handlers run in
  * libmicrohttpd's pool and must open their own connections (es_db is not
  * thread-safe). The relay has its own connection and thread.
@@ -50,6 +51,7 @@
 #include <stddef.h>
 
 #include "es/db.h"
+#include "es/dispatch.h"
 #include "es/http.h"
 #include "es/kafka.h"
 #include "es/metrics.h"
@@ -80,6 +82,7 @@ struct es_service {
 	char dlq_topic[128];
 	const char *group;
 	struct es_topics topics;
+	int batch_max; /* CONSUMER_BATCH_MAX */
 
 	struct es_db *db; /* the consumer thread's connection */
 	struct es_metrics *metrics;
@@ -117,14 +120,16 @@ typedef int (*es_service_tick_fn)(struct es_service *svc, void *arg, char *errst
 				  size_t errstr_size);
 
 /*
- * Subscribes to topics (NULL-terminated) with handler and runs the consumer
- * loop until SIGTERM/SIGINT (es_stop), a fatal Kafka error, or a failed
- * relay. Returns 0 on a requested stop, -1 otherwise (errstr filled): the
- * daemon should then exit non-zero to be restarted.
+ * Subscribes to topics (NULL-terminated) and runs the consumer loop until
+ * SIGTERM/SIGINT (es_stop), a fatal Kafka error, or a failed relay. Each
+ * batch read goes through the one dispatch path (es/dispatch.h) to the
+ * service's handlers, with app as their app, on svc->db. Returns 0 on a
+ * requested stop, -1 otherwise (errstr filled): the daemon should then exit
+ * non-zero to be restarted.
  */
-int es_service_consume(struct es_service *svc, const char *const *topics, es_handler_fn *handler,
-		       void *handler_arg, es_service_tick_fn tick, void *tick_arg, char *errstr,
-		       size_t errstr_size);
+int es_service_consume(struct es_service *svc, const char *const *topics,
+		       const struct es_handlers *handlers, void *app, es_service_tick_fn tick,
+		       void *tick_arg, char *errstr, size_t errstr_size);
 
 /* Stops HTTP, closes the consumer (leaving the group, committing offsets),
  * stops the relay (finishing its round), and frees everything. */
