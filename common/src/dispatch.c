@@ -111,6 +111,19 @@ static int apply_one(struct run *r, size_t k, char *errstr, size_t errstr_size)
 	return 0;
 }
 
+/* Lists the new events (rejected ones no longer count) in r->applied;
+ * returns how many. */
+static size_t list_fresh(struct run *r)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < r->ncand; k++) {
+		if (r->is_new[k])
+			r->applied[n++] = &r->fx[r->cand[k]];
+	}
+	return n;
+}
+
 /* es_db_tx_fn: claim, effects, before_commit. es_db_tx may run it again
  * (deadlock, serialization failure), so it starts from scratch. */
 static int apply_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_size)
@@ -126,21 +139,19 @@ static int apply_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_siz
 	if (es_inbox_claim(db, r->d->consumer, r->ncand, r->ids, r->types, r->is_new, errstr,
 			   errstr_size) < 0)
 		return -1;
+	if (h->before_effects &&
+	    h->before_effects(db, r->d->app, r->applied, list_fresh(r), errstr, errstr_size)) {
+		r->failed = ES_HANDLER_RETRY;
+		return -1;
+	}
 	for (size_t k = 0; k < r->ncand; k++) {
 		if (r->is_new[k] && apply_one(r, k, errstr, errstr_size))
 			return -1;
 	}
-	if (h->before_commit) {
-		size_t n = 0;
-
-		for (size_t k = 0; k < r->ncand; k++) {
-			if (r->is_new[k])
-				r->applied[n++] = &r->fx[r->cand[k]];
-		}
-		if (h->before_commit(db, r->d->app, r->applied, n, errstr, errstr_size)) {
-			r->failed = ES_HANDLER_RETRY;
-			return -1;
-		}
+	if (h->before_commit &&
+	    h->before_commit(db, r->d->app, r->applied, list_fresh(r), errstr, errstr_size)) {
+		r->failed = ES_HANDLER_RETRY;
+		return -1;
 	}
 	return 0;
 }

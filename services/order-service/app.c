@@ -72,4 +72,5 @@ void order_app_release(struct order_app *app)
 {
 	pthread_key_delete(app->db_key);
 	es_catalog_release(&app->catalog);
+	order_saga_batch_clear(app);
 }

@@ -39,6 +39,7 @@ struct order_app {
 	struct es_histogram *saga_seconds; /* es_saga_duration_seconds{outcome} */
 	pthread_key_t db_key; /* each HTTP worker thread's own connection */
 	long long last_sweep_ms;
+	struct saga_batch *batch; /* the orders of the batch in hand (saga.c) */
 };
 
 /* Sets up what the app needs beyond the service frame: SAGA_TIMEOUT_MS,
@@ -101,6 +102,9 @@ enum saga_action order_saga_decide(const char *status, bool paid, bool reserved,
  * topics' events (es/dispatch.h; the app is a struct order_app): each outcome is
  * recorded in the order's timeline and moves its saga (order_saga_decide). */
 extern const struct es_handlers order_saga_handlers;
+
+/* Frees what the last batch loaded; order_app_release calls it. */
+void order_saga_batch_clear(struct order_app *app);
 
 /* Cancels PENDING orders whose saga deadline passed (TIMEOUT); called from
  * the consumer loop's tick. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "es/dispatch.h"
@@ -138,16 +139,151 @@ enum outcome {
 	OUTCOME_CANCELLED,
 };
 
+/* The orders a batch's events are about, locked and read in one query
+ * before the effects (load_orders); the effects keep them up to date. */
+struct saga_order {
+	const char *order_id; /* these point into the query's result */
+	const char *status; /* or a literal, once changed */
+	const char *total_cents;
+	const char *currency;
+	char *payment_id; /* owned; NULL while unknown */
+	char *reservation_id; /* owned; NULL while unknown */
+	double age; /* seconds since the order was placed */
+};
+
+struct saga_batch {
+	PGresult *res;
+	struct saga_order *orders;
+	size_t n;
+};
+
+void order_saga_batch_clear(struct order_app *app)
+{
+	struct saga_batch *b = app->batch;
+
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->orders[i].payment_id);
+		free(b->orders[i].reservation_id);
+	}
+	free(b->orders);
+	PQclear(b->res);
+	free(b);
+	app->batch = NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static struct saga_order *find_order(struct order_app *app, const char *order_id)
+{
+	for (size_t i = 0; app->batch && i < app->batch->n; i++) {
+		if (!strcasecmp(app->batch->orders[i].order_id, order_id))
+			return &app->batch->orders[i];
+	}
+	return NULL;
+}
+
+/*
+ * before_effects: locks and reads the batch's orders in one query, in
+ * order_id order (so that two transactions locking several orders cannot
+ * deadlock), then records the batch's events in their orders' timelines in
+ * one statement. An event about an order we do not know gets no timeline
+ * row; its effect rejects it.
+ */
+static int load_orders(struct es_db *db, void *arg, struct es_effect *const *fresh, size_t n,
+		       char *errstr, size_t errstr_size)
+{
+	struct order_app *app = arg;
+	json_t *ids = json_array(), *rows = json_array();
+	char *ids_text = NULL, *rows_text = NULL;
+	struct saga_batch *b;
+	int rc = -1;
+
+	order_saga_batch_clear(app);
+	b = calloc(1, sizeof(*b));
+	for (size_t i = 0; ids && i < n; i++)
+		json_array_append_new(ids, json_string(fresh[i]->ev->subject));
+	ids_text = ids ? json_dumps(ids, JSON_COMPACT) : NULL;
+	if (!b || !ids_text || !rows) {
+		snprintf(errstr, errstr_size, "out of memory");
+		free(b);
+		goto out;
+	}
+	app->batch = b;
+	b->res = es_db_query(
+		db,
+		"SELECT order_id::text AS order_id, status, payment_id, reservation_id,"
+		" total_cents, currency,"
+		" extract(epoch FROM now() - created_at)::float8 AS age"
+		" FROM orders WHERE order_id IN"
+		" (SELECT i::uuid FROM json_array_elements_text($1::json) AS i)"
+		" ORDER BY order_id FOR UPDATE",
+		1, (const char *const[]){ids_text}, errstr, errstr_size);
+	if (!b->res)
+		goto out;
+	b->orders = calloc((size_t)PQntuples(b->res) + 1, sizeof(*b->orders));
+	if (!b->orders) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	for (int r = 0; r < PQntuples(b->res); r++) {
+		struct saga_order *o = &b->orders[b->n++];
+
+		o->order_id = es_db_get(b->res, r, "order_id");
+		o->status = es_db_get(b->res, r, "status");
+		o->total_cents = es_db_get(b->res, r, "total_cents");
+		o->currency = es_db_get(b->res, r, "currency");
+		o->payment_id = dup_or_null(es_db_get(b->res, r, "payment_id"));
+		o->reservation_id = dup_or_null(es_db_get(b->res, r, "reservation_id"));
+		o->age = strtod(es_db_get(b->res, r, "age"), NULL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct es_event *ev = fresh[i]->ev;
+
+		if (find_order(app, ev->subject))
+			json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:s}",
+							      "order_id", ev->subject, "event_id",
+							      ev->id, "type", ev->type, "source",
+							      ev->source, "time", ev->time));
+	}
+	rc = 0;
+	if (json_array_size(rows) == 0)
+		goto out;
+	rows_text = json_dumps(rows, JSON_COMPACT);
+	if (!rows_text ||
+	    es_db_exec(db,
+		       "INSERT INTO timeline (order_id, event_id, type, source, time)"
+		       " SELECT r.order_id, r.event_id, r.type, r.source, r.time"
+		       " FROM json_to_recordset($1::json) AS r(order_id uuid, event_id uuid,"
+		       " type text, source text, time timestamptz)"
+		       " ON CONFLICT (event_id) DO NOTHING",
+		       1, (const char *const[]){rows_text}, errstr, errstr_size) < 0) {
+		if (!rows_text)
+			snprintf(errstr, errstr_size, "out of memory");
+		rc = -1;
+	}
+out:
+	json_decref(ids);
+	json_decref(rows);
+	free(ids_text);
+	free(rows_text);
+	return rc;
+}
+
 static int confirm(struct order_app *app, struct es_db *db, const struct es_event *ev,
-		   PGresult *order, char *errstr, size_t errstr_size)
+		   const struct saga_order *order, char *errstr, size_t errstr_size)
 {
 	const char *order_id = ev->subject;
 	const char *payment_id = !strcmp(ev->type, ES_PAYMENT_PROCESSED)
 					 ? es_data_str(ev, "paymentId")
-					 : es_db_get(order, 0, "payment_id");
+					 : order->payment_id;
 	const char *reservation_id = !strcmp(ev->type, ES_INVENTORY_RESERVED)
 					     ? es_data_str(ev, "reservationId")
-					     : es_db_get(order, 0, "reservation_id");
+					     : order->reservation_id;
 	const char *params[3] = {order_id, payment_id, reservation_id};
 	struct es_event *out;
 	int rc;
@@ -157,12 +293,11 @@ static int confirm(struct order_app *app, struct es_db *db, const struct es_even
 		       " reservation_id = $3, updated_at = now() WHERE order_id = $1",
 		       3, params, errstr, errstr_size) != 1)
 		return -1;
-	out = es_event_new(
-		ORDER_SERVICE, ES_ORDER_CONFIRMED, order_id, ev, NULL,
-		json_pack("{s:s,s:s,s:s,s:I,s:s}", "orderId", order_id, "paymentId", payment_id,
-			  "reservationId", reservation_id, "totalCents",
-			  (json_int_t)strtoll(es_db_get(order, 0, "total_cents"), NULL, 10),
-			  "currency", es_db_get(order, 0, "currency")));
+	out = es_event_new(ORDER_SERVICE, ES_ORDER_CONFIRMED, order_id, ev, NULL,
+			   json_pack("{s:s,s:s,s:s,s:I,s:s}", "orderId", order_id, "paymentId",
+				     payment_id, "reservationId", reservation_id, "totalCents",
+				     (json_int_t)strtoll(order->total_cents, NULL, 10), "currency",
+				     order->currency));
 	if (!out) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
@@ -174,61 +309,53 @@ static int confirm(struct order_app *app, struct es_db *db, const struct es_even
 	return rc;
 }
 
-/* A payment or stock outcome: the saga's next step for its order. */
+/* A payment or stock outcome: the saga's next step for its order, which
+ * load_orders locked and read with the rest of the batch's. */
 static enum es_handler_result saga_step(struct es_effect *fx)
 {
 	struct order_app *app = fx->app;
 	struct es_db *db = fx->db;
 	const struct es_event *ev = fx->ev;
-	char *reason = fx->reason;
-	size_t reason_size = sizeof(fx->reason);
+	struct saga_order *order = find_order(app, ev->subject);
+	bool paid = !strcmp(ev->type, ES_PAYMENT_PROCESSED);
 	const char *params[2] = {ev->subject, NULL};
 	const char *cancel_reason;
-	enum saga_action action;
-	PGresult *order;
+	char **remembered;
 	int rc = -1;
 
-	order = es_db_query(db,
-			    "SELECT status, payment_id, reservation_id, total_cents, currency,"
-			    " extract(epoch FROM now() - created_at)::float8 AS age"
-			    " FROM orders WHERE order_id = $1 FOR UPDATE",
-			    1, params, reason, reason_size);
-	if (!order)
-		return es_effect_db_failed(fx);
-	if (PQntuples(order) == 0) {
-		PQclear(order);
-		snprintf(reason, reason_size, "%s for unknown order %s", ev->type, ev->subject);
+	if (!order) {
+		snprintf(fx->reason, sizeof(fx->reason), "%s for unknown order %s", ev->type,
+			 ev->subject);
 		return ES_HANDLER_REJECT;
 	}
-	if (order_timeline_add(db, ev, reason, reason_size))
-		goto out;
-	action = order_saga_decide(
-		es_db_get(order, 0, "status"), es_db_get(order, 0, "payment_id") != NULL,
-		es_db_get(order, 0, "reservation_id") != NULL, ev->type, &cancel_reason);
-	switch (action) {
+	switch (order_saga_decide(order->status, order->payment_id != NULL,
+				  order->reservation_id != NULL, ev->type, &cancel_reason)) {
 	case SAGA_NOTHING:
+		return ES_HANDLER_OK;
+	case SAGA_REMEMBER:
+		params[1] = es_data_str(ev, paid ? "paymentId" : "reservationId");
+		if (es_db_exec(db,
+			       paid ? "UPDATE orders SET payment_id = $2, updated_at = now()"
+				      " WHERE order_id = $1"
+				    : "UPDATE orders SET reservation_id = $2, updated_at = now()"
+				      " WHERE order_id = $1",
+			       2, params, fx->reason, sizeof(fx->reason)) != 1)
+			break;
+		remembered = paid ? &order->payment_id : &order->reservation_id;
+		free(*remembered);
+		*remembered = strdup(params[1]);
+		if (!*remembered) {
+			snprintf(fx->reason, sizeof(fx->reason), "out of memory");
+			return ES_HANDLER_RETRY;
+		}
 		rc = 0;
 		break;
-	case SAGA_REMEMBER:
-		params[1] = !strcmp(ev->type, ES_PAYMENT_PROCESSED)
-				    ? es_data_str(ev, "paymentId")
-				    : es_data_str(ev, "reservationId");
-		rc = es_db_exec(
-			     db,
-			     !strcmp(ev->type, ES_PAYMENT_PROCESSED)
-				     ? "UPDATE orders SET payment_id = $2, updated_at = now()"
-				       " WHERE order_id = $1"
-				     : "UPDATE orders SET reservation_id = $2, updated_at = now()"
-				       " WHERE order_id = $1",
-			     2, params, reason, reason_size) == 1
-			     ? 0
-			     : -1;
-		break;
 	case SAGA_CONFIRM:
-		rc = confirm(app, db, ev, order, reason, reason_size);
+		rc = confirm(app, db, ev, order, fx->reason, sizeof(fx->reason));
 		if (rc == 0) {
+			order->status = "CONFIRMED";
 			fx->outcome = OUTCOME_CONFIRMED;
-			fx->value = strtod(es_db_get(order, 0, "age"), NULL);
+			fx->value = order->age;
 		}
 		break;
 	case SAGA_CANCEL: {
@@ -236,8 +363,9 @@ static enum es_handler_result saga_step(struct es_effect *fx)
 
 		cancel_detail(ev, detail, sizeof(detail));
 		switch (order_cancel_in_tx(app, db, ev->subject, cancel_reason, detail, ev,
-					   &fx->value, reason, reason_size)) {
+					   &fx->value, fx->reason, sizeof(fx->reason))) {
 		case 1:
+			order->status = "CANCELLED";
 			fx->outcome = OUTCOME_CANCELLED;
 			/* fall through */
 		case 0:
@@ -249,8 +377,6 @@ static enum es_handler_result saga_step(struct es_effect *fx)
 		break;
 	}
 	}
-out:
-	PQclear(order);
 	return rc ? es_effect_db_failed(fx) : ES_HANDLER_OK;
 }
 
@@ -276,6 +402,7 @@ static const struct es_dispatch_rule rules[] = {
 
 const struct es_handlers order_saga_handlers = {
 	.rules = rules,
+	.before_effects = load_orders,
 	.committed = committed,
 };
 

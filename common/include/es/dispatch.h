@@ -13,9 +13,11 @@
  *      simulated bank);
  *   3. one transaction: the inbox claims the whole batch in one statement
  *      (es_inbox_claim), so redeliveries, also two deliveries of one event
- *      inside the batch, are known in one round trip; each new event's
- *      effect runs, in delivery order; the before_commit hook runs (email's
- *      one fsync of the maildir); one COMMIT;
+ *      inside the batch, are known in one round trip; the before_effects
+ *      hook runs (order-service reads the batch's orders in one query);
+ *      each new event's effect runs, in delivery order; the before_commit
+ *      hook runs (analytics' counts in one statement, email's one fsync of
+ *      the maildir); one COMMIT;
  *   4. after the commit, the committed hook sees each applied event (the
  *      service's counters and log lines), and a duplicate is logged.
  *
@@ -83,6 +85,12 @@ struct es_handlers {
 	/* Once per batch that has events to apply, before its transaction:
 	 * n of them. OK, or RETRY (reason filled) to try the batch later. */
 	enum es_handler_result (*begin)(void *app, size_t n, char *reason, size_t reason_size);
+	/* Inside the transaction after the claim, with the n new events,
+	 * before their effects: set-based work they rely on (order-service
+	 * locks and reads the orders of the whole batch in one query). 0, or
+	 * -1 with reason (the batch is retried). */
+	int (*before_effects)(struct es_db *db, void *app, struct es_effect *const *fresh, size_t n,
+			      char *reason, size_t reason_size);
 	/* Inside the transaction after the last effect, with the n events
 	 * whose effects were applied: set-based work for all of them, and
 	 * what must be durable before the commit. 0, or -1 with reason (the
