@@ -250,13 +250,17 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 	 * close. earliest: a new group reads the topic from its start, so
 	 * nothing produced before the first start is missed. The session
 	 * timeout is ours unless KAFKA_SESSION_TIMEOUT_MS says otherwise (see
-	 * ES_CONSUMER_SESSION_TIMEOUT_MS). */
+	 * ES_CONSUMER_SESSION_TIMEOUT_MS), and so is the prefetch (see
+	 * ES_CONSUMER_PREFETCH_KBYTES). */
 	if (rd_kafka_conf_set(conf, "group.id", cfg->group_id, why, sizeof(why)) ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", why, sizeof(why)) ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "true", why, sizeof(why)) ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", why, sizeof(why)) ||
 	    (!es_config_str("KAFKA_SESSION_TIMEOUT_MS", NULL) &&
 	     rd_kafka_conf_set(conf, "session.timeout.ms", ES_CONSUMER_SESSION_TIMEOUT_MS, why,
+			       sizeof(why))) ||
+	    (!es_config_str("KAFKA_QUEUED_MAX_MESSAGES_KBYTES", NULL) &&
+	     rd_kafka_conf_set(conf, "queued.max.messages.kbytes", ES_CONSUMER_PREFETCH_KBYTES, why,
 			       sizeof(why)))) {
 		snprintf(errstr, errstr_size, "consumer configuration: %s", why);
 		goto fail;

@@ -315,7 +315,8 @@ START_TEST(offset_waits_until_the_dead_letter_is_delivered)
 }
 END_TEST
 
-static void assert_session_timeout(const char *bootstrap, const char *want)
+/* The consumer's value of librdkafka property `name` must be want. */
+static void assert_consumer_conf(const char *bootstrap, const char *name, const char *want)
 {
 	static const char *const subscribe[] = {"payments", NULL};
 	struct rejecter r = {0};
@@ -332,8 +333,7 @@ static void assert_session_timeout(const char *bootstrap, const char *want)
 							 .handler_arg = &r},
 			    err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
-	ck_assert_int_eq(rd_kafka_conf_get(rd_kafka_conf(es_consumer_handle(c)),
-					   "session.timeout.ms", got, &size),
+	ck_assert_int_eq(rd_kafka_conf_get(rd_kafka_conf(es_consumer_handle(c)), name, got, &size),
 			 RD_KAFKA_CONF_OK);
 	ck_assert_str_eq(got, want);
 	es_consumer_free(c);
@@ -349,10 +349,28 @@ START_TEST(consumer_session_timeout_is_ours_unless_configured)
 
 	mock_start(&m, topics);
 	unsetenv("KAFKA_SESSION_TIMEOUT_MS");
-	assert_session_timeout(m.bootstrap, ES_CONSUMER_SESSION_TIMEOUT_MS);
+	assert_consumer_conf(m.bootstrap, "session.timeout.ms", ES_CONSUMER_SESSION_TIMEOUT_MS);
 	setenv("KAFKA_SESSION_TIMEOUT_MS", "7000", 1);
-	assert_session_timeout(m.bootstrap, "7000");
+	assert_consumer_conf(m.bootstrap, "session.timeout.ms", "7000");
 	unsetenv("KAFKA_SESSION_TIMEOUT_MS");
+	mock_stop(&m);
+}
+END_TEST
+
+/* A consumer that falls behind holds what it fetched ahead: ours is small
+ * (see ES_CONSUMER_PREFETCH_KBYTES), unless configured. */
+START_TEST(consumer_prefetch_is_bounded_unless_configured)
+{
+	static const char *const topics[] = {"payments", "dlq.unit", NULL};
+	struct mock m;
+
+	mock_start(&m, topics);
+	unsetenv("KAFKA_QUEUED_MAX_MESSAGES_KBYTES");
+	assert_consumer_conf(m.bootstrap, "queued.max.messages.kbytes",
+			     ES_CONSUMER_PREFETCH_KBYTES);
+	setenv("KAFKA_QUEUED_MAX_MESSAGES_KBYTES", "1024", 1);
+	assert_consumer_conf(m.bootstrap, "queued.max.messages.kbytes", "1024");
+	unsetenv("KAFKA_QUEUED_MAX_MESSAGES_KBYTES");
 	mock_stop(&m);
 }
 END_TEST
@@ -377,6 +395,7 @@ int main(void)
 	tcase_add_test(faults, producer_reports_a_permanent_error_per_message);
 	tcase_add_test(faults, offset_waits_until_the_dead_letter_is_delivered);
 	tcase_add_test(faults, consumer_session_timeout_is_ours_unless_configured);
+	tcase_add_test(faults, consumer_prefetch_is_bounded_unless_configured);
 	suite_add_tcase(s, faults);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

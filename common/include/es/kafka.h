@@ -203,6 +203,16 @@ struct es_consumer_config {
  */
 #define ES_CONSUMER_SESSION_TIMEOUT_MS "10000"
 
+/*
+ * How much a consumer fetches ahead of its loop (queued.max.messages.kbytes)
+ * unless KAFKA_QUEUED_MAX_MESSAGES_KBYTES sets it. librdkafka's default,
+ * 64 MiB, is what a consumer that falls behind holds in memory: a daemon
+ * behind by a minute of load grew to 160 MiB. 4 MiB is still a dozen
+ * batches of CONSUMER_BATCH_MAX events ahead of the loop, so the loop never
+ * waits for the network while the broker has more.
+ */
+#define ES_CONSUMER_PREFETCH_KBYTES "4096"
+
 struct es_consumer;
 
 /* Subscribes; returns NULL with errstr filled. The config's strings are
