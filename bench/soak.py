@@ -90,9 +90,10 @@ def main():
     lg = json.load(open(args.loadgen, encoding="utf-8"))
     plot(rows, args.svg, args.csv)
 
-    last = rows[-1]["seconds"]
+    # The load's last full minute: the samples after it are the drain.
+    last = args.minutes * 60
     second = (60, 120)
-    final = (last - 60, last + 1)
+    final = (last - 60, last)
     rr = rates(rows)
     L = ["# Soak", "",
          "<!-- Written by bench/soak.py from `scripts/bench --soak`; do not edit. -->", "",
@@ -135,7 +136,7 @@ def main():
           "| minute | sagas/s | " + " | ".join("%s MiB" % s.split("-")[0] for s in SERVICES)
           + " | outbox rows | inbox rows |",
           "|---" * (4 + len(SERVICES)) + "|"]
-    for m in range(int(last // 60) + 1):
+    for m in range(args.minutes):
         w = window(rows, m * 60, (m + 1) * 60)
         if not w:
             continue

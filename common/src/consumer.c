@@ -429,14 +429,14 @@ static int dead_letter(struct es_consumer *c, const rd_kafka_message_t *rkm, con
 	return 0;
 }
 
-/* Reads one batch: the first message waits up to timeout_ms, the rest only
+/* Reads one batch: the first poll waits up to timeout_ms, the others only
  * take what is already fetched. Returns -1 on a fatal consumer error. */
 static int read_batch(struct es_consumer *c, struct batch *b, int timeout_ms, char *errstr,
 		      size_t errstr_size)
 {
 	b->nmsgs = 0;
-	while (b->nmsgs < (size_t)c->batch_max) {
-		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, b->nmsgs ? 0 : timeout_ms);
+	for (int wait_ms = timeout_ms; b->nmsgs < (size_t)c->batch_max; wait_ms = 0) {
+		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, wait_ms);
 
 		if (!rkm)
 			break;

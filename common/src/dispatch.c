@@ -275,7 +275,7 @@ enum es_handler_result es_dispatch_batch(void *arg, struct es_batch_item *items,
 	if (res != ES_HANDLER_OK || !r.ncand)
 		goto out;
 	if (h->begin) {
-		res = h->begin(r.d->app, r.ncand, reason, reason_size);
+		res = h->begin(r.d->app, r.ncand, r.d->stop, reason, reason_size);
 		if (res != ES_HANDLER_OK)
 			goto out;
 	}

@@ -69,6 +69,7 @@ struct es_http_request {
 	const char *route_label;
 	const struct route *route;
 	struct timespec started;
+	struct es_db *db; /* es_http_db's, given back after the handler */
 
 	char *pathbuf; /* the path's copy that seg[] points into */
 	const char *seg[ES_HTTP_MAX_SEGMENTS];
@@ -671,6 +672,25 @@ static enum MHD_Result request_upload(struct es_http_request *req, const char *d
 	return body_append(req, data, size) ? MHD_NO : MHD_YES;
 }
 
+struct es_db *es_http_db(struct es_http_request *req, char *errstr, size_t errstr_size)
+{
+	struct es_dbpool *pool = req->http->conf.db_pool;
+
+	if (!pool) {
+		snprintf(errstr, errstr_size, "this server lends no database connections");
+		return NULL;
+	}
+	/* A connection that broke is closed (es_dbpool_put keeps only
+	 * working ones) and another one borrowed. */
+	if (req->db && !es_db_ok(req->db)) {
+		es_dbpool_put(pool, req->db);
+		req->db = NULL;
+	}
+	if (!req->db)
+		req->db = es_dbpool_get(pool, errstr, errstr_size);
+	return req->db;
+}
+
 static enum MHD_Result request_dispatch(struct es_http_request *req)
 {
 	const struct route *r = req->route;
@@ -681,6 +701,8 @@ static enum MHD_Result request_dispatch(struct es_http_request *req)
 	if (!r)
 		return queue_reply(req); /* cannot happen: request_begin answered */
 	rc = r->fn(req, r->arg);
+	es_dbpool_put(req->http->conf.db_pool, req->db);
+	req->db = NULL;
 	if (!req->replied) {
 		es_error("http: %s %s: handler %s without replying", r->method, r->pattern,
 			 rc ? "failed" : "returned");

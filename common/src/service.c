@@ -150,6 +150,14 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 		goto fail;
 	atomic_store(&svc->db_ok, true);
 
+	/* The HTTP handlers' connections: as many kept as there are
+	 * threads to use them (es_http_db). */
+	svc->pool = es_dbpool_new(svc->database_url, svc->schema, http.threads);
+	if (!svc->pool) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
+	http.db_pool = svc->pool;
 	svc->http = es_http_new(&http, errstr, errstr_size);
 	if (!svc->http)
 		goto fail;
@@ -222,7 +230,11 @@ int es_service_consume(struct es_service *svc, const char *const *topics,
 		       const struct es_handlers *handlers, void *app, es_service_tick_fn tick,
 		       void *tick_arg, char *errstr, size_t errstr_size)
 {
-	struct es_dispatch dispatch = {svc->name, svc->db, handlers, app};
+	struct es_dispatch dispatch = {.consumer = svc->name,
+				       .db = svc->db,
+				       .handlers = handlers,
+				       .app = app,
+				       .stop = &es_stop};
 	struct es_consumer_config cc = {
 		.bootstrap = svc->bootstrap,
 		.group_id = svc->group,
@@ -275,6 +287,7 @@ void es_service_release(struct es_service *svc)
 	es_consumer_free(svc->consumer);
 	es_relay_free(svc->relay);
 	es_http_free(svc->http);
+	es_dbpool_free(svc->pool);
 	es_db_free(svc->db);
 	es_metrics_free(svc->metrics);
 	memset(svc, 0, sizeof(*svc));

@@ -30,7 +30,10 @@ static struct es_db *fresh_schema(void)
 static enum es_handler_result deliver(struct analytics *app, const struct es_event *ev,
 				      enum it_topic topic)
 {
-	struct es_dispatch d = {ANALYTICS_SERVICE, app->db, &analytics_handlers, app};
+	struct es_dispatch d = {.consumer = ANALYTICS_SERVICE,
+				.db = app->db,
+				.handlers = &analytics_handlers,
+				.app = app};
 	char reason[512] = "";
 	enum es_handler_result r = es_dispatch_one(&d, ev, reason, sizeof(reason));
 

@@ -131,8 +131,10 @@ START_TEST(rebuild_of_topics_never_created_only_empties_the_read_models)
 	/* Events handled directly, as if they came from those topics. */
 	for (int t = 0; t < IT_NTOPICS; t++) {
 		for (size_t i = 0; i < w.saga.n[t]; i++) {
-			struct es_dispatch d = {ANALYTICS_SERVICE, w.app.db, &analytics_handlers,
-						&w.app};
+			struct es_dispatch d = {.consumer = ANALYTICS_SERVICE,
+						.db = w.app.db,
+						.handlers = &analytics_handlers,
+						.app = &w.app};
 
 			ck_assert_int_eq(
 				es_dispatch_one(&d, w.saga.ev[t][i], errstr, sizeof(errstr)),

@@ -96,7 +96,10 @@ void it_world_produce_saga(struct it_world *w)
 
 struct es_consumer *it_world_consumer(struct it_world *w, struct analytics *app)
 {
-	w->dispatch = (struct es_dispatch){ANALYTICS_SERVICE, app->db, &analytics_handlers, app};
+	w->dispatch = (struct es_dispatch){.consumer = ANALYTICS_SERVICE,
+					   .db = app->db,
+					   .handlers = &analytics_handlers,
+					   .app = app};
 	struct es_consumer_config cfg = {
 		.bootstrap = w->bootstrap,
 		.group_id = w->group,

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "analytics.h"
-#include "es/dbpool.h"
 #include "es/log.h"
 #include "es/service.h"
 #include "rebuild.h"
@@ -38,25 +37,22 @@ static void usage(FILE *f)
 		ANALYTICS_HTTP_PORT);
 }
 
-/* GET /stats, on an HTTP pool thread: a borrowed connection, never svc.db. */
+/* GET /stats, on an HTTP pool thread: the request's connection, never
+ * svc.db. */
 static int get_stats(struct es_http_request *req, void *arg)
 {
-	struct es_dbpool *pool = arg;
 	json_t *body = NULL;
 	char why[512];
 
 	/* Two tries: an idle connection may have died with a database
 	 * restart since it was last used; the second one is new. */
 	for (int attempt = 0; !body && attempt < 2; attempt++) {
-		struct es_db *db = es_dbpool_get(pool, why, sizeof(why));
-		bool lost;
+		struct es_db *db = es_http_db(req, why, sizeof(why));
 
 		if (!db)
 			break;
 		body = analytics_stats_build(db, why, sizeof(why));
-		lost = !es_db_ok(db);
-		es_dbpool_put(pool, db);
-		if (!lost)
+		if (es_db_ok(db))
 			break;
 	}
 	if (!body) {
@@ -69,34 +65,23 @@ static int get_stats(struct es_http_request *req, void *arg)
 static int run_daemon(struct es_service *svc, char *errstr, size_t errstr_size)
 {
 	static const char *const labels[] = {"status", NULL};
-	const char *topics[] = {svc->topics.orders, svc->topics.payments, svc->topics.inventory,
-				svc->topics.notifications, NULL};
 	struct analytics app = {.db = svc->db};
-	struct es_dbpool *pool;
 	char why[256];
-	int rc = -1;
 
-	pool = es_dbpool_new(svc->database_url, svc->schema, 4);
-	if (!pool) {
-		snprintf(errstr, errstr_size, "out of memory");
-		return -1;
-	}
 	app.orders_gauge = es_gauge_register(svc->metrics, "es_analytics_orders",
 					     "Orders in the analytics read model, by status.",
 					     labels, errstr, errstr_size);
 	if (!app.orders_gauge ||
-	    es_http_route(svc->http, "GET", "/stats", get_stats, pool, errstr, errstr_size) ||
+	    es_http_route(svc->http, "GET", "/stats", get_stats, NULL, errstr, errstr_size) ||
 	    es_service_start(svc, errstr, errstr_size))
-		goto out;
+		return -1;
 	if (analytics_refresh_gauge(&app, why, sizeof(why)))
 		es_warn("es_analytics_orders not set yet: %s", why);
-	rc = es_service_consume(svc, topics, &analytics_handlers, &app, analytics_tick, &app,
-				errstr, errstr_size);
-out:
-	/* HTTP handlers hold pool connections: stop them before the pool. */
-	es_http_stop(svc->http);
-	es_dbpool_free(pool);
-	return rc;
+	return es_service_consume(
+		svc,
+		(const char *const[]){svc->topics.orders, svc->topics.payments,
+				      svc->topics.inventory, svc->topics.notifications, NULL},
+		&analytics_handlers, &app, analytics_tick, &app, errstr, errstr_size);
 }
 
 static int run_rebuild(struct es_service *svc, char *errstr, size_t errstr_size)

@@ -142,7 +142,10 @@ START_TEST(handler_rejects_before_touching_the_database)
 {
 	/* db NULL: a handler that reached the database would crash. */
 	struct analytics app = {.db = NULL};
-	struct es_dispatch d = {ANALYTICS_SERVICE, NULL, &analytics_handlers, &app};
+	struct es_dispatch d = {.consumer = ANALYTICS_SERVICE,
+				.db = NULL,
+				.handlers = &analytics_handlers,
+				.app = &app};
 	struct es_event *ev = event("OrderShipped", json_pack("{s:s}", "orderId", ORDER_ID));
 	char reason[256];
 

@@ -4,32 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "es/dbpool.h"
 #include "es/envelope.h"
 #include "es/log.h"
 #include "message.h"
-
-/* Idle connections kept between requests; a new one is made with a single
- * attempt (no retry loop): a request must not hang while the database is
- * away; it answers 503 and the next one tries. */
-#define API_IDLE_CONNECTIONS 4
-
-int email_api_init(struct email_api *api, const char *conninfo, const char *schema, char *errstr,
-		   size_t errstr_size)
-{
-	api->pool = es_dbpool_new(conninfo, schema, API_IDLE_CONNECTIONS);
-	if (!api->pool) {
-		snprintf(errstr, errstr_size, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-void email_api_release(struct email_api *api)
-{
-	es_dbpool_free(api->pool);
-	api->pool = NULL;
-}
 
 /* The rows as the JSON list; NULL when out of memory. */
 static json_t *emails_json(const PGresult *res)
@@ -56,7 +33,6 @@ static json_t *emails_json(const PGresult *res)
 
 static int get_emails(struct es_http_request *req, void *arg)
 {
-	struct email_api *api = arg;
 	const char *order_id = es_http_query(req, "orderId");
 	const char *params[1] = {order_id};
 	PGresult *res = NULL;
@@ -70,14 +46,13 @@ static int get_emails(struct es_http_request *req, void *arg)
 	if (!email_order_id_valid(order_id))
 		return es_http_reply_problem(req, 400, NULL, NULL, "orderId is not an order id",
 					     NULL);
-	db = es_dbpool_get(api->pool, errstr, sizeof(errstr));
+	db = es_http_db(req, errstr, sizeof(errstr));
 	if (db)
 		res = es_db_query(db,
 				  "SELECT order_id, template, recipient, message_id, "
 				  "(extract(epoch FROM sent_at) * 1000)::bigint AS sent_ms "
 				  "FROM email_sent WHERE order_id = $1 ORDER BY sent_at, template",
 				  1, params, errstr, sizeof(errstr));
-	es_dbpool_put(api->pool, db);
 	if (!res) {
 		es_warn("GET /emails: %s", errstr);
 		return es_http_reply_problem(req, 503, NULL, NULL, "the database is unreachable",
@@ -89,7 +64,7 @@ static int get_emails(struct es_http_request *req, void *arg)
 	return es_http_reply_json(req, 200, list ? json_pack("{s:o}", "emails", list) : NULL);
 }
 
-int email_api_routes(struct email_api *api, struct es_http *http, char *errstr, size_t errstr_size)
+int email_api_routes(struct es_http *http, char *errstr, size_t errstr_size)
 {
-	return es_http_route(http, "GET", "/emails", get_emails, api, errstr, errstr_size);
+	return es_http_route(http, "GET", "/emails", get_emails, NULL, errstr, errstr_size);
 }

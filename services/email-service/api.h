@@ -8,32 +8,18 @@
  *     503 problem: the database is unreachable
  *
  * HTTP handlers run in libmicrohttpd's pool, beside the consumer thread,
- * so they cannot use the consumer's es_db: each request borrows a
- * connection from the api's es_dbpool (es/dbpool.h).
+ * so they cannot use the consumer's es_db: each request reaches the
+ * database through es_http_db.
  */
 #ifndef EMAIL_API_H
 #define EMAIL_API_H
 
 #include <stddef.h>
 
-#include "es/db.h"
 #include "es/http.h"
 
-struct es_dbpool;
-
-struct email_api {
-	struct es_dbpool *pool; /* the handlers' connections */
-};
-
-/* Copies conninfo and schema; connects nothing yet. Returns 0 or -1. */
-int email_api_init(struct email_api *api, const char *conninfo, const char *schema, char *errstr,
-		   size_t errstr_size);
-
-/* Adds the routes above to http (before es_http_start). The api must
- * outlive the server. Returns 0, or -1 with errstr filled. */
-int email_api_routes(struct email_api *api, struct es_http *http, char *errstr, size_t errstr_size);
-
-/* Closes the connections; call after the server has stopped. */
-void email_api_release(struct email_api *api);
+/* Adds the routes above to http (before es_http_start). Returns 0, or -1
+ * with errstr filled. */
+int email_api_routes(struct es_http *http, char *errstr, size_t errstr_size);
 
 #endif

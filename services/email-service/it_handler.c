@@ -138,7 +138,10 @@ static struct es_event *payment_refunded(const char *order)
 /* Runs the handler as the consumer loop would, and frees nothing. */
 static enum es_handler_result handle(const struct es_event *ev, char *reason, size_t size)
 {
-	struct es_dispatch d = {EMAIL_SERVICE, fx.db, &email_handlers, &fx.app};
+	struct es_dispatch d = {.consumer = EMAIL_SERVICE,
+				.db = fx.db,
+				.handlers = &email_handlers,
+				.app = &fx.app};
 
 	ck_assert_ptr_nonnull(ev);
 	return es_dispatch_one(&d, ev, reason, size);
@@ -520,7 +523,7 @@ START_TEST(get_emails_lists_what_was_sent)
 {
 	struct es_event *placed = order_placed(fx.order, CUSTOMER);
 	struct es_event *confirmed = order_confirmed(fx.order);
-	struct email_api api;
+	struct es_dbpool *pool = es_dbpool_new(conninfo, fx.schema, 2);
 	struct es_http_conf conf;
 	struct es_http *http;
 	char errstr[512], path[128];
@@ -530,12 +533,13 @@ START_TEST(get_emails_lists_what_was_sent)
 
 	handle_ok(placed);
 	handle_ok(confirmed);
-	ck_assert_int_eq(email_api_init(&api, conninfo, fx.schema, errstr, sizeof(errstr)), 0);
+	ck_assert_ptr_nonnull(pool);
 	es_http_conf_init(&conf);
 	conf.bind_addr = "127.0.0.1";
+	conf.db_pool = pool;
 	http = es_http_new(&conf, errstr, sizeof(errstr));
 	ck_assert_msg(http, "%s", errstr);
-	ck_assert_int_eq(email_api_routes(&api, http, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(email_api_routes(http, errstr, sizeof(errstr)), 0);
 	ck_assert_msg(es_http_start(http, errstr, sizeof(errstr)) == 0, "%s", errstr);
 
 	snprintf(path, sizeof(path), "/emails?orderId=%s", fx.order);
@@ -566,7 +570,7 @@ START_TEST(get_emails_lists_what_was_sent)
 	ck_assert_int_eq(get(es_http_port(http), "/emails?orderId=a%2F..", &b), 400);
 
 	es_http_free(http);
-	email_api_release(&api);
+	es_dbpool_free(pool);
 	es_event_free(confirmed);
 	es_event_free(placed);
 }

@@ -15,20 +15,20 @@
 #include "es/log.h"
 #include "es/service.h"
 
+#define EMAIL_HTTP_PORT 8083
+
 int main(void)
 {
 	const struct es_service_spec spec = {
 		.name = EMAIL_SERVICE,
-		.http_port = 8083,
+		.http_port = EMAIL_HTTP_PORT,
 		.migrations = email_migrations,
 		.nmigrations = email_migrations_count,
 		.relay = true,
 	};
-	struct es_service svc = {0};
+	struct es_service svc;
 	struct email_delivery delivery;
-	struct email_api api = {0};
 	struct email_app app;
-	const char *topics[3] = {NULL};
 	char errstr[1024];
 	int rc = 1;
 
@@ -37,38 +37,27 @@ int main(void)
 		fprintf(stderr, "email-service: cannot initialise libcurl\n");
 		return 1;
 	}
-	es_log_init(EMAIL_SERVICE, ES_LOG_INFO);
-	/* Our own settings first: a bad one should not wait for the database. */
-	if (email_delivery_config(&delivery, errstr, sizeof(errstr))) {
-		es_error("%s", errstr);
-		goto out;
-	}
-	if (es_service_init(&svc, &spec, errstr, sizeof(errstr))) {
-		es_error("%s", errstr);
-		goto out;
+	/* Our own settings first: a bad one stops us before we wait for the
+	 * database. */
+	es_log_init(spec.name, ES_LOG_INFO);
+	if (email_delivery_config(&delivery, errstr, sizeof(errstr)) ||
+	    es_service_init(&svc, &spec, errstr, sizeof(errstr))) {
+		es_error("cannot start: %s", errstr);
+		curl_global_cleanup();
+		return 1;
 	}
 	es_info("delivering email by %s, from %s", delivery.shown, delivery.from);
-
 	email_app_init(&app, svc.topics.notifications, &delivery);
 	if (email_metrics_register(&app, svc.metrics, errstr, sizeof(errstr)) ||
-	    email_api_init(&api, svc.database_url, svc.schema, errstr, sizeof(errstr)) ||
-	    email_api_routes(&api, svc.http, errstr, sizeof(errstr)) ||
-	    es_service_start(&svc, errstr, sizeof(errstr))) {
-		es_error("%s", errstr);
-		goto out;
-	}
-
-	topics[0] = svc.topics.orders;
-	topics[1] = svc.topics.payments;
-	if (es_service_consume(&svc, topics, &email_handlers, &app, NULL, NULL, errstr,
-			       sizeof(errstr)) == 0)
-		rc = 0;
+	    email_api_routes(svc.http, errstr, sizeof(errstr)) ||
+	    es_service_start(&svc, errstr, sizeof(errstr)) ||
+	    es_service_consume(&svc,
+			       (const char *const[]){svc.topics.orders, svc.topics.payments, NULL},
+			       &email_handlers, &app, NULL, NULL, errstr, sizeof(errstr)))
+		es_error("stopping: %s", errstr);
 	else
-		es_error("%s", errstr);
-out:
-	/* The server stops (its handlers done) before the api they use goes. */
+		rc = 0;
 	es_service_release(&svc);
-	email_api_release(&api);
 	curl_global_cleanup();
 	return rc;
 }

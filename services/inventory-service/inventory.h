@@ -196,22 +196,9 @@ extern const struct es_handlers inventory_handlers;
 /* routes.c                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* The HTTP side's database connections: HTTP handlers run in a thread pool,
- * so each request borrows a connection from an es_dbpool (es/dbpool.h),
- * never the consumer thread's. */
-struct inventory_web;
-
-/* Copies conninfo and schema; connects nothing yet. NULL when out of
- * memory. */
-struct inventory_web *inventory_web_new(const char *conninfo, const char *schema);
-
 /* Adds GET /stock and GET /reservations/{orderId} to http (before it
- * starts). web must outlive the server. Returns 0, or -1 with errstr. */
-int inventory_web_routes(struct inventory_web *web, struct es_http *http, char *errstr,
-			 size_t errstr_size);
-
-/* Closes the pool's connections and frees web; after the server stopped.
- * NULL is a no-op. */
-void inventory_web_free(struct inventory_web *web);
+ * starts); their requests reach the database through es_http_db. Returns
+ * 0, or -1 with errstr. */
+int inventory_routes(struct es_http *http, char *errstr, size_t errstr_size);
 
 #endif

@@ -50,7 +50,10 @@ struct worker {
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct es_dispatch d = {INVENTORY_SERVICE, w->db, &inventory_handlers, &f.inv};
+	struct es_dispatch d = {.consumer = INVENTORY_SERVICE,
+				.db = w->db,
+				.handlers = &inventory_handlers,
+				.app = &f.inv};
 
 	/* All threads start handling together, to collide as much as they
 	 * can. */

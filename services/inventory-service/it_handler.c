@@ -39,7 +39,10 @@ static void teardown(void)
 /* Handles ev, expecting result want. */
 static void handle_expect(struct es_event *ev, enum es_handler_result want)
 {
-	struct es_dispatch d = {INVENTORY_SERVICE, f.db, &inventory_handlers, &f.inv};
+	struct es_dispatch d = {.consumer = INVENTORY_SERVICE,
+				.db = f.db,
+				.handlers = &inventory_handlers,
+				.app = &f.inv};
 	char reason[512] = "";
 	enum es_handler_result r = es_dispatch_one(&d, ev, reason, sizeof(reason));
 
@@ -493,7 +496,7 @@ static int http_get(unsigned short port, const char *path, char *body, size_t si
 
 START_TEST(http_serves_stock_and_reservations)
 {
-	struct inventory_web *web = inventory_web_new(conninfo, f.schema);
+	struct es_dbpool *pool = es_dbpool_new(conninfo, f.schema, 2);
 	char order[ES_UUID_LEN + 1], body[8192], path[128], errstr[512];
 	struct es_http_conf conf;
 	struct es_event *placed;
@@ -505,12 +508,13 @@ START_TEST(http_serves_stock_and_reservations)
 	placed = it_placed(order, "[{\"sku\":\"tshirt-kafka\",\"quantity\":7}]");
 	handle_ok(placed);
 
-	ck_assert_ptr_nonnull(web);
+	ck_assert_ptr_nonnull(pool);
 	es_http_conf_init(&conf);
 	conf.bind_addr = "127.0.0.1";
+	conf.db_pool = pool;
 	http = es_http_new(&conf, errstr, sizeof(errstr));
 	ck_assert_msg(http, "%s", errstr);
-	ck_assert_int_eq(inventory_web_routes(web, http, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(inventory_routes(http, errstr, sizeof(errstr)), 0);
 	ck_assert_msg(es_http_start(http, errstr, sizeof(errstr)) == 0, "%s", errstr);
 	port = es_http_port(http);
 
@@ -542,7 +546,7 @@ START_TEST(http_serves_stock_and_reservations)
 		      body);
 
 	es_http_free(http);
-	inventory_web_free(web);
+	es_dbpool_free(pool);
 	es_event_free(placed);
 }
 END_TEST

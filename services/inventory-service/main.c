@@ -15,10 +15,7 @@
 #include "es/service.h"
 #include "inventory.h"
 
-struct app {
-	struct es_service svc;
-	struct inventory inv;
-};
+#define INVENTORY_HTTP_PORT 8082
 
 /* Stock starts from the catalog; skus already there keep what they have. */
 static int seed(struct es_db *db, char *errstr, size_t errstr_size)
@@ -39,44 +36,29 @@ int main(void)
 {
 	const struct es_service_spec spec = {
 		.name = INVENTORY_SERVICE,
-		.http_port = 8082,
+		.http_port = INVENTORY_HTTP_PORT,
 		.migrations = inventory_migrations,
 		.nmigrations = inventory_migrations_count,
 		.relay = true,
 	};
-	const char *topics[2] = {NULL, NULL};
-	struct inventory_web *web = NULL;
-	char errstr[512] = "";
-	struct app app;
-	int result = 1;
+	struct es_service svc;
+	struct inventory inv;
+	char errstr[512];
+	int rc = 1;
 
-	if (es_service_init(&app.svc, &spec, errstr, sizeof(errstr))) {
+	if (es_service_init(&svc, &spec, errstr, sizeof(errstr))) {
 		es_error("cannot start: %s", errstr);
 		return 1;
 	}
-	if (seed(app.svc.db, errstr, sizeof(errstr)) ||
-	    inventory_init(&app.inv, app.svc.topics.inventory, app.svc.metrics, errstr,
-			   sizeof(errstr)))
-		goto out;
-	web = inventory_web_new(app.svc.database_url, app.svc.schema);
-	if (!web) {
-		snprintf(errstr, sizeof(errstr), "out of memory");
-		goto out;
-	}
-	if (inventory_web_routes(web, app.svc.http, errstr, sizeof(errstr)) ||
-	    es_service_start(&app.svc, errstr, sizeof(errstr)))
-		goto out;
-
-	topics[0] = app.svc.topics.orders;
-	if (es_service_consume(&app.svc, topics, &inventory_handlers, &app.inv, NULL, NULL, errstr,
-			       sizeof(errstr)))
-		goto out;
-	result = 0;
-out:
-	if (result)
+	if (seed(svc.db, errstr, sizeof(errstr)) ||
+	    inventory_init(&inv, svc.topics.inventory, svc.metrics, errstr, sizeof(errstr)) ||
+	    inventory_routes(svc.http, errstr, sizeof(errstr)) ||
+	    es_service_start(&svc, errstr, sizeof(errstr)) ||
+	    es_service_consume(&svc, (const char *const[]){svc.topics.orders, NULL},
+			       &inventory_handlers, &inv, NULL, NULL, errstr, sizeof(errstr)))
 		es_error("stopping: %s", errstr);
-	/* HTTP stops first, so no handler still uses web when it goes. */
-	es_service_release(&app.svc);
-	inventory_web_free(web);
-	return result;
+	else
+		rc = 0;
+	es_service_release(&svc);
+	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * The REST front door. Handlers run in libmicrohttpd's worker threads, each
- * with its own database connection (thread_db), so requests are served in
- * parallel without sharing a connection.
+ * request on a connection the server lends it (es_http_db), so requests
+ * are served in parallel without sharing a connection.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,22 +16,6 @@
 #define LIST_MAX_LIMIT 100
 #define IDEMPOTENCY_KEY_MAX 255
 #define TIME_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
-/* This worker thread's connection, made on first use. */
-static struct es_db *thread_db(struct order_app *app, char *errstr, size_t errstr_size)
-{
-	struct es_db *db = pthread_getspecific(app->db_key);
-
-	if (db) {
-		if (!es_db_ok(db) && es_db_reconnect(db, 2000, errstr, errstr_size))
-			return NULL;
-		return db;
-	}
-	db = es_db_connect(app->svc->database_url, app->svc->schema, 5000, errstr, errstr_size);
-	if (db)
-		pthread_setspecific(app->db_key, db);
-	return db;
-}
 
 static int unavailable(struct es_http_request *req, const char *why)
 {
@@ -54,9 +38,8 @@ static int bad_order_id(struct es_http_request *req)
 
 static int get_products(struct es_http_request *req, void *arg)
 {
-	struct order_app *app = arg;
 	char err[512];
-	struct es_db *db = thread_db(app, err, sizeof(err));
+	struct es_db *db = es_http_db(req, err, sizeof(err));
 	json_t *list;
 	PGresult *res;
 
@@ -297,7 +280,7 @@ static int post_order(struct es_http_request *req, void *arg)
 			status == 400 ? PROBLEM("malformed-request") : PROBLEM("invalid-order"),
 			status == 400 ? "Malformed request" : "Invalid order", detail, errors);
 	c.traceparent = es_http_header(req, "traceparent");
-	db = thread_db(app, err, sizeof(err));
+	db = es_http_db(req, err, sizeof(err));
 	if (!db) {
 		order_request_release(&order);
 		return unavailable(req, err);
@@ -410,7 +393,6 @@ static json_t *order_json(struct es_db *db, PGresult *res, int row, bool timelin
 
 static int get_order(struct es_http_request *req, void *arg)
 {
-	struct order_app *app = arg;
 	const char *id = es_http_param(req, "orderId");
 	const char *params[1] = {id};
 	char err[512];
@@ -420,7 +402,7 @@ static int get_order(struct es_http_request *req, void *arg)
 
 	if (!es_uuid_valid(id))
 		return bad_order_id(req);
-	db = thread_db(app, err, sizeof(err));
+	db = es_http_db(req, err, sizeof(err));
 	if (!db)
 		return unavailable(req, err);
 	res = es_db_query(db, "SELECT " ORDER_COLUMNS " FROM orders WHERE order_id = $1", 1, params,
@@ -441,7 +423,6 @@ static int get_order(struct es_http_request *req, void *arg)
 
 static int list_orders(struct es_http_request *req, void *arg)
 {
-	struct order_app *app = arg;
 	const char *customer = es_http_query(req, "customerId");
 	const char *status = es_http_query(req, "status");
 	const char *limit_s = es_http_query(req, "limit");
@@ -478,7 +459,7 @@ static int list_orders(struct es_http_request *req, void *arg)
 						     NULL);
 	}
 	snprintf(limit, sizeof(limit), "%ld", n);
-	db = thread_db(app, err, sizeof(err));
+	db = es_http_db(req, err, sizeof(err));
 	if (!db)
 		return unavailable(req, err);
 	res = es_db_query(db,
@@ -545,7 +526,7 @@ static int cancel_order(struct es_http_request *req, void *arg)
 
 	if (!es_uuid_valid(c.order_id))
 		return bad_order_id(req);
-	db = thread_db(app, err, sizeof(err));
+	db = es_http_db(req, err, sizeof(err));
 	if (!db)
 		return unavailable(req, err);
 	if (es_db_tx(db, cancel_tx, &c, err, sizeof(err)))
@@ -565,10 +546,8 @@ static int cancel_order(struct es_http_request *req, void *arg)
 	return es_http_reply_problem(req, 409, PROBLEM("order-not-pending"), NULL, detail, NULL);
 }
 
-int order_api_routes(struct order_app *app, char *errstr, size_t errstr_size)
+int order_api_routes(struct order_app *app, struct es_http *http, char *errstr, size_t errstr_size)
 {
-	struct es_http *http = app->svc->http;
-
 	if (es_http_route(http, "GET", "/products", get_products, app, errstr, errstr_size) ||
 	    es_http_route(http, "POST", "/orders", post_order, app, errstr, errstr_size) ||
 	    es_http_route(http, "GET", "/orders", list_orders, app, errstr, errstr_size) ||

@@ -10,11 +10,6 @@
 
 static const double saga_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 
-static void free_thread_db(void *db)
-{
-	es_db_free(db);
-}
-
 /* Prices start from the catalog; a restart keeps what is in the table. */
 static int seed_products(struct es_db *db, const struct es_catalog *cat, char *errstr,
 			 size_t errstr_size)
@@ -53,14 +48,6 @@ int order_app_init(struct order_app *app, struct es_service *svc, char *errstr, 
 		saga_buckets, sizeof(saga_buckets) / sizeof(saga_buckets[0]), errstr, errstr_size);
 	if (!app->saga_seconds)
 		goto fail;
-	if (pthread_key_create(&app->db_key, free_thread_db)) {
-		snprintf(errstr, errstr_size, "cannot create the per-thread connection key");
-		goto fail;
-	}
-	if (order_api_routes(app, errstr, errstr_size)) {
-		pthread_key_delete(app->db_key);
-		goto fail;
-	}
 	es_info("saga timeout %ld ms, %zu products", app->saga_timeout_ms, app->catalog.count);
 	return 0;
 fail:
@@ -70,7 +57,6 @@ fail:
 
 void order_app_release(struct order_app *app)
 {
-	pthread_key_delete(app->db_key);
 	es_catalog_release(&app->catalog);
 	order_saga_batch_clear(app);
 }

@@ -13,21 +13,23 @@
 #include "es/service.h"
 #include "order.h"
 
+#define ORDER_HTTP_PORT 8080
+
 int main(void)
 {
+	const struct es_service_spec spec = {
+		.name = ORDER_SERVICE,
+		.http_port = ORDER_HTTP_PORT,
+		.migrations = order_migrations,
+		.nmigrations = order_migrations_count,
+		.relay = true,
+	};
 	struct es_service svc;
 	struct order_app app;
 	char errstr[512];
-	const char *topics[3];
 	int rc = 1;
 
-	if (es_service_init(&svc,
-			    &(struct es_service_spec){.name = ORDER_SERVICE,
-						      .http_port = 8080,
-						      .migrations = order_migrations,
-						      .nmigrations = order_migrations_count,
-						      .relay = true},
-			    errstr, sizeof(errstr))) {
+	if (es_service_init(&svc, &spec, errstr, sizeof(errstr))) {
 		es_error("cannot start: %s", errstr);
 		return 1;
 	}
@@ -36,12 +38,11 @@ int main(void)
 		es_service_release(&svc);
 		return 1;
 	}
-	topics[0] = svc.topics.payments;
-	topics[1] = svc.topics.inventory;
-	topics[2] = NULL;
-	if (es_service_start(&svc, errstr, sizeof(errstr)) ||
-	    es_service_consume(&svc, topics, &order_saga_handlers, &app, order_saga_sweep, &app,
-			       errstr, sizeof(errstr)))
+	if (order_api_routes(&app, svc.http, errstr, sizeof(errstr)) ||
+	    es_service_start(&svc, errstr, sizeof(errstr)) ||
+	    es_service_consume(
+		    &svc, (const char *const[]){svc.topics.payments, svc.topics.inventory, NULL},
+		    &order_saga_handlers, &app, order_saga_sweep, &app, errstr, sizeof(errstr)))
 		es_error("stopping: %s", errstr);
 	else
 		rc = 0;

@@ -10,7 +10,6 @@
 #ifndef ORDER_H
 #define ORDER_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -37,14 +36,12 @@ struct order_app {
 	struct es_catalog catalog;
 	long saga_timeout_ms;
 	struct es_histogram *saga_seconds; /* es_saga_duration_seconds{outcome} */
-	pthread_key_t db_key; /* each HTTP worker thread's own connection */
 	long long last_sweep_ms;
 	struct saga_batch *batch; /* the orders of the batch in hand (saga.c) */
 };
 
 /* Sets up what the app needs beyond the service frame: SAGA_TIMEOUT_MS,
- * the catalog (seeded into products), metrics, the per-thread connections,
- * and the HTTP routes. */
+ * the catalog (seeded into products) and the saga's metric. */
 int order_app_init(struct order_app *app, struct es_service *svc, char *errstr, size_t errstr_size);
 void order_app_release(struct order_app *app);
 
@@ -133,6 +130,9 @@ void order_saga_observe(struct order_app *app, const char *outcome, double secon
 
 /* ----------------------------------------------------------------- api.c */
 
-int order_api_routes(struct order_app *app, char *errstr, size_t errstr_size);
+/* Adds the front door's routes (GET /products, POST /orders, GET /orders,
+ * GET /orders/{id}, POST /orders/{id}/cancel) to http; their requests
+ * reach the database through es_http_db. Returns 0, or -1 with errstr. */
+int order_api_routes(struct order_app *app, struct es_http *http, char *errstr, size_t errstr_size);
 
 #endif

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "es/daemon.h"
 #include "es/dispatch.h"
 #include "es/events.h"
 #include "es/log.h"
@@ -204,20 +203,21 @@ static enum es_handler_result prepare(struct es_effect *fx)
  * batch waits the latency once. RETRY on a stop: the offsets stay unstored
  * and the events come back after the restart.
  */
-static enum es_handler_result begin(void *arg, size_t n, char *reason, size_t reason_size)
+static enum es_handler_result begin(void *arg, size_t n, volatile sig_atomic_t *stop, char *reason,
+				    size_t reason_size)
 {
 	struct payment_app *app = arg;
 	long ms = app->charges ? app->latency_ms : 0;
 
 	app->charges = 0;
-	while (ms > 0 && !es_stop) {
+	while (ms > 0 && !(stop && *stop)) {
 		long slice = ms < LATENCY_SLICE_MS ? ms : LATENCY_SLICE_MS;
 		struct timespec ts = {slice / 1000, (slice % 1000) * 1000000L};
 
 		nanosleep(&ts, NULL);
 		ms -= slice;
 	}
-	if (es_stop) {
+	if (stop && *stop) {
 		snprintf(reason, reason_size, "stopping during the simulated payment latency");
 		return ES_HANDLER_RETRY;
 	}

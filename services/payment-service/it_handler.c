@@ -210,7 +210,8 @@ START_TEST(processed_order_produces_one_payment_processed)
 	json_t *p;
 
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 
 	ck_assert_int_eq(outbox_total(db), 1);
@@ -248,7 +249,8 @@ START_TEST(same_event_twice_charges_once)
 	struct es_dispatch dispatch;
 
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	/* The redelivery was recognised by the inbox: no effect ran. */
@@ -275,7 +277,8 @@ START_TEST(second_order_placed_with_a_new_id_charges_nothing)
 	json_t *p;
 
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	handle_expect(&dispatch, first, ES_HANDLER_OK);
 	handle_expect(&dispatch, again, ES_HANDLER_OK);
 	ck_assert_int_eq(inbox_count(db), 2);
@@ -318,7 +321,8 @@ START_TEST(declined_token_produces_payment_failed)
 	json_t *p;
 
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	ck_assert_int_eq(outbox_total(db), 1);
 	out = outbox_event(db, ES_PAYMENT_FAILED);
@@ -354,7 +358,8 @@ START_TEST(orders_are_charged_independently)
 	a = order_placed(ORDER, "tok_visa", 1299);
 	b = order_placed(other, "tok_ok_second", 499);
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	handle_expect(&dispatch, a, ES_HANDLER_OK);
 	handle_expect(&dispatch, b, ES_HANDLER_OK);
 	ck_assert_int_eq(charges(db, ORDER), 1);
@@ -383,7 +388,8 @@ START_TEST(order_cancelled_after_a_charge_refunds_it_once)
 	json_t *p;
 
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
 
@@ -428,7 +434,8 @@ START_TEST(order_cancelled_before_order_placed_charges_nothing)
 	struct es_dispatch dispatch;
 
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	handle_expect(&dispatch, cancelled_again, ES_HANDLER_OK);
@@ -455,7 +462,8 @@ START_TEST(order_cancelled_after_a_decline_refunds_nothing)
 	json_t *p;
 
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
 	ck_assert_int_eq(outbox_count(db, ES_PAYMENT_FAILED), 1);
@@ -493,7 +501,8 @@ static void expect_reject(struct es_db *db, struct es_event *ev, const char *in_
 	char reason[512] = "";
 
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	ck_assert_int_eq(es_dispatch_one(&dispatch, ev, reason, sizeof(reason)), ES_HANDLER_REJECT);
 	ck_assert_msg(strstr(reason, in_reason), "reason '%s' should mention '%s'", reason,
 		      in_reason);
@@ -545,7 +554,8 @@ START_TEST(order_confirmed_changes_nothing)
 	struct es_dispatch dispatch;
 
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	confirmed = es_event_new("order-service", ES_ORDER_CONFIRMED, ORDER, placed, NULL,
 				 json_pack("{s:s, s:s, s:s, s:i, s:s}", "orderId", ORDER,
@@ -587,7 +597,8 @@ START_TEST(outcomes_are_counted_once_each)
 	declined = order_placed(other, "tok_declined", 1299);
 	cancelled = order_cancelled(ORDER, placed);
 	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	ck_assert_msg(payment_metrics_register(&app, reg, errstr, sizeof(errstr)) == 0, "%s",
 		      errstr);
 	for (int i = 0; i < 2; i++) {
@@ -625,7 +636,8 @@ START_TEST(latency_is_simulated_before_an_order_placed_only)
 	long long t0;
 
 	payment_app_init(&app, TOPIC, 250);
-	dispatch = (struct es_dispatch){PAYMENT_SERVICE, db, &payment_handlers, &app};
+	dispatch = (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
 	t0 = now_ms();
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	ck_assert_int_ge(now_ms() - t0, 250);
@@ -709,7 +721,10 @@ static struct es_db *race(const struct es_event *first, es_effect_fn *first_effe
 
 	payment_app_init(&app_a, TOPIC, 0);
 	payment_app_init(&rb.app, TOPIC, 0);
-	rb.dispatch = (struct es_dispatch){PAYMENT_SERVICE, b, &payment_handlers, &rb.app};
+	rb.dispatch = (struct es_dispatch){.consumer = PAYMENT_SERVICE,
+					   .db = b,
+					   .handlers = &payment_handlers,
+					   .app = &rb.app};
 	ck_assert_int_eq(es_db_begin(a, errstr, sizeof(errstr)), 0);
 	ck_assert_msg(first_effect(&fx) == ES_HANDLER_OK, "%s", fx.reason);
 	ck_assert_int_eq(pthread_create(&tid, NULL, racer_main, &rb), 0);

@@ -122,22 +122,8 @@ int payment_lookup(struct es_db *db, const char *order_id, json_t **out, char *e
 
 /* -------------------------------------------------------------------- api */
 
-/*
- * The HTTP side. Handlers run in libmicrohttpd's pool, so each request
- * borrows a connection from an es_dbpool of its own (es/dbpool.h), never
- * svc->db, which belongs to the consumer thread.
- */
-struct payment_api;
-
-/* conninfo and schema are copied. Connects nothing yet. NULL on OOM. */
-struct payment_api *payment_api_new(const char *conninfo, const char *schema);
-
-/* Frees api and its pool's connections; call after the HTTP server
- * stopped. NULL is a no-op. */
-void payment_api_free(struct payment_api *api);
-
-/* Adds GET /payments/{orderId} to http. Returns 0, or -1 with errstr. */
-int payment_api_routes(struct payment_api *api, struct es_http *http, char *errstr,
-		       size_t errstr_size);
+/* Adds GET /payments/{orderId} to http, whose requests reach the database
+ * through es_http_db. Returns 0, or -1 with errstr filled. */
+int payment_api_routes(struct es_http *http, char *errstr, size_t errstr_size);
 
 #endif

@@ -115,7 +115,10 @@ static enum es_handler_result handle(const char *type, json_t *data, char *reaso
 
 	ck_assert_ptr_nonnull(ev);
 	payment_app_init(&app, "payments", 0);
-	r = es_dispatch_one(&(struct es_dispatch){PAYMENT_SERVICE, NULL, &payment_handlers, &app},
+	r = es_dispatch_one(&(struct es_dispatch){.consumer = PAYMENT_SERVICE,
+						  .db = NULL,
+						  .handlers = &payment_handlers,
+						  .app = &app},
 			    ev, reason, size);
 	es_event_free(ev);
 	return r;

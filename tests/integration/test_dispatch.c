@@ -88,7 +88,8 @@ static void setup(struct fixture *f)
 	ck_assert_int_ge(es_db_exec(f->db, "CREATE TABLE effects (event_id text, detail text)", 0,
 				    NULL, err, sizeof(err)),
 			 0);
-	f->dispatch = (struct es_dispatch){CONSUMER, f->db, &handlers, &f->app};
+	f->dispatch = (struct es_dispatch){
+		.consumer = CONSUMER, .db = f->db, .handlers = &handlers, .app = &f->app};
 	f->app.dispatch = &f->dispatch;
 }
 

@@ -3,7 +3,9 @@
  * run in libmicrohttpd's thread pool, several at once, and an es_db is not
  * thread-safe, so each request borrows a connection of its own: an idle
  * one when there is one, else a new one (a single attempt: a request
- * answers 503 rather than wait for a database that is away).
+ * answers 503 rather than wait for a database that is away). The service
+ * frame makes one pool (es_service.pool) and the HTTP server lends its
+ * connections to requests (es_http_db): handlers never call this module.
  */
 #ifndef ES_DBPOOL_H
 #define ES_DBPOOL_H

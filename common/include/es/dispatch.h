@@ -39,6 +39,7 @@
 #ifndef ES_DISPATCH_H
 #define ES_DISPATCH_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -83,8 +84,10 @@ struct es_handlers {
 	 * whole batch. */
 	es_effect_fn *prepare;
 	/* Once per batch that has events to apply, before its transaction:
-	 * n of them. OK, or RETRY (reason filled) to try the batch later. */
-	enum es_handler_result (*begin)(void *app, size_t n, char *reason, size_t reason_size);
+	 * n of them. A wait here ends early when *stop is set (stop may be
+	 * NULL). OK, or RETRY (reason filled) to try the batch later. */
+	enum es_handler_result (*begin)(void *app, size_t n, volatile sig_atomic_t *stop,
+					char *reason, size_t reason_size);
 	/* Inside the transaction after the claim, with the n new events,
 	 * before their effects: set-based work they rely on (order-service
 	 * locks and reads the orders of the whole batch in one query). 0, or
@@ -108,6 +111,7 @@ struct es_dispatch {
 	struct es_db *db; /* the consumer thread's connection, borrowed */
 	const struct es_handlers *handlers;
 	void *app;
+	volatile sig_atomic_t *stop; /* set on SIGTERM; NULL: never */
 };
 
 /*

@@ -51,6 +51,8 @@
 
 #include <jansson.h>
 
+#include "es/db.h"
+#include "es/dbpool.h"
 #include "es/metrics.h"
 
 #define ES_HTTP_DEFAULT_THREADS 4
@@ -91,6 +93,7 @@ struct es_http_conf {
 	struct es_metrics *metrics; /* not owned; NULL: no /metrics, no counts */
 	es_http_ready_fn ready; /* NULL: always ready */
 	void *ready_arg;
+	struct es_dbpool *db_pool; /* not owned; lends es_http_db's connections */
 };
 
 /* Fills conf with the defaults above, port 0, all interfaces, no metrics,
@@ -153,6 +156,18 @@ const char *es_http_param(const struct es_http_request *req, const char *name);
 const char *es_http_query(const struct es_http_request *req, const char *name);
 /* The request header called name (case-insensitive), or NULL. */
 const char *es_http_header(const struct es_http_request *req, const char *name);
+/*
+ * The request's database connection: the one way a handler reaches the
+ * database. Handlers run in libmicrohttpd's pool, several at once, and an
+ * es_db is not thread-safe, so each request borrows a connection of its
+ * own from the server's pool (es_http_conf.db_pool), on the first call;
+ * the server gives it back when the handler returns, so a handler never
+ * does. A handler that lost the connection (es_db_ok() false after a
+ * failed statement) may call again for a new one. Returns NULL with errstr
+ * filled when none can be had now (the database is away, or the server has
+ * no pool): answer 503.
+ */
+struct es_db *es_http_db(struct es_http_request *req, char *errstr, size_t errstr_size);
 /* The body, NUL-terminated (for convenience; it may also contain NULs),
  * never NULL: "" with *len 0 when there is none. len may be NULL. */
 const char *es_http_body(const struct es_http_request *req, size_t *len);

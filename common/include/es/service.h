@@ -40,7 +40,8 @@
  *
  * Threads: the consumer's handlers run on the thread that called
  * es_service_consume and may use svc->db freely; HTTP handlers run in
- * libmicrohttpd's pool and must open their own connections (es_db is not
+ * libmicrohttpd's pool and reach the database through es_http_db, which
+ * lends each request a connection from svc->pool (es_db is not
  * thread-safe). The relay has its own connection and thread.
  */
 #ifndef ES_SERVICE_H
@@ -85,6 +86,7 @@ struct es_service {
 	int batch_max; /* CONSUMER_BATCH_MAX */
 
 	struct es_db *db; /* the consumer thread's connection */
+	struct es_dbpool *pool; /* the HTTP handlers' (es_http_db) */
 	struct es_metrics *metrics;
 	struct es_kafka_metrics kmetrics;
 	struct es_http *http; /* created by init, started by start */
