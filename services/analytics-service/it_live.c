@@ -59,8 +59,8 @@ void it_live_assert_blocks_rebuild(struct it_world *w, const char *conninfo)
 
 	/* The daemon is still running: the rebuild joins the group, is given
 	 * only part of the partitions and leaves; nothing may be deleted. */
-	ck_assert_int_eq(analytics_rebuild(w->db, w->bootstrap, w->group, w->topics, stdout, &rep,
-					   errstr, sizeof(errstr)),
+	ck_assert_int_eq(analytics_rebuild(w->db, w->bootstrap, w->group, w->topics, stdout, NULL,
+					   &rep, errstr, sizeof(errstr)),
 			 -1);
 	ck_assert_msg(strstr(errstr, "still running"), "%s", errstr);
 	printf("refused as expected: %s\n", errstr);
@@ -69,7 +69,7 @@ void it_live_assert_blocks_rebuild(struct it_world *w, const char *conninfo)
 
 	it_live_stop(&live);
 	/* Stopped, the same rebuild goes through. */
-	ck_assert_msg(analytics_rebuild(w->db, w->bootstrap, w->group, w->topics, NULL, &rep,
+	ck_assert_msg(analytics_rebuild(w->db, w->bootstrap, w->group, w->topics, NULL, NULL, &rep,
 					errstr, sizeof(errstr)) == 0,
 		      "%s", errstr);
 	ck_assert_int_eq(it_inbox_count(w->db), 0);

@@ -73,8 +73,8 @@ START_TEST(rebuild_replays_the_topics_to_the_same_numbers)
 	before = it_stats(w.db);
 	it_assert_same(json_incref(before), json_loads(it_saga_expected_stats, 0, NULL));
 
-	ck_assert_msg(analytics_rebuild(w.db, bootstrap, w.group, w.topics, stdout, &rep, errstr,
-					sizeof(errstr)) == 0,
+	ck_assert_msg(analytics_rebuild(w.db, bootstrap, w.group, w.topics, stdout, NULL, &rep,
+					errstr, sizeof(errstr)) == 0,
 		      "%s", errstr);
 	ck_assert_int_eq(rep.topics, IT_NTOPICS);
 	ck_assert_int_eq(rep.missing_topics, 0);
@@ -141,8 +141,8 @@ START_TEST(rebuild_of_topics_never_created_only_empties_the_read_models)
 				ES_HANDLER_OK);
 		}
 	}
-	ck_assert_msg(analytics_rebuild(w.db, bootstrap, w.group, topics, stdout, &rep, errstr,
-					sizeof(errstr)) == 0,
+	ck_assert_msg(analytics_rebuild(w.db, bootstrap, w.group, topics, stdout, NULL, &rep,
+					errstr, sizeof(errstr)) == 0,
 		      "%s", errstr);
 	ck_assert_int_eq(rep.missing_topics, IT_NTOPICS);
 	ck_assert_int_eq(rep.partitions, 0);

@@ -143,8 +143,8 @@ START_TEST(rebuild_on_the_mock_cluster_after_the_daemon_left_resets_to_the_low_w
 
 	/* The group existed and is empty: the commit of a non-member would
 	 * be refused here with UNKNOWN_MEMBER_ID; the member's goes through. */
-	ck_assert_msg(analytics_rebuild(w.db, w.bootstrap, w.group, w.topics, stdout, &rep, errstr,
-					sizeof(errstr)) == 0,
+	ck_assert_msg(analytics_rebuild(w.db, w.bootstrap, w.group, w.topics, stdout, NULL, &rep,
+					errstr, sizeof(errstr)) == 0,
 		      "%s", errstr);
 	ck_assert_int_eq(rep.topics, IT_NTOPICS);
 	ck_assert_int_eq(rep.partitions, IT_NTOPICS * PARTITIONS);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "analytics.h"
+#include "es/daemon.h"
 #include "es/log.h"
 #include "es/service.h"
 #include "rebuild.h"
@@ -91,8 +92,8 @@ static int run_rebuild(struct es_service *svc, char *errstr, size_t errstr_size)
 
 	printf("rebuilding the read models of %s (schema %s, consumer group %s)\n",
 	       ANALYTICS_SERVICE, svc->schema, svc->group);
-	return analytics_rebuild(svc->db, svc->bootstrap, svc->group, topics, stdout, NULL, errstr,
-				 errstr_size);
+	return analytics_rebuild(svc->db, svc->bootstrap, svc->group, topics, stdout, &es_stop,
+				 NULL, errstr, errstr_size);
 }
 
 int main(int argc, char **argv)

@@ -10,7 +10,6 @@
 #include <librdkafka/rdkafka.h>
 
 #include "analytics.h"
-#include "es/daemon.h"
 #include "es/kafka.h"
 
 #define KAFKA_TIMEOUT_MS 10000
@@ -47,6 +46,7 @@ static long long now_ms(void)
 struct member {
 	rd_kafka_topic_partition_list_t *assigned; /* owned; NULL while none */
 	int join_timeout_ms;
+	volatile sig_atomic_t *stop; /* the caller's; NULL: never */
 };
 
 /*
@@ -235,7 +235,7 @@ static int join_group(rd_kafka_t *rk, struct member *m, const char *group,
 		rd_kafka_message_t *rkm;
 		long long now = now_ms();
 
-		if (es_stop) {
+		if (m->stop && *m->stop) {
 			snprintf(errstr, errstr_size,
 				 "interrupted while joining consumer group %s; nothing was changed",
 				 group);
@@ -372,14 +372,14 @@ static int wipe_in_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_s
 }
 
 /* Deletes the read models, once the offsets are at the beginning. */
-static int wipe(struct es_db *db, struct analytics_rebuild_report *rep, FILE *out, char *errstr,
-		size_t errstr_size)
+static int wipe(struct es_db *db, struct analytics_rebuild_report *rep, FILE *out,
+		volatile sig_atomic_t *stop, char *errstr, size_t errstr_size)
 {
 	struct wipe w = {.rep = rep};
 	char why[512];
 
-	/* Ctrl-C only sets es_stop; stopping here leaves the safe half. */
-	if (es_stop) {
+	/* Ctrl-C only sets the stop flag; stopping here leaves the safe half. */
+	if (stop && *stop) {
 		snprintf(errstr, errstr_size,
 			 "interrupted after the offsets were reset; the read models were kept "
 			 "(the next start replays harmlessly; run the rebuild again to finish it)");
@@ -400,12 +400,12 @@ static int wipe(struct es_db *db, struct analytics_rebuild_report *rep, FILE *ou
 }
 
 int analytics_rebuild(struct es_db *db, const char *bootstrap, const char *group,
-		      const char *const *topics, FILE *out, struct analytics_rebuild_report *rep,
-		      char *errstr, size_t errstr_size)
+		      const char *const *topics, FILE *out, volatile sig_atomic_t *stop,
+		      struct analytics_rebuild_report *rep, char *errstr, size_t errstr_size)
 {
 	rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(32);
 	struct analytics_rebuild_report local;
-	struct member m = {0};
+	struct member m = {.stop = stop};
 	rd_kafka_t *rk;
 	int rc = -1;
 
@@ -428,7 +428,7 @@ int analytics_rebuild(struct es_db *db, const char *bootstrap, const char *group
 	/* Still a member holding every partition: a daemon started now
 	 * waits at the group's door until we leave, so it cannot consume
 	 * between the new offsets and the deletion. */
-	if (wipe(db, rep, out, errstr, errstr_size))
+	if (wipe(db, rep, out, stop, errstr, errstr_size))
 		goto out;
 	rc = 0;
 out:

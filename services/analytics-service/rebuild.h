@@ -42,6 +42,7 @@
 #define ANALYTICS_REBUILD_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "es/db.h"
@@ -62,13 +63,14 @@ struct analytics_rebuild_report {
  * topics a NULL-terminated list. When out is not NULL a line per step is
  * written to it, and one every 10 s while the group makes it wait. Waits
  * at most twice the session timeout (KAFKA_SESSION_TIMEOUT_MS, else 10 s)
- * and 10 s to be given the partitions. es_stop (SIGINT, SIGTERM) stops it
- * at the next safe point. rep may be NULL. Returns 0, or -1 with errstr
+ * and 10 s to be given the partitions. *stop becoming true (SIGINT,
+ * SIGTERM: the caller's es_stop) stops it at the next safe point; stop may
+ * be NULL. rep may be NULL. Returns 0, or -1 with errstr
  * filled; on -1 nothing was deleted (the offsets may have moved, which the
  * next start replays harmlessly; running the rebuild again is safe).
  */
 int analytics_rebuild(struct es_db *db, const char *bootstrap, const char *group,
-		      const char *const *topics, FILE *out, struct analytics_rebuild_report *rep,
-		      char *errstr, size_t errstr_size);
+		      const char *const *topics, FILE *out, volatile sig_atomic_t *stop,
+		      struct analytics_rebuild_report *rep, char *errstr, size_t errstr_size);
 
 #endif

@@ -18,7 +18,10 @@
 #include "order.h"
 
 #define SWEEP_INTERVAL_MS 500
-#define SWEEP_BATCH "50"
+/* Orders one sweep cancels at most; the SQL gets the same number as text. */
+#define SWEEP_BATCH 50
+#define SQL_NUMBER_(n) #n
+#define SQL_NUMBER(n) SQL_NUMBER_(n)
 
 enum saga_action order_saga_decide(const char *status, bool paid, bool reserved,
 				   const char *event_type, const char **reason)
@@ -411,7 +414,7 @@ const struct es_handlers order_saga_handlers = {
 struct sweep {
 	struct order_app *app;
 	int cancelled;
-	double seconds[50];
+	double seconds[SWEEP_BATCH];
 };
 
 static int sweep_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_size)
@@ -427,7 +430,7 @@ static int sweep_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_siz
 	res = es_db_query(
 		db,
 		"SELECT order_id FROM orders WHERE status = 'PENDING' AND deadline < now()"
-		" ORDER BY deadline LIMIT " SWEEP_BATCH " FOR UPDATE SKIP LOCKED",
+		" ORDER BY deadline LIMIT " SQL_NUMBER(SWEEP_BATCH) " FOR UPDATE SKIP LOCKED",
 		0, NULL, errstr, errstr_size);
 	if (!res)
 		return -1;

@@ -3,8 +3,10 @@
  *
  * SIGTERM and SIGINT only set es_stop (a handler may do nothing else
  * safely); loops poll with short timeouts (100 ms) and check it, so
- * shutdown is prompt: finish the message in hand, leave the group, flush
- * the producer, exit 0.
+ * shutdown is prompt: finish the batch in hand, leave the group, flush
+ * the producer, exit 0. A second SIGTERM or SIGINT during that stop ends
+ * the process at once (exit status 128 + the signal), saying so on
+ * stderr: nothing is lost, since a daemon may die at any instant.
  */
 #ifndef ES_DAEMON_H
 #define ES_DAEMON_H
