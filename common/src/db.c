@@ -763,6 +763,26 @@ long es_db_exec(struct es_db *db, const char *sql, int nparams, const char *cons
 	return n < 0 ? 0 : n;
 }
 
+int es_db_exec_one(struct es_db *db, const char *sql, int nparams, const char *const *params,
+		   char *errstr, size_t errstr_size)
+{
+	long n = es_db_exec(db, sql, nparams, params, errstr, errstr_size);
+	const char *space;
+
+	if (n == 1)
+		return 0;
+	if (n >= 0) {
+		/* No SQL error: the data was not what the caller knew it to
+		 * be. The statement's first words say which one. */
+		space = strchr(sql, ' ');
+		space = space ? strchr(space + 1, ' ') : NULL;
+		space = space ? strchr(space + 1, ' ') : NULL;
+		snprintf(errstr, errstr_size, "%.*s ...: %ld rows where one was expected",
+			 space ? (int)(space - sql) : (int)strlen(sql), sql, n);
+	}
+	return -1;
+}
+
 const char *es_db_get(const PGresult *res, int row, const char *col)
 {
 	int field;

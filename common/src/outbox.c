@@ -39,7 +39,7 @@ int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev
 	char *payload = es_event_serialize(ev);
 	const char *params[5] = {topic, ev->partitionkey, ev->id, ev->type, payload};
 	size_t size;
-	long n;
+	int rc;
 
 	if (!payload) {
 		snprintf(errstr, errstr_size, "out of memory");
@@ -56,12 +56,12 @@ int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev
 		free(payload);
 		return -1;
 	}
-	n = es_db_exec(db,
-		       "INSERT INTO es_outbox (topic, msg_key, event_id, event_type, payload)"
-		       " VALUES ($1, $2, $3, $4, $5)",
-		       5, params, errstr, errstr_size);
+	rc = es_db_exec_one(db,
+			    "INSERT INTO es_outbox (topic, msg_key, event_id, event_type, payload)"
+			    " VALUES ($1, $2, $3, $4, $5)",
+			    5, params, errstr, errstr_size);
 	free(payload);
-	return n == 1 ? 0 : -1;
+	return rc;
 }
 
 struct es_relay {

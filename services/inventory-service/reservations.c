@@ -58,16 +58,16 @@ static int insert_with_items(struct es_db *db, const char *sql, int nparams, con
 			     json_t *items, char *errstr, size_t errstr_size)
 {
 	char *text = json_dumps(items, JSON_COMPACT);
-	long n;
+	int rc;
 
 	if (!text) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
 	}
 	params[nparams - 1] = text;
-	n = es_db_exec(db, sql, nparams, params, errstr, errstr_size);
+	rc = es_db_exec_one(db, sql, nparams, params, errstr, errstr_size);
 	free(text);
-	return n == 1 ? 0 : -1;
+	return rc;
 }
 
 int inventory_reservation_insert(struct es_db *db, const char *order_id, const char *reservation_id,

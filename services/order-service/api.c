@@ -136,12 +136,12 @@ static int insert_order(struct create *c, struct es_db *db, const char *tracepar
 
 	snprintf(total, sizeof(total), "%ld", o->total_cents);
 	snprintf(timeout, sizeof(timeout), "%ld", c->app->saga_timeout_ms);
-	if (es_db_exec(db,
-		       "INSERT INTO orders (order_id, customer_id, customer_email, total_cents,"
-		       " currency, payment_token, traceparent, deadline)"
-		       " VALUES ($1, $2, $3, $4, $5, $6, $7,"
-		       " now() + make_interval(secs => $8::bigint / 1000.0))",
-		       8, params, errstr, errstr_size) != 1)
+	if (es_db_exec_one(db,
+			   "INSERT INTO orders (order_id, customer_id, customer_email, total_cents,"
+			   " currency, payment_token, traceparent, deadline)"
+			   " VALUES ($1, $2, $3, $4, $5, $6, $7,"
+			   " now() + make_interval(secs => $8::bigint / 1000.0))",
+			   8, params, errstr, errstr_size))
 		return -1;
 	for (size_t i = 0; i < o->nlines; i++) {
 		char line[24], qty[16], price[24];
@@ -150,10 +150,10 @@ static int insert_order(struct create *c, struct es_db *db, const char *tracepar
 		snprintf(line, sizeof(line), "%zu", i);
 		snprintf(qty, sizeof(qty), "%d", o->lines[i].quantity);
 		snprintf(price, sizeof(price), "%ld", o->lines[i].unit_price_cents);
-		if (es_db_exec(db,
-			       "INSERT INTO order_items (order_id, line, sku, quantity,"
-			       " unit_price_cents) VALUES ($1, $2, $3, $4, $5)",
-			       5, p, errstr, errstr_size) != 1)
+		if (es_db_exec_one(db,
+				   "INSERT INTO order_items (order_id, line, sku, quantity,"
+				   " unit_price_cents) VALUES ($1, $2, $3, $4, $5)",
+				   5, p, errstr, errstr_size))
 			return -1;
 	}
 	return 0;
@@ -217,10 +217,11 @@ static int create_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 	if (c->key) {
 		const char *params[4] = {c->key, c->order->canonical, c->order_id, c->body};
 
-		if (es_db_exec(db,
-			       "INSERT INTO idempotency_keys (key, request_md5, order_id,"
-			       " response_status, response_body) VALUES ($1, md5($2), $3, 202, $4)",
-			       4, params, errstr, errstr_size) != 1)
+		if (es_db_exec_one(
+			    db,
+			    "INSERT INTO idempotency_keys (key, request_md5, order_id,"
+			    " response_status, response_body) VALUES ($1, md5($2), $3, 202, $4)",
+			    4, params, errstr, errstr_size))
 			return -1;
 	}
 	return 0;

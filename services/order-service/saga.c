@@ -291,10 +291,10 @@ static int confirm(struct order_app *app, struct es_db *db, const struct es_even
 	struct es_event *out;
 	int rc;
 
-	if (es_db_exec(db,
-		       "UPDATE orders SET status = 'CONFIRMED', payment_id = $2,"
-		       " reservation_id = $3, updated_at = now() WHERE order_id = $1",
-		       3, params, errstr, errstr_size) != 1)
+	if (es_db_exec_one(db,
+			   "UPDATE orders SET status = 'CONFIRMED', payment_id = $2,"
+			   " reservation_id = $3, updated_at = now() WHERE order_id = $1",
+			   3, params, errstr, errstr_size))
 		return -1;
 	out = es_event_new(ORDER_SERVICE, ES_ORDER_CONFIRMED, order_id, ev, NULL,
 			   json_pack("{s:s,s:s,s:s,s:I,s:s}", "orderId", order_id, "paymentId",
@@ -337,12 +337,13 @@ static enum es_handler_result saga_step(struct es_effect *fx)
 		return ES_HANDLER_OK;
 	case SAGA_REMEMBER:
 		params[1] = es_data_str(ev, paid ? "paymentId" : "reservationId");
-		if (es_db_exec(db,
-			       paid ? "UPDATE orders SET payment_id = $2, updated_at = now()"
-				      " WHERE order_id = $1"
-				    : "UPDATE orders SET reservation_id = $2, updated_at = now()"
-				      " WHERE order_id = $1",
-			       2, params, fx->reason, sizeof(fx->reason)) != 1)
+		if (es_db_exec_one(
+			    db,
+			    paid ? "UPDATE orders SET payment_id = $2, updated_at = now()"
+				   " WHERE order_id = $1"
+				 : "UPDATE orders SET reservation_id = $2, updated_at = now()"
+				   " WHERE order_id = $1",
+			    2, params, fx->reason, sizeof(fx->reason)))
 			break;
 		remembered = paid ? &order->payment_id : &order->reservation_id;
 		free(*remembered);

@@ -255,6 +255,21 @@ START_TEST(errors_report_sqlstate_and_expected_status)
 	ck_assert_ptr_null(
 		es_db_query(db, "UPDATE t SET id = id", 0, NULL, errstr, sizeof(errstr)));
 	ck_assert_msg(strstr(errstr, "PGRES_COMMAND_OK"), "%s", errstr);
+
+	/* A statement that must change one row says what it found. */
+	ck_assert_int_eq(es_db_exec_one(db, "UPDATE t SET id = id WHERE id = $1", 1, params, errstr,
+					sizeof(errstr)),
+			 0);
+	ck_assert_int_eq(es_db_exec_one(db, "UPDATE t SET id = id WHERE id = 7", 0, NULL, errstr,
+					sizeof(errstr)),
+			 -1);
+	ck_assert_msg(strstr(errstr, "UPDATE t SET ...: 0 rows where one was expected"), "%s",
+		      errstr);
+	ck_assert_str_eq(db->sqlstate, "");
+	ck_assert_int_eq(
+		es_db_exec_one(db, "INSERT INTO t VALUES ($1)", 1, params, errstr, sizeof(errstr)),
+		-1);
+	ck_assert_str_eq(db->sqlstate, "23505");
 	es_db_free(db);
 }
 END_TEST

@@ -73,6 +73,13 @@ PGresult *es_db_query(struct es_db *db, const char *sql, int nparams, const char
 long es_db_exec(struct es_db *db, const char *sql, int nparams, const char *const *params,
 		char *errstr, size_t errstr_size);
 
+/* es_db_exec for a statement that must change exactly one row. Returns 0,
+ * or -1 with errstr filled: the SQL error, or, when the statement ran, how
+ * many rows it changed ("UPDATE orders SET ...: 0 rows where one was
+ * expected"; db->sqlstate is then empty: no retry will change it). */
+int es_db_exec_one(struct es_db *db, const char *sql, int nparams, const char *const *params,
+		   char *errstr, size_t errstr_size);
+
 /* The value of column `col` (looked up by name) in row `row`, or NULL when
  * the value is SQL NULL or the column does not exist. */
 const char *es_db_get(const PGresult *res, int row, const char *col);
