@@ -479,7 +479,7 @@ def main():
     w("Those processes kept the machine's %d cores %s busy during the run."
       % (os.cpu_count(), f.fmt("cpu_busy_pct", 0, " %")))
     w("")
-    w("Each daemon has one consumer loop, which handles one event at a time. The share of"
+    w("Each daemon has one consumer loop, which applies a batch of events at a time. The share of"
       " the flat-out run its loop spent inside handlers (`es_handler_duration_seconds_sum`)"
       " against the CPU its whole process used per saga:")
     w("")
