@@ -175,7 +175,7 @@ static enum es_handler_result give_back(struct es_effect *fx, json_t *items)
 			 e->reservation_id, ev->subject, why);
 		return ES_HANDLER_REJECT;
 	}
-	if (inventory_stock_release(fx->db, lines, n, fx->reason, sizeof(fx->reason))) {
+	if (inventory_stock_give_back(fx->db, lines, n, fx->reason, sizeof(fx->reason))) {
 		free(lines);
 		return es_effect_db_failed(fx);
 	}
@@ -204,7 +204,7 @@ static enum es_handler_result cancel(struct es_effect *fx)
 	    inventory_cancellation_insert(fx->db, ev->subject, es_data_str(ev, "reason"),
 					  fx->reason, sizeof(fx->reason)))
 		return es_effect_db_failed(fx);
-	released = inventory_reservation_release(fx->db, ev->subject, e->reservation_id, &items,
+	released = inventory_reservation_give_back(fx->db, ev->subject, e->reservation_id, &items,
 						 fx->reason, sizeof(fx->reason));
 	if (released < 0)
 		return es_effect_db_failed(fx);

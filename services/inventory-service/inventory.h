@@ -3,7 +3,7 @@
  * (main.c) and the tests link.
  *
  *   lines.c         an order's lines: merged per sku, sorted (pure)
- *   stock.c         the stock table: seed, all-or-none reserve, release
+ *   stock.c         the stock table: seed, all-or-none reserve, give back
  *   reservations.c  what was decided per order: reservation, rejection,
  *                   cancellation
  *   handler.c       the effects of OrderPlaced, OrderCancelled,
@@ -98,7 +98,7 @@ int inventory_stock_reserve(struct es_db *db, struct inventory_line *lines, size
 
 /* Gives every line's quantity back (in sku order). Call inside a
  * transaction. Returns 0, or -1 with errstr filled. */
-int inventory_stock_release(struct es_db *db, const struct inventory_line *lines, size_t n,
+int inventory_stock_give_back(struct es_db *db, const struct inventory_line *lines, size_t n,
 			    char *errstr, size_t errstr_size);
 
 /* {"stock": [{sku, available}]} sorted by sku. Returns a new reference, or
@@ -146,7 +146,7 @@ int inventory_cancellation_insert(struct es_db *db, const char *order_id, const 
  * id copied into reservation_id and its items in *items (a new reference),
  * 0 when the order has no RESERVED reservation, -1 on error.
  */
-int inventory_reservation_release(struct es_db *db, const char *order_id,
+int inventory_reservation_give_back(struct es_db *db, const char *order_id,
 				  char reservation_id[ES_UUID_LEN + 1], json_t **items,
 				  char *errstr, size_t errstr_size);
 

@@ -123,7 +123,7 @@ static json_t *items_load(const PGresult *res, char *errstr, size_t errstr_size)
 	return items;
 }
 
-int inventory_reservation_release(struct es_db *db, const char *order_id,
+int inventory_reservation_give_back(struct es_db *db, const char *order_id,
 				  char reservation_id[ES_UUID_LEN + 1], json_t **items,
 				  char *errstr, size_t errstr_size)
 {
