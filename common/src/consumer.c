@@ -11,8 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "es/clock.h"
 #include "es/config.h"
-#include "es/kafka.h"
+#include "es/consumer.h"
 #include "es/log.h"
 #include "es/metrics.h"
 
@@ -343,19 +344,16 @@ static void set_paused(struct es_consumer *c, int pause)
  */
 static int backoff_wait(struct es_consumer *c, int ms, volatile sig_atomic_t *stop)
 {
-	struct timespec start, now;
+	long long start = es_monotonic_ms();
 	char errstr[256];
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		rd_kafka_message_t *rkm;
-		long elapsed;
+		long long elapsed;
 
 		if (stop && *stop)
 			return -1;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		elapsed = (now.tv_sec - start.tv_sec) * 1000 +
-			  (now.tv_nsec - start.tv_nsec) / 1000000;
+		elapsed = es_monotonic_ms() - start;
 		if (elapsed >= ms)
 			return 0;
 		set_paused(c, 1);

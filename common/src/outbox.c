@@ -1,6 +1,5 @@
 #include "es/outbox.h"
 
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "es/clock.h"
 #include "es/config.h"
 #include "es/kafka.h"
 #include "es/log.h"
@@ -148,50 +148,24 @@ struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr, s
 	return r;
 }
 
-/* Frees the notifications libpq has read; true when there was one. */
-static bool take_notifies(PGconn *conn)
-{
-	PGnotify *n;
-	bool any = false;
-
-	while ((n = PQnotifies(conn))) {
-		any = true;
-		PQfreemem(n);
-	}
-	return any;
-}
-
 /* Sleeps up to ms in 100 ms slices so that a stop request is seen quickly;
  * returns early when the database NOTIFYs new rows. */
 static void wait_for_rows(struct es_relay *r, int ms, bool listening)
 {
-	struct timespec start, now;
+	long long deadline = es_monotonic_ms() + ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (!atomic_load(&r->stop)) {
-		long elapsed;
+		long long left = deadline - es_monotonic_ms();
 		int slice;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		elapsed = (now.tv_sec - start.tv_sec) * 1000 +
-			  (now.tv_nsec - start.tv_nsec) / 1000000;
-		if (elapsed >= ms)
+		if (left <= 0)
 			return;
-		slice = ms - elapsed < 100 ? (int)(ms - elapsed) : 100;
+		slice = left < 100 ? (int)left : 100;
 		if (listening && r->db && es_db_ok(r->db)) {
-			struct pollfd pfd = {.fd = PQsocket(r->db->conn), .events = POLLIN};
-
-			/* A notification that came in with the results of the
-			 * last query already sits in libpq's buffer, where
-			 * poll() cannot see it: look there first. */
-			if (take_notifies(r->db->conn))
-				return;
-			if (poll(&pfd, 1, slice) > 0)
-				PQconsumeInput(r->db->conn);
-			if (take_notifies(r->db->conn))
+			if (es_db_wait_notify(r->db, slice) > 0)
 				return;
 		} else {
-			usleep((useconds_t)slice * 1000);
+			es_sleep_ms(slice);
 		}
 	}
 }
@@ -199,9 +173,8 @@ static void wait_for_rows(struct es_relay *r, int ms, bool listening)
 /* Takes the relay lock (non-blocking) and starts listening. */
 static int try_activate(struct es_relay *r, char *errstr, size_t errstr_size)
 {
-	char lockname[256], channel[192], sql[320];
+	char lockname[256], channel[192];
 	const char *params[1] = {lockname};
-	char *ident;
 	PGresult *res;
 	bool got;
 
@@ -215,28 +188,12 @@ static int try_activate(struct es_relay *r, char *errstr, size_t errstr_size)
 	if (!got)
 		return 0;
 
-	/* LISTEN takes an identifier, not a parameter: quote it. */
 	snprintf(channel, sizeof(channel), "es_outbox_%s", r->schema);
-	ident = PQescapeIdentifier(r->db->conn, channel, strlen(channel));
-	if (!ident) {
-		snprintf(errstr, errstr_size, "cannot quote channel name");
-		return -1;
-	}
-	snprintf(sql, sizeof(sql), "LISTEN %s", ident);
-	PQfreemem(ident);
-	if (es_db_exec(r->db, sql, 0, NULL, errstr, errstr_size) < 0)
+	if (es_db_listen(r->db, channel, errstr, errstr_size))
 		return -1;
 	atomic_store(&r->active, true);
 	es_info("outbox relay active for schema %s", r->schema);
 	return 1;
-}
-
-static long long monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static long count_backlog(struct es_relay *r, char *errstr, size_t errstr_size)
@@ -553,9 +510,9 @@ static void *relay_main(void *arg)
 		 * and the count is a query of its own. */
 		if (n == 0) {
 			atomic_store(&r->backlog, 0);
-		} else if (monotonic_ms() - r->backlog_counted_ms >= BACKLOG_COUNT_MS) {
+		} else if (es_monotonic_ms() - r->backlog_counted_ms >= BACKLOG_COUNT_MS) {
 			atomic_store(&r->backlog, count_backlog(r, errstr, sizeof(errstr)));
-			r->backlog_counted_ms = monotonic_ms();
+			r->backlog_counted_ms = es_monotonic_ms();
 		}
 		if (n < r->batch_size)
 			wait_for_rows(r, r->poll_interval_ms, true);

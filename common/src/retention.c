@@ -1,3 +1,4 @@
+#include "es/clock.h"
 #include "es/retention.h"
 
 #include <stdio.h>
@@ -25,14 +26,6 @@ int es_retention_config_env(struct es_retention_config *cfg, char *errstr, size_
 			   errstr_size))
 		return -1;
 	return 0;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Deletes at most batch rows older than keep_s with sql; returns how many,
@@ -70,7 +63,7 @@ int es_retention_prune(struct es_db *db, const struct es_retention_config *cfg,
 		{outbox_sql, cfg->outbox_keep_s, &rep->outbox, cfg->outbox_keep_s <= 0},
 		{inbox_sql, cfg->inbox_keep_s, &rep->inbox, cfg->inbox_keep_s <= 0},
 	};
-	long long deadline = now_ms() + cfg->budget_ms;
+	long long deadline = es_monotonic_ms() + cfg->budget_ms;
 	int rc = -1;
 
 	rep->inbox = rep->outbox = 0;
@@ -88,7 +81,7 @@ int es_retention_prune(struct es_db *db, const struct es_retention_config *cfg,
 			*table[i].deleted += n;
 			table[i].done = n < cfg->batch;
 		}
-		if (now_ms() >= deadline)
+		if (es_monotonic_ms() >= deadline)
 			break;
 	}
 	rep->caught_up = table[0].done && table[1].done;

@@ -1,3 +1,4 @@
+#include "es/clock.h"
 #include "es/service.h"
 
 #include <stdio.h>
@@ -195,14 +196,6 @@ int es_service_start(struct es_service *svc, char *errstr, size_t errstr_size)
 	return 0;
 }
 
-static long long monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * A retention pass when one is due: soon again while old rows are left
  * (the table is growing faster than one pass removes), otherwise in
@@ -215,7 +208,7 @@ static void retention_tick(struct es_service *svc)
 {
 	struct es_retention_report rep;
 	char why[256];
-	long long now = monotonic_ms();
+	long long now = es_monotonic_ms();
 
 	if (now < svc->next_prune_ms || !es_db_ok(svc->db))
 		return;

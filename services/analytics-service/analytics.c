@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "es/clock.h"
 #include "es/events.h"
 #include "es/dispatch.h"
 #include "es/log.h"
@@ -264,14 +265,6 @@ const struct es_handlers analytics_handlers = {
 
 /* -------------------------------------------------------------- the gauge */
 
-static long long monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int analytics_refresh_gauge(struct analytics *app, char *errstr, size_t errstr_size)
 {
 	struct analytics_order_counts c;
@@ -288,7 +281,7 @@ int analytics_refresh_gauge(struct analytics *app, char *errstr, size_t errstr_s
 int analytics_tick(struct es_service *svc, void *arg, char *errstr, size_t errstr_size)
 {
 	struct analytics *app = arg;
-	long long now = monotonic_ms();
+	long long now = es_monotonic_ms();
 	char why[256];
 
 	if (!app->orders_changed || now - app->refreshed_ms < GAUGE_REFRESH_MS)

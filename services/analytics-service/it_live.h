@@ -13,7 +13,7 @@
 #include <signal.h>
 
 #include "analytics.h"
-#include "es/kafka.h"
+#include "es/consumer.h"
 #include "it_world.h"
 
 struct it_live {

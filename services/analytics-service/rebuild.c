@@ -10,9 +10,10 @@
 #include <librdkafka/rdkafka.h>
 
 #include "analytics.h"
-#include "es/kafka.h"
+#include "es/clock.h"
+#include "es/consumer.h"
+#include "es/reader.h"
 
-#define KAFKA_TIMEOUT_MS 10000
 #define PROGRESS_EVERY_MS 10000
 #define POLL_MS 100
 
@@ -28,14 +29,6 @@ static void say(FILE *out, const char *fmt, ...)
 	vfprintf(out, fmt, ap);
 	va_end(ap);
 	fflush(out);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -133,59 +126,30 @@ static int add_low_marks(rd_kafka_t *rk, const char *topic,
 			 rd_kafka_topic_partition_list_t *offsets, FILE *out,
 			 struct analytics_rebuild_report *rep, char *errstr, size_t errstr_size)
 {
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_t *rkt;
-	rd_kafka_resp_err_t err;
 	long long messages = 0;
-	int rc = -1;
+	bool missing;
+	int n;
 
-	rkt = rd_kafka_topic_new(rk, topic, NULL);
-	if (!rkt) {
-		snprintf(errstr, errstr_size, "topic %s: %s", topic,
-			 rd_kafka_err2str(rd_kafka_last_error()));
-		return -1;
-	}
-	err = rd_kafka_metadata(rk, 0, rkt, &md, KAFKA_TIMEOUT_MS);
-	if (err) {
-		snprintf(errstr, errstr_size, "metadata of topic %s: %s", topic,
-			 rd_kafka_err2str(err));
-		goto out;
-	}
-	if (md->topic_cnt != 1 || md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+	if (es_reader_partitions(rk, topic, &n, &missing, errstr, errstr_size)) {
+		if (!missing)
+			return -1;
 		say(out, "topic %s: does not exist, nothing to replay\n", topic);
 		rep->missing_topics++;
-		rc = 0;
-		goto out;
+		return 0;
 	}
-	if (md->topics[0].err) {
-		snprintf(errstr, errstr_size, "metadata of topic %s: %s", topic,
-			 rd_kafka_err2str(md->topics[0].err));
-		goto out;
-	}
-	for (int i = 0; i < md->topics[0].partition_cnt; i++) {
-		int32_t p = md->topics[0].partitions[i].id;
+	for (int32_t p = 0; p < n; p++) {
 		int64_t low, high;
 
-		err = rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, KAFKA_TIMEOUT_MS);
-		if (err) {
-			snprintf(errstr, errstr_size, "watermarks of %s [%" PRId32 "]: %s", topic,
-				 p, rd_kafka_err2str(err));
-			goto out;
-		}
+		if (es_reader_watermarks(rk, topic, p, &low, &high, errstr, errstr_size))
+			return -1;
 		rd_kafka_topic_partition_list_add(offsets, topic, p)->offset = low;
 		messages += high - low;
 	}
-	say(out, "topic %s: %d partitions, %lld messages to replay\n", topic,
-	    md->topics[0].partition_cnt, messages);
+	say(out, "topic %s: %d partitions, %lld messages to replay\n", topic, n, messages);
 	rep->topics++;
-	rep->partitions += md->topics[0].partition_cnt;
+	rep->partitions += n;
 	rep->replay_messages += messages;
-	rc = 0;
-out:
-	if (md)
-		rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
-	return rc;
+	return 0;
 }
 
 /* How many partitions of want are not in have. */
@@ -214,7 +178,7 @@ static int join_group(rd_kafka_t *rk, struct member *m, const char *group,
 		      size_t errstr_size)
 {
 	rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(8);
-	long long start = now_ms(), next_say = start + PROGRESS_EVERY_MS;
+	long long start = es_monotonic_ms(), next_say = start + PROGRESS_EVERY_MS;
 	rd_kafka_resp_err_t err;
 	int missing, rc = -1;
 
@@ -233,7 +197,7 @@ static int join_group(rd_kafka_t *rk, struct member *m, const char *group,
 	say(out, "joining consumer group %s to reset its offsets...\n", group);
 	while (!m->assigned) {
 		rd_kafka_message_t *rkm;
-		long long now = now_ms();
+		long long now = es_monotonic_ms();
 
 		if (m->stop && *m->stop) {
 			snprintf(errstr, errstr_size,
@@ -291,7 +255,7 @@ static int check_committed(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t
 
 	for (int i = 0; i < got->cnt; i++)
 		got->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-	err = rd_kafka_committed(rk, got, KAFKA_TIMEOUT_MS);
+	err = rd_kafka_committed(rk, got, ES_READER_TIMEOUT_MS);
 	if (err) {
 		snprintf(errstr, errstr_size, "reading the committed offsets back: %s",
 			 rd_kafka_err2str(err));

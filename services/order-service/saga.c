@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "es/clock.h"
 #include "es/dispatch.h"
 #include "es/events.h"
 #include "es/log.h"
@@ -452,23 +453,15 @@ out:
 	return result;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int order_saga_sweep(struct es_service *svc, void *arg, char *errstr, size_t errstr_size)
 {
 	struct order_app *app = arg;
 	struct sweep s = {app, 0, {0}};
 	char why[512];
 
-	if (now_ms() - app->last_sweep_ms < SWEEP_INTERVAL_MS || !es_db_ok(svc->db))
+	if (es_monotonic_ms() - app->last_sweep_ms < SWEEP_INTERVAL_MS || !es_db_ok(svc->db))
 		return 0;
-	app->last_sweep_ms = now_ms();
+	app->last_sweep_ms = es_monotonic_ms();
 	/* A failed sweep is retried at the next one; it never stops the
 	 * daemon. */
 	if (es_db_tx(svc->db, sweep_tx, &s, why, sizeof(why))) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "es/clock.h"
 #include "es/dispatch.h"
 #include "es/events.h"
 #include "es/log.h"
@@ -212,9 +213,8 @@ static enum es_handler_result begin(void *arg, size_t n, volatile sig_atomic_t *
 	app->charges = 0;
 	while (ms > 0 && !(stop && *stop)) {
 		long slice = ms < LATENCY_SLICE_MS ? ms : LATENCY_SLICE_MS;
-		struct timespec ts = {slice / 1000, (slice % 1000) * 1000000L};
 
-		nanosleep(&ts, NULL);
+		es_sleep_ms(slice);
 		ms -= slice;
 	}
 	if (stop && *stop) {

@@ -712,7 +712,7 @@ static struct es_db *race(const struct es_event *first, es_effect_fn *first_effe
 	struct es_db *a = connect_migrated(schema, sizeof(schema));
 	struct es_db *b = connect_schema(schema);
 	struct es_db *observer = connect_schema(schema);
-	struct blocked blocked = {.observer = observer, .pid = PQbackendPID(b->conn)};
+	struct blocked blocked = {.observer = observer, .pid = es_db_backend_pid(b)};
 	struct payment_app app_a;
 	struct racer rb = {.ev = second};
 	pthread_t tid;

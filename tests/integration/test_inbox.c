@@ -259,7 +259,7 @@ static enum claim race_against_open_claim(bool first_commits)
 	struct es_db *b = connect_schema(schema);
 	struct es_db *observer = connect_schema(schema);
 	struct claimer cb = {.db = b, .event_id = "evt-race"};
-	struct blocked blocked = {.observer = observer, .pid = PQbackendPID(b->conn)};
+	struct blocked blocked = {.observer = observer, .pid = es_db_backend_pid(b)};
 	pthread_t tid;
 
 	ck_assert_int_eq(es_db_begin(a, errstr, sizeof(errstr)), 0);

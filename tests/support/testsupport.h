@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "es/kafka.h"
+#include "es/consumer.h"
 
 /* Exit status of a test binary that could not run for lack of
  * infrastructure (the automake convention; ctest's SKIP_RETURN_CODE). */

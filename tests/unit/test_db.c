@@ -13,7 +13,7 @@
 
 #include <check.h>
 
-#include "es/db.h"
+#include "db_private.h"
 #include "es/log.h"
 
 static long long elapsed_ms(const struct timespec *start)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "es/envelope.h"
+#include "es/consumer.h"
 #include "es/kafka.h"
 
 /* After rdkafka.h (which es/kafka.h includes), as it requires. */

@@ -46,7 +46,6 @@ struct lg_config {
 	const char *mix_spec;
 	bool kafka; /* follow the topic; false: poll GET /orders/{id} */
 	const char *bootstrap;
-	bool bootstrap_given; /* --bootstrap, which beats KAFKA_BOOTSTRAP_SERVERS */
 	const char *topic;
 	long settle_timeout_s;
 	long poll_interval_ms; /* --no-kafka: between two GETs of one order */

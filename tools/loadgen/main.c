@@ -251,7 +251,6 @@ static int parse_args(int argc, char **argv, struct lg_config *cfg)
 			break;
 		case 'b':
 			cfg->bootstrap = optarg;
-			cfg->bootstrap_given = true;
 			break;
 		case 'T':
 			cfg->topic = optarg;

@@ -13,8 +13,8 @@
 
 #include "es/config.h"
 #include "es/envelope.h"
-#include "es/kafka.h"
-#include "kread.h"
+#include "es/consumer.h"
+#include "es/reader.h"
 #include "shopctl.h"
 
 /* The header a replayed message carries: where its dead letter was. */
@@ -223,14 +223,14 @@ static int cmd_list(int argc, char **argv)
 	ntopics = list_topics(argc - optind, argv + optind, topics, ntopics, bufs);
 	if (ntopics < 0)
 		return SHOPCTL_USAGE;
-	rk = shopctl_kread_new(shopctl_bootstrap(), err, sizeof(err));
+	rk = es_reader_new(shopctl_bootstrap(), "shopctl", err, sizeof(err));
 	if (!rk) {
 		shopctl_err("%s", err);
 		return SHOPCTL_FAIL;
 	}
 	for (int i = 0; i < ntopics; i++) {
-		long long n = shopctl_kread_all(rk, topics[i], list_one, NULL, NULL, err,
-						sizeof(err));
+		long long n = es_reader_read_all(rk, topics[i], list_one, NULL, NULL, err,
+						 sizeof(err));
 
 		fflush(stdout);
 		if (n < 0) {
@@ -241,7 +241,7 @@ static int cmd_list(int argc, char **argv)
 				n == 1 ? "" : "s");
 		}
 	}
-	shopctl_kread_free(rk);
+	es_reader_free(rk);
 	return rc;
 }
 
@@ -338,12 +338,12 @@ static int cmd_show(int argc, char **argv)
 	rc = parse_where("dlq show", argv + 1, &partition, &offset);
 	if (rc)
 		return rc;
-	rk = shopctl_kread_new(shopctl_bootstrap(), err, sizeof(err));
+	rk = es_reader_new(shopctl_bootstrap(), "shopctl", err, sizeof(err));
 	if (!rk) {
 		shopctl_err("%s", err);
 		return SHOPCTL_FAIL;
 	}
-	rkm = shopctl_kread_one(rk, argv[1], partition, offset, err, sizeof(err));
+	rkm = es_reader_read_one(rk, argv[1], partition, offset, err, sizeof(err));
 	if (rkm) {
 		show_message(rkm);
 		rd_kafka_message_destroy(rkm);
@@ -352,7 +352,7 @@ static int cmd_show(int argc, char **argv)
 		shopctl_err("%s", err);
 		rc = SHOPCTL_FAIL;
 	}
-	shopctl_kread_free(rk);
+	es_reader_free(rk);
 	return rc;
 }
 
@@ -452,7 +452,7 @@ static int replay(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t 
 	char err[512], orig[256];
 	int n, rc = SHOPCTL_FAIL;
 
-	rkm = shopctl_kread_one(rk, topic, partition, offset, err, sizeof(err));
+	rkm = es_reader_read_one(rk, topic, partition, offset, err, sizeof(err));
 	if (!rkm) {
 		shopctl_err("%s", err);
 		return SHOPCTL_FAIL;
@@ -466,7 +466,7 @@ static int replay(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t 
 			goto out;
 		}
 	}
-	if (shopctl_kread_partitions(rk, to, &n, NULL, err, sizeof(err))) {
+	if (es_reader_partitions(rk, to, &n, NULL, err, sizeof(err))) {
 		shopctl_err("%s", err);
 		goto out;
 	}
@@ -515,13 +515,13 @@ static int cmd_replay(int argc, char **argv)
 	rc = parse_where("dlq replay", argv + optind, &partition, &offset);
 	if (rc)
 		return rc;
-	rk = shopctl_kread_new(shopctl_bootstrap(), err, sizeof(err));
+	rk = es_reader_new(shopctl_bootstrap(), "shopctl", err, sizeof(err));
 	if (!rk) {
 		shopctl_err("%s", err);
 		return SHOPCTL_FAIL;
 	}
 	rc = replay(rk, argv[optind], partition, offset, to);
-	shopctl_kread_free(rk);
+	es_reader_free(rk);
 	return rc;
 }
 

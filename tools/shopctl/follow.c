@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 
+#include "es/clock.h"
 #include "es/envelope.h"
 #include "httpc.h"
 #include "shopctl.h"
@@ -36,21 +37,6 @@ static void usage(FILE *f)
 		"Exit status: 0 the order is terminal, 1 timeout, unknown order (404) or\n"
 		"another error, 2 bad command line.\n",
 		POLL_MS, DEFAULT_TIMEOUT_S);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long long ms)
-{
-	if (ms <= 0)
-		return;
-	nanosleep(&(struct timespec){(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L}, NULL);
 }
 
 /* The timeline entries already printed, by id. */
@@ -221,19 +207,19 @@ static int poll_once(struct follow *f)
 
 static int follow_order(struct follow *f)
 {
-	long long deadline = now_ms() + f->timeout_s * 1000;
+	long long deadline = es_monotonic_ms() + f->timeout_s * 1000;
 
 	for (;;) {
 		/* Every POLL_MS from the start of one request to the next. */
-		long long next = now_ms() + POLL_MS, now;
+		long long next = es_monotonic_ms() + POLL_MS, now;
 		int rc = poll_once(f);
 
 		if (rc != GO_ON)
 			return rc;
-		now = now_ms();
+		now = es_monotonic_ms();
 		if (now >= deadline)
 			break;
-		sleep_ms((next < deadline ? next : deadline) - now);
+		es_sleep_ms((next < deadline ? next : deadline) - now);
 	}
 	if (f->last_status[0])
 		shopctl_err("timed out after %lld s: order %s is still %s", f->timeout_s,

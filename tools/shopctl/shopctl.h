@@ -1,7 +1,7 @@
 /*
  * shopctl: eventshop's command-line tool. One file per command
  * (topics.c, place.c, follow.c, dlq.c, outbox.c, rebuild.c, watch.c with its
- * parts watch_*.c), the HTTP client in httpc.c, reading topics in kread.c,
+ * parts watch_*.c), the HTTP client in httpc.c, reading topics with es/reader.h,
  * and what they share here (util.c).
  *
  * Every command is `int shopctl_cmd_<name>(int argc, char **argv)` with

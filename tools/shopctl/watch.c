@@ -10,7 +10,7 @@
  * has passed; an event that arrives late but happened earlier overtakes the
  * ones still held.
  *
- * Reading is kread's: partitions assigned by hand under a throwaway group
+ * Reading is es/reader.h's: partitions assigned by hand under a throwaway group
  * id, nothing ever committed, so watching moves no daemon's offsets.
  *
  * This file reads and runs the loop; the other parts are in watch.h.
@@ -20,8 +20,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "es/clock.h"
 #include "es/daemon.h"
-#include "kread.h"
+#include "es/reader.h"
 #include "shopctl.h"
 #include "watch.h"
 
@@ -58,14 +59,6 @@ struct watch {
 	char last_error[512];
 };
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------ the held events */
 
 static bool count_reached(const struct watch *w)
@@ -81,7 +74,7 @@ static bool count_reached(const struct watch *w)
  */
 static int release(struct watch *w, bool all)
 {
-	long long now = mono_ms();
+	long long now = es_monotonic_ms();
 	bool any = false;
 
 	while (w->held.n > 0 && !count_reached(w)) {
@@ -102,7 +95,7 @@ static int poll_timeout(const struct watch *w)
 
 	if (w->held.n == 0 || w->remaining > 0)
 		return POLL_MS;
-	wait = shopctl_watch_reorder_due(&w->held) - mono_ms();
+	wait = shopctl_watch_reorder_due(&w->held) - es_monotonic_ms();
 	if (wait < 0)
 		return 0;
 	return wait < POLL_MS ? (int)wait : POLL_MS;
@@ -163,7 +156,7 @@ static int hold(struct watch *w, const struct topic *t, const rd_kafka_message_t
 	if (order_matches(w, &v)) {
 		line = shopctl_watch_render(&v, rkm, t->name, t->color, w->o->color);
 		if (!line || shopctl_watch_reorder_add(&w->held, v.time_ms,
-						       mono_ms() + w->o->window_ms, line))
+						       es_monotonic_ms() + w->o->window_ms, line))
 			rc = -1;
 	}
 	shopctl_watch_view_release(&v);
@@ -187,7 +180,7 @@ static int on_message(struct watch *w, const rd_kafka_message_t *rkm)
 		}
 		return 0;
 	}
-	w->progress_ms = mono_ms();
+	w->progress_ms = es_monotonic_ms();
 	if (!t || rkm->partition < 0 || rkm->partition >= t->n)
 		return 0;
 	p = &t->parts[rkm->partition];
@@ -217,7 +210,7 @@ static int open_topic(struct watch *w, struct topic *t, rd_kafka_topic_partition
 	for (int32_t i = 0; i < t->n; i++) {
 		int64_t low, high, start;
 
-		if (shopctl_kread_watermarks(w->rk, t->name, i, &low, &high, errstr, errstr_size))
+		if (es_reader_watermarks(w->rk, t->name, i, &low, &high, errstr, errstr_size))
 			return -1;
 		start = w->o->from_beginning ? low : high;
 		t->parts[i].end = high;
@@ -249,7 +242,7 @@ static int open_topics(struct watch *w, char *errstr, size_t errstr_size)
 		bool missing;
 
 		t->name = o->topics[i];
-		if (shopctl_kread_partitions(w->rk, t->name, &t->n, &missing, why, sizeof(why))) {
+		if (es_reader_partitions(w->rk, t->name, &t->n, &missing, why, sizeof(why))) {
 			if (missing) {
 				fprintf(stderr,
 					"shopctl: watch: topic %s does not exist (yet): "
@@ -310,9 +303,9 @@ static void give_up_history(struct watch *w)
  */
 static int run(struct watch *w)
 {
-	long long timeout_ms = SHOPCTL_KAFKA_TIMEOUT_MS;
+	long long timeout_ms = ES_READER_TIMEOUT_MS;
 
-	w->progress_ms = mono_ms();
+	w->progress_ms = es_monotonic_ms();
 	while (!es_stop && !count_reached(w) && !(w->o->exit_at_end && w->remaining == 0)) {
 		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(w->rk, poll_timeout(w));
 
@@ -324,7 +317,7 @@ static int run(struct watch *w)
 				shopctl_err("watch: out of memory");
 				return SHOPCTL_FAIL;
 			}
-		} else if (w->remaining > 0 && mono_ms() - w->progress_ms > timeout_ms) {
+		} else if (w->remaining > 0 && es_monotonic_ms() - w->progress_ms > timeout_ms) {
 			if (w->o->exit_at_end) {
 				shopctl_err(
 					"watch: Kafka at %s: %d partition%s not read to the end: "
@@ -372,7 +365,7 @@ int shopctl_cmd_watch(int argc, char **argv)
 		shopctl_err("watch: cannot install signal handlers");
 		goto out;
 	}
-	w.rk = shopctl_kread_new(shopctl_bootstrap(), err, sizeof(err));
+	w.rk = es_reader_new(shopctl_bootstrap(), "shopctl", err, sizeof(err));
 	if (!w.rk) {
 		shopctl_err("watch: %s", err);
 		goto out;
@@ -393,7 +386,7 @@ int shopctl_cmd_watch(int argc, char **argv)
 	}
 out:
 	shopctl_watch_reorder_release(&w.held);
-	shopctl_kread_free(w.rk);
+	es_reader_free(w.rk);
 	for (int i = 0; i < w.ntopics; i++)
 		free(w.topics[i].parts);
 	free(o);

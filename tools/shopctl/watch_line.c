@@ -11,7 +11,7 @@
 
 #include "es/config.h"
 #include "es/envelope.h"
-#include "es/kafka.h"
+#include "es/consumer.h"
 #include "shopctl.h"
 #include "watch.h"
 

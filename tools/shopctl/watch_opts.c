@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "es/config.h"
-#include "kread.h"
+#include "es/reader.h"
 #include "shopctl.h"
 #include "watch.h"
 
@@ -86,7 +86,7 @@ static void usage(FILE *f)
 		"exit status 1 when Kafka ($KAFKA_BOOTSTRAP_SERVERS, default\n"
 		"127.0.0.1:9092) does not answer in %d s, or none of the topics exists.\n",
 		SHOPCTL_WATCH_SHORT_ID, DEFAULT_WINDOW_MS, MAX_WINDOW_MS,
-		SHOPCTL_KAFKA_TIMEOUT_MS / 1000);
+		ES_READER_TIMEOUT_MS / 1000);
 }
 
 /* Kafka's rule: [a-zA-Z0-9._-], 1 to 249 of them. */

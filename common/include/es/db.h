@@ -30,17 +30,10 @@
 
 #include <libpq-fe.h>
 
-struct es_db_statements;
-
-struct es_db {
-	PGconn *conn;
-	char *conninfo; /* owned */
-	char *schema; /* owned */
-	char sqlstate[6]; /* SQLSTATE of the last failure, "" when none */
-	/* Private to db.c. */
-	struct es_db_statements *prepared; /* this connection's prepared statements */
-	bool begin_pending; /* es_db_begin called, BEGIN not sent yet */
-};
+/* A connection to PostgreSQL and what the module remembers of it (its
+ * prepared statements, the SQLSTATE of the last failure). Opaque: one
+ * thread at a time; es_dbpool lends them to HTTP handlers. */
+struct es_db;
 
 /*
  * Connects to conninfo (libpq keyword/value string or URI), retrying with
@@ -66,7 +59,8 @@ bool es_db_ok(const struct es_db *db);
  * es_db_query expects rows (PGRES_TUPLES_OK) and returns the result, which
  * the caller must PQclear(); es_db_exec expects a command and returns the
  * affected row count. Both return NULL / -1 on failure with errstr filled
- * and db->sqlstate set.
+ * and the SQLSTATE recorded
+ * (es_db_sqlstate).
  */
 PGresult *es_db_query(struct es_db *db, const char *sql, int nparams, const char *const *params,
 		      char *errstr, size_t errstr_size);
@@ -76,7 +70,7 @@ long es_db_exec(struct es_db *db, const char *sql, int nparams, const char *cons
 /* es_db_exec for a statement that must change exactly one row. Returns 0,
  * or -1 with errstr filled: the SQL error, or, when the statement ran, how
  * many rows it changed ("UPDATE orders SET ...: 0 rows where one was
- * expected"; db->sqlstate is then empty: no retry will change it). */
+ * expected"; es_db_sqlstate() is then "": no retry will change it). */
 int es_db_exec_one(struct es_db *db, const char *sql, int nparams, const char *const *params,
 		   char *errstr, size_t errstr_size);
 
@@ -94,6 +88,27 @@ bool es_db_error_is_transient(const struct es_db *db);
 
 /* true when the last failure was a unique violation (23505). */
 bool es_db_error_is_unique_violation(const struct es_db *db);
+
+/* The SQLSTATE of the last failure ("23505"), or "" when the last call
+ * succeeded or failed outside the server (not connected, a wrong row
+ * count). Valid until the next call on db. */
+const char *es_db_sqlstate(const struct es_db *db);
+
+/* The server process serving this connection (pg_stat_activity.pid, for
+ * diagnostics and tests), or 0 when not connected. */
+int es_db_backend_pid(const struct es_db *db);
+
+/*
+ * LISTEN on channel (quoted as an identifier here). Returns 0, or -1 with
+ * errstr filled. Notifications then wake es_db_wait_notify; a reconnect
+ * ends the LISTEN, so call it again after one.
+ */
+int es_db_listen(struct es_db *db, const char *channel, char *errstr, size_t errstr_size);
+
+/* Waits up to timeout_ms for a NOTIFY on a channel db listens on, and
+ * consumes every notification that arrived. Returns 1 when there was one,
+ * 0 when none came, -1 when the connection is broken. */
+int es_db_wait_notify(struct es_db *db, int timeout_ms);
 
 /* BEGIN is sent with the first statement that follows; a transaction with
  * no statement at all costs nothing and commits as a no-op. */

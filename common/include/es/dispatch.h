@@ -45,7 +45,7 @@
 
 #include "es/db.h"
 #include "es/envelope.h"
-#include "es/kafka.h"
+#include "es/consumer.h"
 #include "es/log.h"
 
 /* One event in the hands of a service's hook or effect. */

@@ -1,17 +1,12 @@
 /*
- * kafka: the producer and the consumer loop every daemon uses, on
- * librdkafka (2.0.2 on Debian bookworm; see docs/ for its caveats).
+ * kafka: librdkafka (2.0.2 on Debian bookworm; see docs/ for its caveats)
+ * as every daemon configures it, the event metrics, and the producer. The
+ * consumer loop is es/consumer.h, the non-committing reader es/reader.h.
  *
  * Producer: idempotent (enable.idempotence=true, so retries never duplicate
  * or reorder within a partition), murmur2_random partitioner (keys land where
  * Java clients put them), the contract's headers on every event. Delivery
  * reports are served by es_producer_poll(), which the owner calls every loop.
- *
- * Consumer: at-least-once. enable.auto.offset.store=false: the offset of a
- * message is stored (offset + 1, the next one to read) only after its handler
- * returned OK, or after a REJECTed message reached the dead-letter topic.
- * A crash at any instant therefore re-delivers, never loses; the inbox makes
- * the re-delivery harmless.
  */
 #ifndef ES_KAFKA_H
 #define ES_KAFKA_H
@@ -134,136 +129,5 @@ rd_kafka_t *es_producer_handle(struct es_producer *p);
 /* Totals since start (thread-safe reads). */
 uint64_t es_producer_delivered(const struct es_producer *p);
 uint64_t es_producer_failed(const struct es_producer *p);
-
-/* ---------------------------------------------------------------- consumer */
-
-enum es_handler_result {
-	ES_HANDLER_OK = 0, /* done (or already done): store the offset */
-	ES_HANDLER_RETRY, /* transient failure: try the same message again later */
-	ES_HANDLER_REJECT, /* can never succeed: dead-letter it and move on */
-};
-
-/* Where a message came from. */
-struct es_delivery {
-	const char *topic;
-	int32_t partition;
-	int64_t offset;
-	int attempt; /* 1 on the first try of this message in this process */
-	const rd_kafka_message_t *rkm;
-};
-
-/* One parsed event of a batch and the handler's answer for it. */
-struct es_batch_item {
-	const struct es_event *ev;
-	struct es_delivery d;
-	enum es_handler_result result; /* the handler's to set: OK or REJECT */
-	char reason[512]; /* on REJECT: why, for the dead letter */
-};
-
-/*
- * Handles a batch of parsed events, in the order they were read (so in
- * order within each partition), on the consumer's thread. Sets each item's
- * result (OK, or REJECT with its reason) and returns OK; or returns RETRY
- * (reason filled) when the whole batch must be tried again later, after a
- * backoff. es_dispatch_batch (es/dispatch.h) is the daemons' one handler.
- */
-typedef enum es_handler_result(es_batch_fn)(void *arg, struct es_batch_item *items, size_t n,
-					    char *reason, size_t reason_size);
-
-/* The most messages one batch takes unless CONSUMER_BATCH_MAX says. */
-#define ES_CONSUMER_BATCH_MAX 256
-
-struct es_consumer_config {
-	const char *bootstrap;
-	const char *group_id; /* usually the service name */
-	const char *client_id; /* defaults to group_id */
-	const char *const *topics; /* NULL-terminated */
-	const char *service; /* for dead-letter headers, e.g. "payment-service" */
-	const char *dlq_topic; /* e.g. "dlq.payment-service" */
-	es_batch_fn *handler;
-	void *handler_arg;
-	const struct es_kafka_metrics *metrics; /* optional, borrowed */
-	int batch_max; /* messages per batch; default ES_CONSUMER_BATCH_MAX */
-	int retry_initial_ms; /* default 100 */
-	int retry_max_ms; /* default 5000; the backoff never exceeds it */
-};
-
-/*
- * The consumers' session timeout (session.timeout.ms) unless
- * KAFKA_SESSION_TIMEOUT_MS sets one. When a daemon dies without leaving
- * its group (SIGKILL, a crash, a lost machine), its partitions stand still
- * until the broker gives up on it after this long and rebalances; only
- * then does anyone go on with them. That stall, plus the restart and the
- * rebalance, must stay well under order-service's saga timeout
- * (SAGA_TIMEOUT_MS, 30 s), or a crash turns waiting orders into TIMEOUT
- * cancellations. librdkafka's own default, 45 s, breaks that rule; 10 s
- * keeps it while tolerating pauses of a few seconds (three heartbeats at
- * librdkafka's 3 s interval), and the broker accepts anything from its
- * group.min.session.timeout.ms (6 s by default).
- */
-#define ES_CONSUMER_SESSION_TIMEOUT_MS "10000"
-
-/*
- * How much a consumer fetches ahead of its loop (queued.max.messages.kbytes)
- * unless KAFKA_QUEUED_MAX_MESSAGES_KBYTES sets it. librdkafka's default,
- * 64 MiB, is what a consumer that falls behind holds in memory: a daemon
- * behind by a minute of load grew to 160 MiB. 4 MiB is still a dozen
- * batches of CONSUMER_BATCH_MAX events ahead of the loop, so the loop never
- * waits for the network while the broker has more.
- */
-#define ES_CONSUMER_PREFETCH_KBYTES "4096"
-
-struct es_consumer;
-
-/* Subscribes; returns NULL with errstr filled. The config's strings are
- * copied; metrics is borrowed and must outlive the consumer. */
-struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *errstr,
-				    size_t errstr_size);
-
-/*
- * Polls once (up to timeout_ms for the first message), then takes what else
- * is already there without waiting, up to batch_max messages: at low load a
- * batch is one message, and nothing waits for a batch to fill. The handler
- * gets the parseable ones as one batch; a RETRY answer retries the whole
- * batch with exponential backoff plus jitter until it succeeds or *stop
- * becomes true. While it backs off, the consumer's partitions are paused
- * and it keeps polling, so the group does not evict it
- * (max.poll.interval.ms) however long the database is away. Unparseable
- * messages and REJECTed events go to the dead-letter topic. The offsets of
- * the batch are stored once all of that is done. Returns 0, or -1 on a
- * fatal error (errstr filled): the daemon should shut down non-zero.
- *
- * Dead letters go out through a producer the consumer owns, and the offset
- * of a rejected message is stored only once its dead letter is delivered.
- */
-int es_consumer_poll(struct es_consumer *c, int timeout_ms, volatile sig_atomic_t *stop,
-		     char *errstr, size_t errstr_size);
-
-/* Loops es_consumer_poll every 100 ms until *stop. */
-int es_consumer_run(struct es_consumer *c, volatile sig_atomic_t *stop, char *errstr,
-		    size_t errstr_size);
-
-/* Leaves the group, committing stored offsets, then destroys. NULL is a
- * no-op. */
-void es_consumer_free(struct es_consumer *c);
-
-rd_kafka_t *es_consumer_handle(struct es_consumer *c);
-
-/* true once the consumer has joined its group (got its first assignment,
- * possibly of no partitions): used for readiness. */
-bool es_consumer_joined(struct es_consumer *c);
-
-/* Header names written on dead letters. */
-#define ES_DLQ_HDR_ERROR "dlq.error"
-#define ES_DLQ_HDR_TOPIC "dlq.original.topic"
-#define ES_DLQ_HDR_PARTITION "dlq.original.partition"
-#define ES_DLQ_HDR_OFFSET "dlq.original.offset"
-#define ES_DLQ_HDR_ATTEMPTS "dlq.attempts"
-#define ES_DLQ_HDR_SERVICE "dlq.service"
-#define ES_DLQ_HDR_TIME "dlq.time"
-
-/* The jittered backoff delay before attempt `attempt` (>= 2): initial *
- * 2^(attempt-2), capped at max, then a random value in [delay/2, delay]. */
-int es_backoff_ms(int attempt, int initial_ms, int max_ms);
 
 #endif

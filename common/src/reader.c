@@ -1,43 +1,39 @@
-#include "kread.h"
+#include "es/reader.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "es/clock.h"
 #include "es/envelope.h"
 #include "es/kafka.h"
 
-static long long now_ms(void)
+rd_kafka_t *es_reader_new(const char *bootstrap, const char *client_id, char *errstr,
+			  size_t errstr_size)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-rd_kafka_t *shopctl_kread_new(const char *bootstrap, char *errstr, size_t errstr_size)
-{
-	char uuid[ES_UUID_LEN + 1], group[64];
+	char uuid[ES_UUID_LEN + 1], group[128];
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 
-	conf = es_kafka_conf_new(bootstrap, "shopctl", errstr, errstr_size);
+	conf = es_kafka_conf_new(bootstrap, client_id, errstr, errstr_size);
 	if (!conf)
 		return NULL;
 	es_uuid_new(uuid);
-	snprintf(group, sizeof(group), "shopctl-%s", uuid);
-	/* After the KAFKA_* pass-through, so that none of it can make the
+	snprintf(group, sizeof(group), "%.64s-%s", client_id, uuid);
+	/* After es_kafka_conf_new's KAFKA_* pass-through, so that the caller's
+	 * bootstrap wins over KAFKA_BOOTSTRAP_SERVERS and nothing can make the
 	 * reader commit or create a topic it was asked to read. */
-	if (rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) ||
+	    rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
 	    rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
 	    rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", errstr, errstr_size) ||
-	    /* Topics are read one after the other: a fetch left waiting
-	     * for data on the last one must not hold up the next. */
+	    /* A fetch left waiting for data on an idle partition comes back
+	     * after this long: a topic read after another is not held up, and
+	     * a new event on a followed topic waits no longer. */
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", errstr, errstr_size)) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
@@ -48,7 +44,7 @@ rd_kafka_t *shopctl_kread_new(const char *bootstrap, char *errstr, size_t errstr
 	return rk;
 }
 
-void shopctl_kread_free(rd_kafka_t *rk)
+void es_reader_free(rd_kafka_t *rk)
 {
 	if (!rk)
 		return;
@@ -56,8 +52,8 @@ void shopctl_kread_free(rd_kafka_t *rk)
 	rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
-int shopctl_kread_partitions(rd_kafka_t *rk, const char *topic, int *count, bool *missing,
-			     char *errstr, size_t errstr_size)
+int es_reader_partitions(rd_kafka_t *rk, const char *topic, int *count, bool *missing, char *errstr,
+			 size_t errstr_size)
 {
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_resp_err_t err;
@@ -72,38 +68,36 @@ int shopctl_kread_partitions(rd_kafka_t *rk, const char *topic, int *count, bool
 			 rd_kafka_err2str(rd_kafka_last_error()));
 		return -1;
 	}
-	err = rd_kafka_metadata(rk, 0, rkt, &md, SHOPCTL_KAFKA_TIMEOUT_MS);
+	err = rd_kafka_metadata(rk, 0, rkt, &md, ES_READER_TIMEOUT_MS);
 	if (err) {
 		snprintf(errstr, errstr_size, "cannot read the metadata of topic %s: %s", topic,
 			 rd_kafka_err2str(err));
-		goto out;
-	}
-	if (md->topic_cnt != 1 || md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+	} else if (md->topic_cnt != 1 ||
+		   md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
 		snprintf(errstr, errstr_size, "topic %s does not exist", topic);
 		if (missing)
 			*missing = true;
-		goto out;
-	}
-	if (md->topics[0].err) {
+	} else if (md->topics[0].err) {
 		snprintf(errstr, errstr_size, "topic %s: %s", topic,
 			 rd_kafka_err2str(md->topics[0].err));
-		goto out;
+	} else if (md->topics[0].partition_cnt < 1) {
+		snprintf(errstr, errstr_size, "topic %s has no partitions", topic);
+	} else {
+		*count = md->topics[0].partition_cnt;
+		rc = 0;
 	}
-	*count = md->topics[0].partition_cnt;
-	rc = 0;
-out:
 	if (md)
 		rd_kafka_metadata_destroy(md);
 	rd_kafka_topic_destroy(rkt);
 	return rc;
 }
 
-int shopctl_kread_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *low,
-			     int64_t *high, char *errstr, size_t errstr_size)
+int es_reader_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *low, int64_t *high,
+			 char *errstr, size_t errstr_size)
 {
 	rd_kafka_resp_err_t err;
 
-	err = rd_kafka_query_watermark_offsets(rk, topic, p, low, high, SHOPCTL_KAFKA_TIMEOUT_MS);
+	err = rd_kafka_query_watermark_offsets(rk, topic, p, low, high, ES_READER_TIMEOUT_MS);
 	if (err) {
 		snprintf(errstr, errstr_size, "offsets of %s [%" PRId32 "]: %s", topic, p,
 			 rd_kafka_err2str(err));
@@ -112,7 +106,35 @@ int shopctl_kread_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64
 	return 0;
 }
 
-/* What shopctl_kread_all keeps track of. */
+int es_reader_follow(rd_kafka_t *rk, const char *topic, char *errstr, size_t errstr_size)
+{
+	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_resp_err_t err;
+	int n, rc = -1;
+
+	if (es_reader_partitions(rk, topic, &n, NULL, errstr, errstr_size))
+		return -1;
+	parts = rd_kafka_topic_partition_list_new(n);
+	for (int32_t p = 0; p < n; p++) {
+		int64_t low, high;
+
+		if (es_reader_watermarks(rk, topic, p, &low, &high, errstr, errstr_size))
+			goto out;
+		rd_kafka_topic_partition_list_add(parts, topic, p)->offset = high;
+	}
+	err = rd_kafka_assign(rk, parts);
+	if (err) {
+		snprintf(errstr, errstr_size, "assigning the partitions of %s: %s", topic,
+			 rd_kafka_err2str(err));
+		goto out;
+	}
+	rc = 0;
+out:
+	rd_kafka_topic_partition_list_destroy(parts);
+	return rc;
+}
+
+/* What es_reader_read_all keeps track of. */
 struct read_state {
 	int64_t *end; /* per partition: the high watermark at the start */
 	bool *done;
@@ -139,7 +161,7 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int n, struct read_stat
 	for (int32_t p = 0; p < n; p++) {
 		int64_t low, high;
 
-		if (shopctl_kread_watermarks(rk, topic, p, &low, &high, errstr, errstr_size))
+		if (es_reader_watermarks(rk, topic, p, &low, &high, errstr, errstr_size))
 			goto out;
 		st->end[p] = high;
 		if (high > low) {
@@ -167,9 +189,9 @@ out:
 
 /* Consumes until every assigned partition reached its end. */
 static int consume(rd_kafka_t *rk, const char *topic, int n, struct read_state *st,
-		   shopctl_kread_fn *fn, void *arg, char *errstr, size_t errstr_size)
+		   es_reader_fn *fn, void *arg, char *errstr, size_t errstr_size)
 {
-	long long deadline = now_ms() + SHOPCTL_KAFKA_TIMEOUT_MS;
+	long long deadline = es_monotonic_ms() + ES_READER_TIMEOUT_MS;
 	char last_error[512] = "no answer";
 
 	while (st->remaining > 0) {
@@ -177,10 +199,10 @@ static int consume(rd_kafka_t *rk, const char *topic, int n, struct read_state *
 		int32_t p;
 
 		if (!rkm) {
-			if (now_ms() > deadline) {
+			if (es_monotonic_ms() > deadline) {
 				snprintf(errstr, errstr_size,
 					 "reading %s: nothing new for %d s (%s)", topic,
-					 SHOPCTL_KAFKA_TIMEOUT_MS / 1000, last_error);
+					 ES_READER_TIMEOUT_MS / 1000, last_error);
 				return -1;
 			}
 			continue;
@@ -195,7 +217,7 @@ static int consume(rd_kafka_t *rk, const char *topic, int n, struct read_state *
 			snprintf(last_error, sizeof(last_error), "%s",
 				 rd_kafka_message_errstr(rkm));
 		} else if (p >= 0 && p < n && !st->done[p]) {
-			deadline = now_ms() + SHOPCTL_KAFKA_TIMEOUT_MS;
+			deadline = es_monotonic_ms() + ES_READER_TIMEOUT_MS;
 			if (rkm->offset < st->end[p]) {
 				st->count++;
 				if (fn(arg, rkm)) {
@@ -212,14 +234,14 @@ static int consume(rd_kafka_t *rk, const char *topic, int n, struct read_state *
 	return 0;
 }
 
-long long shopctl_kread_all(rd_kafka_t *rk, const char *topic, shopctl_kread_fn *fn, void *arg,
-			    bool *missing, char *errstr, size_t errstr_size)
+long long es_reader_read_all(rd_kafka_t *rk, const char *topic, es_reader_fn *fn, void *arg,
+			     bool *missing, char *errstr, size_t errstr_size)
 {
 	struct read_state st = {0};
 	long long result = -1;
 	int n;
 
-	if (shopctl_kread_partitions(rk, topic, &n, missing, errstr, errstr_size))
+	if (es_reader_partitions(rk, topic, &n, missing, errstr, errstr_size))
 		return -1;
 	st.end = calloc((size_t)n + 1, sizeof(*st.end));
 	st.done = calloc((size_t)n + 1, sizeof(*st.done));
@@ -250,10 +272,10 @@ static void describe_range(char *buf, size_t size, int64_t low, int64_t high)
 static rd_kafka_message_t *await_offset(rd_kafka_t *rk, const char *topic, int32_t partition,
 					int64_t offset, char *errstr, size_t errstr_size)
 {
-	long long deadline = now_ms() + SHOPCTL_KAFKA_TIMEOUT_MS;
+	long long deadline = es_monotonic_ms() + ES_READER_TIMEOUT_MS;
 	char last_error[512] = "no answer";
 
-	while (now_ms() < deadline) {
+	while (es_monotonic_ms() < deadline) {
 		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
 
 		if (!rkm)
@@ -283,12 +305,12 @@ static rd_kafka_message_t *await_offset(rd_kafka_t *rk, const char *topic, int32
 	}
 	snprintf(errstr, errstr_size,
 		 "reading %s [%" PRId32 "] @ %" PRId64 ": nothing came in %d s (%s)", topic,
-		 partition, offset, SHOPCTL_KAFKA_TIMEOUT_MS / 1000, last_error);
+		 partition, offset, ES_READER_TIMEOUT_MS / 1000, last_error);
 	return NULL;
 }
 
-rd_kafka_message_t *shopctl_kread_one(rd_kafka_t *rk, const char *topic, int32_t partition,
-				      int64_t offset, char *errstr, size_t errstr_size)
+rd_kafka_message_t *es_reader_read_one(rd_kafka_t *rk, const char *topic, int32_t partition,
+				       int64_t offset, char *errstr, size_t errstr_size)
 {
 	rd_kafka_topic_partition_list_t *parts;
 	rd_kafka_message_t *rkm = NULL;
@@ -297,7 +319,7 @@ rd_kafka_message_t *shopctl_kread_one(rd_kafka_t *rk, const char *topic, int32_t
 	char range[96];
 	int n;
 
-	if (shopctl_kread_partitions(rk, topic, &n, NULL, errstr, errstr_size))
+	if (es_reader_partitions(rk, topic, &n, NULL, errstr, errstr_size))
 		return NULL;
 	if (partition >= n) {
 		snprintf(errstr, errstr_size,
@@ -305,7 +327,7 @@ rd_kafka_message_t *shopctl_kread_one(rd_kafka_t *rk, const char *topic, int32_t
 			 partition, n - 1);
 		return NULL;
 	}
-	if (shopctl_kread_watermarks(rk, topic, partition, &low, &high, errstr, errstr_size))
+	if (es_reader_watermarks(rk, topic, partition, &low, &high, errstr, errstr_size))
 		return NULL;
 	if (offset < low || offset >= high) {
 		describe_range(range, sizeof(range), low, high);
