@@ -99,56 +99,6 @@ int es_backoff_ms(int attempt, int initial_ms, int max_ms)
 	return (int)(half + (long)(jitter_random() % (unsigned long)(delay - half + 1)));
 }
 
-int es_kafka_metrics_register(struct es_metrics *reg, struct es_kafka_metrics *m, char *errstr,
-			      size_t errstr_size)
-{
-	static const char *const topic_type[] = {"topic", "type", NULL};
-	static const char *const topic_type_result[] = {"topic", "type", "result", NULL};
-	static const char *const topic[] = {"topic", NULL};
-	static const char *const topic_reason[] = {"topic", "reason", NULL};
-	static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
-
-	m->consumed = es_counter_register(reg, "es_events_consumed_total",
-					  "Events read from Kafka, by topic and type.", topic_type,
-					  errstr, errstr_size);
-	if (!m->consumed)
-		return -1;
-	m->handled = es_counter_register(reg, "es_events_handled_total",
-					 "Events whose handling finished, by final result (ok or "
-					 "rejected).",
-					 topic_type_result, errstr, errstr_size);
-	if (!m->handled)
-		return -1;
-	m->retried = es_counter_register(
-		reg, "es_events_retried_total",
-		"Handler calls that asked for a retry (transient failure).", topic, errstr,
-		errstr_size);
-	if (!m->retried)
-		return -1;
-	m->dead_lettered = es_counter_register(reg, "es_events_dead_lettered_total",
-					       "Messages sent to the dead-letter topic, by source "
-					       "topic and reason (invalid or rejected).",
-					       topic_reason, errstr, errstr_size);
-	if (!m->dead_lettered)
-		return -1;
-	m->produced = es_counter_register(reg, "es_events_produced_total",
-					  "Events acknowledged by the broker, by topic and type.",
-					  topic_type, errstr, errstr_size);
-	if (!m->produced)
-		return -1;
-	m->handler_seconds = es_histogram_register(
-		reg, "es_handler_duration_seconds",
-		"Duration of one handler call, which applies a batch of events.", NULL, NULL, 0,
-		errstr, errstr_size);
-	if (!m->handler_seconds)
-		return -1;
-	m->batch_size = es_histogram_register(
-		reg, "es_consumer_batch_size", "Events handed to the handler in one call.", NULL,
-		batch_buckets, sizeof(batch_buckets) / sizeof(batch_buckets[0]), errstr,
-		errstr_size);
-	return m->batch_size ? 0 : -1;
-}
-
 static double seconds_since(const struct timespec *start)
 {
 	struct timespec now;

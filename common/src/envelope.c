@@ -353,12 +353,12 @@ static const char *attr_problem(const char *v, enum attr_rule rule)
 	return NULL;
 }
 
-struct es_event *es_event_parse(const void *buf, size_t len, char *errstr, size_t errstr_size)
+/* The message as a JSON object of CloudEvents 1.0, within the size limit.
+ * Returns a new reference, or NULL with errstr filled. */
+static json_t *load_envelope(const void *buf, size_t len, char *errstr, size_t errstr_size)
 {
-	struct es_event *ev = NULL;
 	json_error_t jerr;
-	json_t *root = NULL, *v;
-	const char *key;
+	json_t *root, *v;
 
 	if (!buf || len == 0) {
 		snprintf(errstr, errstr_size, "empty message");
@@ -377,66 +377,86 @@ struct es_event *es_event_parse(const void *buf, size_t len, char *errstr, size_
 	}
 	if (!json_is_object(root)) {
 		snprintf(errstr, errstr_size, "not a JSON object");
-		goto fail;
+		json_decref(root);
+		return NULL;
 	}
 	v = json_object_get(root, "specversion");
 	if (!json_is_string(v) || strcmp(json_string_value(v), "1.0")) {
 		snprintf(errstr, errstr_size, "attribute 'specversion' %s",
 			 v ? "must be \"1.0\"" : "is missing");
-		goto fail;
+		json_decref(root);
+		return NULL;
 	}
-	ev = calloc(1, sizeof(*ev));
-	if (!ev) {
-		snprintf(errstr, errstr_size, "out of memory");
-		goto fail;
-	}
-	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
-		const char *problem;
-		char **field = (char **)((char *)ev + attrs[i].offset);
+	return root;
+}
 
-		v = json_object_get(root, attrs[i].name);
+/* Checks each attribute of attrs[] by its rule and copies it into ev.
+ * Returns 0, or -1 with errstr naming the attribute. */
+static int copy_attrs(struct es_event *ev, json_t *root, char *errstr, size_t errstr_size)
+{
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+		char **field = (char **)((char *)ev + attrs[i].offset);
+		json_t *v = json_object_get(root, attrs[i].name);
+		const char *problem;
+
 		if (!v && attrs[i].optional)
 			continue;
 		if (!v) {
 			snprintf(errstr, errstr_size, "attribute '%s' is missing", attrs[i].name);
-			goto fail;
+			return -1;
 		}
 		if (!json_is_string(v)) {
 			snprintf(errstr, errstr_size, "attribute '%s' is not a string",
 				 attrs[i].name);
-			goto fail;
+			return -1;
 		}
 		problem = attr_problem(json_string_value(v), attrs[i].rule);
 		if (problem) {
 			snprintf(errstr, errstr_size, "attribute '%s' %s", attrs[i].name, problem);
-			goto fail;
+			return -1;
 		}
 		*field = strdup(json_string_value(v));
 		if (!*field) {
 			snprintf(errstr, errstr_size, "out of memory");
-			goto fail;
+			return -1;
 		}
 	}
+	return 0;
+}
+
+/* The contract's rules across attributes: JSON data, the partition key
+ * equal to the subject, data an object (kept in ev). Returns 0 or -1. */
+static int check_contract(struct es_event *ev, json_t *root, char *errstr, size_t errstr_size)
+{
+	json_t *data;
+
 	if (strcmp(ev->datacontenttype, "application/json")) {
 		snprintf(errstr, errstr_size,
 			 "attribute 'datacontenttype' is \"%s\", expected \"application/json\"",
 			 ev->datacontenttype);
-		goto fail;
+		return -1;
 	}
 	if (strcmp(ev->partitionkey, ev->subject)) {
 		snprintf(errstr, errstr_size, "attribute 'partitionkey' differs from 'subject'");
-		goto fail;
+		return -1;
 	}
-	v = json_object_get(root, "data");
-	if (!json_is_object(v)) {
+	data = json_object_get(root, "data");
+	if (!json_is_object(data)) {
 		snprintf(errstr, errstr_size, "attribute 'data' is %s",
-			 v ? "not a JSON object" : "missing");
-		goto fail;
+			 data ? "not a JSON object" : "missing");
+		return -1;
 	}
-	ev->data = json_incref(v);
+	ev->data = json_incref(data);
+	return 0;
+}
 
-	/* Unknown extension attributes are allowed by CloudEvents, but only
-	 * with names it allows: lower-case letters and digits. */
+/* Unknown extension attributes are allowed by CloudEvents, but only with
+ * names it allows: lower-case letters and digits, 1 to 64 of them. */
+static int check_attr_names(json_t *root, char *errstr, size_t errstr_size)
+{
+	const char *key;
+	json_t *v;
+
 	json_object_foreach(root, key, v)
 	{
 		for (const char *p = key; *p; p++) {
@@ -444,14 +464,33 @@ struct es_event *es_event_parse(const void *buf, size_t len, char *errstr, size_
 				snprintf(errstr, errstr_size,
 					 "attribute name '%.64s' is not lower-case alphanumeric",
 					 key);
-				goto fail;
+				return -1;
 			}
 		}
 		if (!*key || strlen(key) > 64) {
 			snprintf(errstr, errstr_size, "attribute name of invalid length");
-			goto fail;
+			return -1;
 		}
 	}
+	return 0;
+}
+
+struct es_event *es_event_parse(const void *buf, size_t len, char *errstr, size_t errstr_size)
+{
+	json_t *root = load_envelope(buf, len, errstr, errstr_size);
+	struct es_event *ev = NULL;
+
+	if (!root)
+		return NULL;
+	ev = calloc(1, sizeof(*ev));
+	if (!ev) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
+	if (copy_attrs(ev, root, errstr, errstr_size) ||
+	    check_contract(ev, root, errstr, errstr_size) ||
+	    check_attr_names(root, errstr, errstr_size))
+		goto fail;
 	json_decref(root);
 	return ev;
 fail:

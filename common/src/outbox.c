@@ -344,6 +344,90 @@ int es_outbox_retry(struct es_db *db, const char *id, char *errstr, size_t errst
 }
 
 /*
+ * Hands the round's rows (res) to the producer in id order. A row of a key
+ * whose earlier row failed in this round is held back, so it cannot
+ * overtake it. A stop request while the local queue is full ends the round
+ * early: *n becomes the number of rows in flight. Returns 0, or -1 when the
+ * producer failed fatally.
+ */
+static int send_rows(struct es_relay *r, const PGresult *res, struct in_flight *rows, int *n,
+		     char *errstr, size_t errstr_size)
+{
+	for (int i = 0; i < *n; i++) {
+		int err;
+
+		snprintf(rows[i].id, sizeof(rows[i].id), "%s", es_db_get(res, i, "id"));
+		rows[i].topic = es_db_get(res, i, "topic");
+		rows[i].key = es_db_get(res, i, "msg_key");
+		rows[i].type = es_db_get(res, i, "event_type");
+		if (key_failed(rows, i)) {
+			rows[i].done = rows[i].held = 1;
+			continue;
+		}
+		/* The local queue may be full: serve reports and try again. Any
+		 * other refusal is this row's failure, as a report would be. */
+		while ((err = es_producer_send_event(r->producer, rows[i].topic, rows[i].key,
+						     es_db_get(res, i, "payload"),
+						     es_db_get(res, i, "event_id"), rows[i].type,
+						     r->source, &rows[i], errstr, errstr_size))) {
+			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+				rows[i].err = (rd_kafka_resp_err_t)err;
+				rows[i].done = 1;
+				break;
+			}
+			if (es_producer_poll(r->producer, 100, errstr, errstr_size))
+				return -1;
+			if (atomic_load(&r->stop)) {
+				*n = i; /* only these are in flight */
+				return 0;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Waits for the delivery report of every row: rows is referenced by the
+ * messages in flight. When asked to stop with the broker away, gives it
+ * 5 s, then purges: purged rows report an error, stay unpublished, and go
+ * out after the restart. Returns 0, or -1 when the producer failed fatally.
+ */
+static int await_reports(struct es_relay *r, struct in_flight *rows, int n, char *errstr,
+			 size_t errstr_size)
+{
+	for (int stopping_ms = 0;; stopping_ms += atomic_load(&r->stop) ? 50 : 0) {
+		int pending = 0;
+
+		if (es_producer_poll(r->producer, 50, errstr, errstr_size))
+			return -1;
+		for (int i = 0; i < n; i++)
+			pending += !rows[i].done;
+		if (!pending)
+			return 0;
+		if (stopping_ms == 5000)
+			rd_kafka_purge(es_producer_handle(r->producer),
+				       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	}
+}
+
+/* Counts each row's outcome: a failed row counts towards its parking, a
+ * published one in es_events_produced_total. Returns 0 or -1. */
+static int tally(struct es_relay *r, struct in_flight *rows, int n, char *errstr,
+		 size_t errstr_size)
+{
+	for (int i = 0; i < n; i++) {
+		if (rows[i].err) {
+			if (count_failure(r, &rows[i], errstr, errstr_size))
+				return -1;
+		} else if (!rows[i].held && r->metrics) {
+			es_counter_inc(r->metrics->produced,
+				       (const char *[]){rows[i].topic, rows[i].type});
+		}
+	}
+	return 0;
+}
+
+/*
  * One round: read up to batch_size unpublished rows in id order, produce
  * them, wait for every delivery report, mark the delivered ones. Returns the
  * number of rows read, or -1 (errstr filled).
@@ -354,7 +438,7 @@ static int relay_round(struct es_relay *r, char *errstr, size_t errstr_size)
 	const char *params[1] = {limit};
 	struct in_flight *rows = NULL;
 	PGresult *res;
-	int n, result = -1, pending;
+	int n, result = -1;
 
 	snprintf(limit, sizeof(limit), "%d", r->batch_size);
 	/* Parked rows wait for an operator, and so does every later row of
@@ -379,63 +463,11 @@ static int relay_round(struct es_relay *r, char *errstr, size_t errstr_size)
 		snprintf(errstr, errstr_size, "out of memory");
 		goto out;
 	}
-	for (int i = 0; i < n; i++) {
-		int err;
-
-		snprintf(rows[i].id, sizeof(rows[i].id), "%s", es_db_get(res, i, "id"));
-		rows[i].topic = es_db_get(res, i, "topic");
-		rows[i].key = es_db_get(res, i, "msg_key");
-		rows[i].type = es_db_get(res, i, "event_type");
-		if (key_failed(rows, i)) {
-			rows[i].done = rows[i].held = 1;
-			continue;
-		}
-		/* The local queue may be full: serve reports and try again. Any
-		 * other refusal is this row's failure, as a report would be. */
-		while ((err = es_producer_send_event(r->producer, rows[i].topic, rows[i].key,
-						     es_db_get(res, i, "payload"),
-						     es_db_get(res, i, "event_id"), rows[i].type,
-						     r->source, &rows[i], errstr, errstr_size))) {
-			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-				rows[i].err = (rd_kafka_resp_err_t)err;
-				rows[i].done = 1;
-				break;
-			}
-			if (es_producer_poll(r->producer, 100, errstr, errstr_size))
-				goto fatal;
-			if (atomic_load(&r->stop)) {
-				n = i; /* only these are in flight */
-				break;
-			}
-		}
-	}
-
-	/* Wait for every report: rows is referenced by in-flight messages.
-	 * When asked to stop with the broker away, give it 5 s, then purge:
-	 * purged rows report an error, stay unpublished, and go out after the
-	 * restart. */
-	for (int stopping_ms = 0;; stopping_ms += atomic_load(&r->stop) ? 50 : 0) {
-		if (es_producer_poll(r->producer, 50, errstr, errstr_size))
-			goto fatal;
-		pending = 0;
-		for (int i = 0; i < n; i++)
-			pending += !rows[i].done;
-		if (!pending)
-			break;
-		if (stopping_ms == 5000)
-			rd_kafka_purge(es_producer_handle(r->producer),
-				       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-	}
-
-	for (int i = 0; i < n; i++) {
-		if (rows[i].err) {
-			if (count_failure(r, &rows[i], errstr, errstr_size))
-				goto out;
-		} else if (!rows[i].held && r->metrics) {
-			es_counter_inc(r->metrics->produced,
-				       (const char *[]){rows[i].topic, rows[i].type});
-		}
-	}
+	if (send_rows(r, res, rows, &n, errstr, errstr_size) ||
+	    await_reports(r, rows, n, errstr, errstr_size))
+		goto fatal;
+	if (tally(r, rows, n, errstr, errstr_size))
+		goto out;
 	if (r->fault_exit_before_mark) {
 		es_warn("fault injection: exiting after publish, before marking %d row(s)", n);
 		_exit(77);
