@@ -16,26 +16,39 @@ const char *es_config_str(const char *name, const char *def)
 	return (v && *v) ? v : def;
 }
 
+int es_parse_ll(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	long long v;
+
+	/* strtoll skips leading blanks and takes a '+': a value written by
+	 * a person or a program must not need either. */
+	if (!s || !(isdigit((unsigned char)*s) || (*s == '-' && isdigit((unsigned char)s[1]))))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int es_config_long(const char *name, long def, long min, long max, long *out, char *errstr,
 		   size_t errstr_size)
 {
 	const char *v = es_config_str(name, NULL);
-	char *end;
-	long n;
+	long long n;
 
 	if (!v) {
 		*out = def;
 		return 0;
 	}
-	errno = 0;
-	n = strtol(v, &end, 10);
-	/* strtol skips leading blanks; a configuration value must not. */
-	if (errno || end == v || isspace((unsigned char)*v) || *end != '\0' || n < min || n > max) {
+	if (es_parse_ll(v, min, max, &n)) {
 		snprintf(errstr, errstr_size,
 			 "%s: \"%s\" is not a whole number between %ld and %ld", name, v, min, max);
 		return -1;
 	}
-	*out = n;
+	*out = (long)n;
 	return 0;
 }
 

@@ -157,6 +157,20 @@ static char *xstrdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* Frees c and what it owns, without leaving the group (see
+ * es_consumer_free). */
+static void consumer_destroy(struct es_consumer *c)
+{
+	if (c->rk)
+		rd_kafka_destroy(c->rk);
+	es_producer_free(c->dlq);
+	free(c->group_id);
+	free(c->service);
+	free(c->dlq_topic);
+	batch_free(&c->batch);
+	free(c);
+}
+
 struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *errstr,
 				    size_t errstr_size)
 {
@@ -237,14 +251,7 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 fail:
 	if (conf)
 		rd_kafka_conf_destroy(conf);
-	if (c->rk)
-		rd_kafka_destroy(c->rk);
-	es_producer_free(c->dlq);
-	free(c->group_id);
-	free(c->service);
-	free(c->dlq_topic);
-	batch_free(&c->batch);
-	free(c);
+	consumer_destroy(c);
 	return NULL;
 }
 
@@ -259,13 +266,7 @@ void es_consumer_free(struct es_consumer *c)
 	err = rd_kafka_consumer_close(c->rk);
 	if (err)
 		es_warn("consumer close: %s", rd_kafka_err2str(err));
-	rd_kafka_destroy(c->rk);
-	es_producer_free(c->dlq);
-	free(c->group_id);
-	free(c->service);
-	free(c->dlq_topic);
-	batch_free(&c->batch);
-	free(c);
+	consumer_destroy(c);
 }
 
 rd_kafka_t *es_consumer_handle(struct es_consumer *c)

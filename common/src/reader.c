@@ -106,10 +106,24 @@ int es_reader_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *
 	return 0;
 }
 
+/* Assigns parts (partitions of topic at their offsets). Returns 0, or -1
+ * with errstr filled. */
+static int assign(rd_kafka_t *rk, const char *topic, const rd_kafka_topic_partition_list_t *parts,
+		  char *errstr, size_t errstr_size)
+{
+	rd_kafka_resp_err_t err = rd_kafka_assign(rk, parts);
+
+	if (err) {
+		snprintf(errstr, errstr_size, "assigning the partitions of %s: %s", topic,
+			 rd_kafka_err2str(err));
+		return -1;
+	}
+	return 0;
+}
+
 int es_reader_follow(rd_kafka_t *rk, const char *topic, char *errstr, size_t errstr_size)
 {
 	rd_kafka_topic_partition_list_t *parts;
-	rd_kafka_resp_err_t err;
 	int n, rc = -1;
 
 	if (es_reader_partitions(rk, topic, &n, NULL, errstr, errstr_size))
@@ -122,13 +136,7 @@ int es_reader_follow(rd_kafka_t *rk, const char *topic, char *errstr, size_t err
 			goto out;
 		rd_kafka_topic_partition_list_add(parts, topic, p)->offset = high;
 	}
-	err = rd_kafka_assign(rk, parts);
-	if (err) {
-		snprintf(errstr, errstr_size, "assigning the partitions of %s: %s", topic,
-			 rd_kafka_err2str(err));
-		goto out;
-	}
-	rc = 0;
+	rc = assign(rk, topic, parts, errstr, errstr_size);
 out:
 	rd_kafka_topic_partition_list_destroy(parts);
 	return rc;
@@ -155,7 +163,6 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int n, struct read_stat
 		      size_t errstr_size)
 {
 	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
-	rd_kafka_resp_err_t err;
 	int rc = -1;
 
 	for (int32_t p = 0; p < n; p++) {
@@ -175,13 +182,7 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int n, struct read_stat
 		rc = 0;
 		goto out;
 	}
-	err = rd_kafka_assign(rk, parts);
-	if (err) {
-		snprintf(errstr, errstr_size, "assigning the partitions of %s: %s", topic,
-			 rd_kafka_err2str(err));
-		goto out;
-	}
-	rc = 0;
+	rc = assign(rk, topic, parts, errstr, errstr_size);
 out:
 	rd_kafka_topic_partition_list_destroy(parts);
 	return rc;

@@ -1,5 +1,7 @@
 /* Unit tests for config: defaults, validation errors that name the
  * variable, and the KAFKA_* pass-through. */
+#include <limits.h>
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,33 @@ START_TEST(bad_number_names_the_variable)
 	setenv("ES_T_PORT", "8443", 1);
 	ck_assert_int_eq(es_config_long("ES_T_PORT", 8080, 1, 65535, &n, err, sizeof(err)), 0);
 	ck_assert_int_eq(n, 8443);
+}
+END_TEST
+
+START_TEST(numbers_are_digits_only_within_bounds)
+{
+	long long v = 42;
+
+	ck_assert_int_eq(es_parse_ll("0", 0, 10, &v), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert_int_eq(es_parse_ll("-17", -20, 0, &v), 0);
+	ck_assert_int_eq(v, -17);
+	ck_assert_int_eq(es_parse_ll("9223372036854775807", 0, LLONG_MAX, &v), 0);
+	ck_assert(v == LLONG_MAX);
+
+	v = 42;
+	ck_assert_int_eq(es_parse_ll(NULL, 0, 10, &v), -1);
+	ck_assert_int_eq(es_parse_ll("", 0, 10, &v), -1);
+	ck_assert_int_eq(es_parse_ll(" 5", 0, 10, &v), -1);
+	ck_assert_int_eq(es_parse_ll("+5", 0, 10, &v), -1);
+	ck_assert_int_eq(es_parse_ll("-", -10, 10, &v), -1);
+	ck_assert_int_eq(es_parse_ll("5 ", 0, 10, &v), -1);
+	ck_assert_int_eq(es_parse_ll("12.5", 0, 100, &v), -1);
+	ck_assert_int_eq(es_parse_ll("0x10", 0, 100, &v), -1);
+	ck_assert_int_eq(es_parse_ll("11", 0, 10, &v), -1);
+	ck_assert_int_eq(es_parse_ll("-1", 0, 10, &v), -1);
+	ck_assert_int_eq(es_parse_ll("9223372036854775808", 0, LLONG_MAX, &v), -1);
+	ck_assert_int_eq(v, 42); /* untouched by every refusal */
 }
 END_TEST
 
@@ -105,6 +134,7 @@ int main(void)
 	unsetenv("KAFKA_BOOTSTRAP_SERVERS");
 	tcase_add_test(tc, unset_variable_takes_default);
 	tcase_add_test(tc, bad_number_names_the_variable);
+	tcase_add_test(tc, numbers_are_digits_only_within_bounds);
 	tcase_add_test(tc, booleans_and_enums);
 	tcase_add_test(tc, kafka_passthrough_maps_names);
 	tcase_add_test(tc, kafka_passthrough_rejects_unknown_property);

@@ -78,6 +78,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "es/config.h"
 #include "es/daemon.h"
 #include "es/log.h"
 
@@ -144,12 +145,9 @@ static void usage(FILE *f)
 /* A whole decimal number in [min, max], nothing else. Returns 0 or -1. */
 static int parse_int(const char *s, long min, long max, int *out)
 {
-	char *end;
-	long n;
+	long long n;
 
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno || end == s || *end != '\0' || isspace((unsigned char)*s) || n < min || n > max)
+	if (es_parse_ll(s, min, max, &n))
 		return -1;
 	*out = (int)n;
 	return 0;

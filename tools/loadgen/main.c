@@ -135,22 +135,6 @@ static int usage_error(const char *fmt, ...)
 	return LG_USAGE;
 }
 
-/* Parses all of s as a whole number in [min, max]. Returns 0, or -1. */
-static int parse_ll(const char *s, long long min, long long max, long long *out)
-{
-	char *end;
-	long long v;
-
-	if (!*s || *s == ' ' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* --url, else ORDER_SERVICE_URL, else the default, without trailing '/'. */
 static int set_url(struct lg_config *cfg, const char *flag)
 {
@@ -180,7 +164,7 @@ enum {
 #define NUMBER(field, min, max)                                                           \
 	do {                                                                              \
 		long long v_;                                                             \
-		if (parse_ll(optarg, (min), (max), &v_))                                  \
+		if (es_parse_ll(optarg, (min), (max), &v_))                               \
 			return usage_error("%s %s: not a whole number from %lld to %lld", \
 					   argv[optind - 1], optarg, (long long)(min),    \
 					   (long long)(max));                             \
@@ -225,7 +209,7 @@ static int parse_args(int argc, char **argv, struct lg_config *cfg)
 		case 'r':
 			if (!strcmp(optarg, "max"))
 				cfg->rate = 0;
-			else if (parse_ll(optarg, 1, LG_RATE_MAX, &cfg->rate))
+			else if (es_parse_ll(optarg, 1, LG_RATE_MAX, &cfg->rate))
 				return usage_error("--rate %s: not max or a whole number from 1 "
 						   "to %d",
 						   optarg, LG_RATE_MAX);

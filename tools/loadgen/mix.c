@@ -6,23 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "es/config.h"
+
 /* Parses all of s[0..len) as a whole number in [min, max]. */
 static int parse_num(const char *s, size_t len, long min, long max, long *out)
 {
-	char buf[24], *end;
-	long v;
+	char buf[24];
+	long long v;
 
 	if (len == 0 || len >= sizeof(buf))
 		return -1;
 	memcpy(buf, s, len);
 	buf[len] = '\0';
-	if (buf[0] < '0' || buf[0] > '9') /* no sign, no space */
+	if (buf[0] == '-' || es_parse_ll(buf, min, max, &v))
 		return -1;
-	errno = 0;
-	v = strtol(buf, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -1;
-	*out = v;
+	*out = (long)v;
 	return 0;
 }
 

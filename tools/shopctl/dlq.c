@@ -255,11 +255,11 @@ static int parse_where(const char *cmd, char **args, int32_t *partition, int64_t
 
 	if (!args[0][0])
 		return shopctl_usage_error(cmd, "TOPIC is empty");
-	if (shopctl_parse_long(args[1], 0, INT32_MAX, &v))
+	if (es_parse_ll(args[1], 0, INT32_MAX, &v))
 		return shopctl_usage_error(cmd, "PARTITION \"%s\" is not a whole number >= 0",
 					   args[1]);
 	*partition = (int32_t)v;
-	if (shopctl_parse_long(args[2], 0, INT64_MAX, &v))
+	if (es_parse_ll(args[2], 0, INT64_MAX, &v))
 		return shopctl_usage_error(cmd, "OFFSET \"%s\" is not a whole number >= 0",
 					   args[2]);
 	*offset = v;

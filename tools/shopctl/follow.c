@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 
+#include "es/config.h"
 #include "es/clock.h"
 #include "es/envelope.h"
 #include "httpc.h"
@@ -250,7 +251,7 @@ int shopctl_cmd_follow(int argc, char **argv)
 			url_flag = optarg;
 			break;
 		case 't':
-			if (shopctl_parse_long(optarg, 0, MAX_TIMEOUT_S, &f.timeout_s))
+			if (es_parse_ll(optarg, 0, MAX_TIMEOUT_S, &f.timeout_s))
 				return shopctl_usage_error(argv[0],
 							   "--timeout %s: not a whole number of "
 							   "seconds from 0 to %d",

@@ -143,7 +143,7 @@ int shopctl_cmd_outbox(int argc, char **argv)
 		return shopctl_usage_error("outbox", "retry takes SERVICE and ID");
 	if (strcmp(argv[1], "list") && strcmp(argv[1], "retry"))
 		return shopctl_usage_error("outbox", "unknown command %s (list or retry)", argv[1]);
-	if (argc == 4 && shopctl_parse_long(argv[3], 1, (long long)9e18, &id))
+	if (argc == 4 && es_parse_ll(argv[3], 1, (long long)9e18, &id))
 		return shopctl_usage_error("outbox", "ID must be a row id, not %s", argv[3]);
 	db = service_db(argv[2]);
 	if (!db)

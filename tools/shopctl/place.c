@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 
+#include "es/config.h"
 #include "httpc.h"
 #include "shopctl.h"
 
@@ -54,7 +55,7 @@ static int add_line(json_t *items, const char *arg)
 		return -1;
 	}
 	/* Any whole number: order-service says which ones it takes. */
-	if (colon && shopctl_parse_long(colon + 1, INT_MIN, INT_MAX, &qty)) {
+	if (colon && es_parse_ll(colon + 1, INT_MIN, INT_MAX, &qty)) {
 		shopctl_usage_error("place", "--sku %s: the quantity is not a whole number", arg);
 		return -1;
 	}

@@ -42,9 +42,6 @@ int shopctl_usage_error(const char *cmd, const char *fmt, ...)
 /* true when s is "--help" or "-h". */
 bool shopctl_is_help(const char *s);
 
-/* Parses all of s as a whole number in [min, max]. Returns 0, or -1. */
-int shopctl_parse_long(const char *s, long long min, long long max, long long *out);
-
 /* KAFKA_BOOTSTRAP_SERVERS, default 127.0.0.1:9092. */
 const char *shopctl_bootstrap(void);
 

@@ -38,21 +38,6 @@ bool shopctl_is_help(const char *s)
 	return !strcmp(s, "--help") || !strcmp(s, "-h");
 }
 
-int shopctl_parse_long(const char *s, long long min, long long max, long long *out)
-{
-	char *end;
-	long long v;
-
-	if (!*s)
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 const char *shopctl_bootstrap(void)
 {
 	return es_config_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092");

@@ -215,13 +215,13 @@ int shopctl_watch_opts_parse(struct shopctl_watch_opts *o, int argc, char **argv
 			o->order = optarg;
 			break;
 		case 'n':
-			if (shopctl_parse_long(optarg, 1, LLONG_MAX, &o->count))
+			if (es_parse_ll(optarg, 1, LLONG_MAX, &o->count))
 				return shopctl_usage_error(
 					"watch", "--count \"%s\" is not a whole number >= 1",
 					optarg);
 			break;
 		case 'w':
-			if (shopctl_parse_long(optarg, 0, MAX_WINDOW_MS, &o->window_ms))
+			if (es_parse_ll(optarg, 0, MAX_WINDOW_MS, &o->window_ms))
 				return shopctl_usage_error(
 					"watch",
 					"--window \"%s\" is not a whole number of ms from 0 to %d",

@@ -17,7 +17,13 @@
  * unless def is NULL. The pointer is the environment's: do not free. */
 const char *es_config_str(const char *name, const char *def);
 
-/* Reads a whole number in [min, max]. Returns 0, or -1 (errstr filled). */
+/* Parses all of s as a decimal whole number in [min, max]: an optional
+ * '-' and digits only (no blank, no '+', nothing after). The one number
+ * parser of the daemons and the tools. Returns 0, or -1 (*out untouched). */
+int es_parse_ll(const char *s, long long min, long long max, long long *out);
+
+/* Reads a whole number in [min, max] (es_parse_ll). Returns 0, or -1
+ * (errstr filled). */
 int es_config_long(const char *name, long def, long min, long max, long *out, char *errstr,
 		   size_t errstr_size);
 
