@@ -205,7 +205,7 @@ static enum es_handler_result cancel(struct es_effect *fx)
 					  fx->reason, sizeof(fx->reason)))
 		return es_effect_db_failed(fx);
 	released = inventory_reservation_give_back(fx->db, ev->subject, e->reservation_id, &items,
-						 fx->reason, sizeof(fx->reason));
+						   fx->reason, sizeof(fx->reason));
 	if (released < 0)
 		return es_effect_db_failed(fx);
 	if (!released) {

@@ -99,7 +99,7 @@ int inventory_stock_reserve(struct es_db *db, struct inventory_line *lines, size
 /* Gives every line's quantity back (in sku order). Call inside a
  * transaction. Returns 0, or -1 with errstr filled. */
 int inventory_stock_give_back(struct es_db *db, const struct inventory_line *lines, size_t n,
-			    char *errstr, size_t errstr_size);
+			      char *errstr, size_t errstr_size);
 
 /* {"stock": [{sku, available}]} sorted by sku. Returns a new reference, or
  * NULL with errstr filled. */
@@ -147,8 +147,8 @@ int inventory_cancellation_insert(struct es_db *db, const char *order_id, const 
  * 0 when the order has no RESERVED reservation, -1 on error.
  */
 int inventory_reservation_give_back(struct es_db *db, const char *order_id,
-				  char reservation_id[ES_UUID_LEN + 1], json_t **items,
-				  char *errstr, size_t errstr_size);
+				    char reservation_id[ES_UUID_LEN + 1], json_t **items,
+				    char *errstr, size_t errstr_size);
 
 /* Turns the order's RESERVED reservation into COMMITTED. Returns 1 when it
  * did (its id copied into reservation_id), 0 when there was none RESERVED,

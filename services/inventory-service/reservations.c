@@ -124,8 +124,8 @@ static json_t *items_load(const PGresult *res, char *errstr, size_t errstr_size)
 }
 
 int inventory_reservation_give_back(struct es_db *db, const char *order_id,
-				  char reservation_id[ES_UUID_LEN + 1], json_t **items,
-				  char *errstr, size_t errstr_size)
+				    char reservation_id[ES_UUID_LEN + 1], json_t **items,
+				    char *errstr, size_t errstr_size)
 {
 	const char *params[1] = {order_id};
 	int result = -1;

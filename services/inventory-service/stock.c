@@ -99,7 +99,7 @@ int inventory_stock_reserve(struct es_db *db, struct inventory_line *lines, size
 }
 
 int inventory_stock_give_back(struct es_db *db, const struct inventory_line *lines, size_t n,
-			    char *errstr, size_t errstr_size)
+			      char *errstr, size_t errstr_size)
 {
 	for (size_t i = 0; i < n; i++) {
 		char quantity[32];
