@@ -14,11 +14,13 @@
 /* ------------------------------------------------------------------------ */
 /* Bodies too big */
 
-START_TEST(content_length_over_limit_is_413_at_once)
+/* A Content-Length over the limit, headers only: a 413 at once, and the
+ * connection closed after it. */
+static void refused_from_the_headers(void)
 {
 	static const char *const lengths[] = {"65537", "70000", "1073741824",
 					      "18446744073709551615", "99999999999999999999999"};
-	char raw[512], what[160], order_id[40];
+	char raw[512], what[160];
 	struct conn c;
 	struct resp r;
 	long long t0;
@@ -65,33 +67,47 @@ START_TEST(content_length_over_limit_is_413_at_once)
 			conn_close(&c);
 		}
 	}
+}
 
-	/* The whole oversized body sent anyway, in one go. */
-	{
-		size_t len = LIMIT + 1;
-		char *body = repeat("", " ", len, "");
+/* The whole oversized body sent anyway, in one go. */
+static void oversized_body_sent_whole(void)
+{
+	size_t len = LIMIT + 1;
+	char *body = repeat("", " ", len, "");
+	struct resp r;
+	int rc;
 
-		rc = post_order(body, len, NULL, &r);
-		note("65537-byte body sent whole with its Content-Length", rc, &r);
-		ck_assert_msg(rc == ANS_CLOSED || (rc == ANS_OK && r.status == 413), "%s %d",
-			      rc_name(rc), r.status);
-		if (rc == ANS_OK)
-			json_decref(check_problem("65537-byte body", rc, &r, 413, NULL));
-		resp_free(&r);
-		free(body);
-	}
+	rc = post_order(body, len, NULL, &r);
+	note("65537-byte body sent whole with its Content-Length", rc, &r);
+	ck_assert_msg(rc == ANS_CLOSED || (rc == ANS_OK && r.status == 413), "%s %d", rc_name(rc),
+		      r.status);
+	if (rc == ANS_OK)
+		json_decref(check_problem("65537-byte body", rc, &r, 413, NULL));
+	resp_free(&r);
+	free(body);
+}
 
-	/* Exactly at the limit is accepted: a valid order padded with spaces. */
-	{
-		char *body = malloc(LIMIT);
+/* Exactly at the limit is accepted: a valid order padded with spaces. */
+static void exactly_the_limit_is_accepted(void)
+{
+	char *body = malloc(LIMIT);
+	char order_id[40];
+	struct resp r;
+	int rc;
 
-		ck_assert_ptr_nonnull(body);
-		memset(body, ' ', LIMIT);
-		memcpy(body, VALID, strlen(VALID));
-		rc = post_order(body, LIMIT, NULL, &r);
-		expect_created("valid order padded to exactly 65536 bytes", rc, &r, order_id);
-		free(body);
-	}
+	ck_assert_ptr_nonnull(body);
+	memset(body, ' ', LIMIT);
+	memcpy(body, VALID, strlen(VALID));
+	rc = post_order(body, LIMIT, NULL, &r);
+	expect_created("valid order padded to exactly 65536 bytes", rc, &r, order_id);
+	free(body);
+}
+
+START_TEST(content_length_over_limit_is_413_at_once)
+{
+	refused_from_the_headers();
+	oversized_body_sent_whole();
+	exactly_the_limit_is_accepted();
 	daemon_ok("Content-Length over the limit");
 }
 END_TEST
@@ -136,23 +152,32 @@ static int send_chunked(struct conn *c, size_t total, size_t chunk, size_t *sent
 	return rc;
 }
 
-START_TEST(chunked_bodies)
+/* A valid order in 10-byte chunks is a valid order. */
+static void valid_order_in_chunks(void)
 {
-	char what[160], order_id[40];
+	char order_id[40];
 	struct conn c;
 	struct resp r;
 	size_t sent;
 	int rc;
 
-	/* A valid order in 10-byte chunks is a valid order. */
 	ck_assert_int_eq(conn_open(&c), 0);
 	ck_assert_int_eq(send_chunked(&c, strlen(VALID), 10, &sent), 0);
 	rc = conn_read(&c, &r, ANSWER_MS, false);
 	expect_created("valid order in 10-byte chunks", rc, &r, order_id);
 	conn_close(&c);
+}
 
-	/* Over the limit, but not far: read to the end, then 413. */
+/* Over the limit, but not far: read to the end, then 413. */
+static void chunked_a_little_over_the_limit(void)
+{
 	static const size_t totals[] = {LIMIT + 1, 3 * LIMIT, 900 * 1024};
+	char what[160];
+	struct conn c;
+	struct resp r;
+	size_t sent;
+	int rc;
+
 	for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++) {
 		ck_assert_int_eq(conn_open(&c), 0);
 		rc = send_chunked(&c, totals[i], 7000, &sent);
@@ -163,8 +188,17 @@ START_TEST(chunked_bodies)
 		conn_close(&c);
 		daemon_ok(what);
 	}
+}
 
-	/* Far over: cut off (a 413 may come first), never read to the end. */
+/* Far over: cut off (a 413 may come first), never read to the end. */
+static void chunked_far_over_the_limit(void)
+{
+	char what[160];
+	struct conn c;
+	struct resp r;
+	size_t sent;
+	int rc;
+
 	ck_assert_int_eq(conn_open(&c), 0);
 	rc = send_chunked(&c, (size_t)64 << 20, 16384, &sent);
 	snprintf(what, sizeof(what), "chunked body of 64 MiB (server stopped reading after %zu)",
@@ -177,43 +211,56 @@ START_TEST(chunked_bodies)
 	resp_free(&r);
 	conn_close(&c);
 	daemon_ok("chunked body far over the limit");
+}
 
-	/* Broken chunk framing. */
-	{
-		static const char *const raws[] = {
-			"POST /orders HTTP/1.1\r\nHost: abuse\r\nContent-Type: application/json\r\n"
-			"Transfer-Encoding: chunked\r\nConnection: "
-			"close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
-			"POST /orders HTTP/1.1\r\nHost: abuse\r\nContent-Type: application/json\r\n"
-			"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-			"ffffffffffffffffffff\r\n{}\r\n0\r\n\r\n",
-			"POST /orders HTTP/1.1\r\nHost: abuse\r\nContent-Type: application/json\r\n"
-			"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-			"7fffffffffffffff\r\n{}\r\n0\r\n\r\n",
-			"POST /orders HTTP/1.1\r\nHost: abuse\r\nContent-Type: application/json\r\n"
-			"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-			"-1\r\n{}\r\n0\r\n\r\n",
-		};
-		for (size_t i = 0; i < sizeof(raws) / sizeof(raws[0]); i++) {
-			struct conn k;
-			char label[200];
+/* Broken chunk framing. */
+static void broken_chunk_framing(void)
+{
+	static const char *const raws[] = {
+		"POST /orders HTTP/1.1\r\nHost: abuse\r\nContent-Type: application/json\r\n"
+		"Transfer-Encoding: chunked\r\nConnection: "
+		"close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+		"POST /orders HTTP/1.1\r\nHost: abuse\r\nContent-Type: application/json\r\n"
+		"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+		"ffffffffffffffffffff\r\n{}\r\n0\r\n\r\n",
+		"POST /orders HTTP/1.1\r\nHost: abuse\r\nContent-Type: application/json\r\n"
+		"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+		"7fffffffffffffff\r\n{}\r\n0\r\n\r\n",
+		"POST /orders HTTP/1.1\r\nHost: abuse\r\nContent-Type: application/json\r\n"
+		"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+		"-1\r\n{}\r\n0\r\n\r\n",
+	};
+	char what[160];
+	struct resp r;
+	int rc;
 
-			ck_assert_int_eq(conn_open(&k), 0);
-			conn_sends(&k, raws[i]);
-			shutdown(k.fd, SHUT_WR);
-			rc = conn_read(&k, &r, 5000, false);
-			snprintf(what, sizeof(what), "broken chunk framing %s",
-				 printable(strstr(raws[i], "\r\n\r\n") + 4,
-					   strnlen(strstr(raws[i], "\r\n\r\n") + 4, 24), label,
-					   sizeof(label)));
-			note(what, rc, &r);
-			ck_assert_msg(rc != ANS_OK || (r.status >= 400 && r.status < 500), "%s: %d",
-				      what, r.status);
-			resp_free(&r);
-			conn_close(&k);
-			daemon_ok(what);
-		}
+	for (size_t i = 0; i < sizeof(raws) / sizeof(raws[0]); i++) {
+		struct conn k;
+		char label[200];
+
+		ck_assert_int_eq(conn_open(&k), 0);
+		conn_sends(&k, raws[i]);
+		shutdown(k.fd, SHUT_WR);
+		rc = conn_read(&k, &r, 5000, false);
+		snprintf(what, sizeof(what), "broken chunk framing %s",
+			 printable(strstr(raws[i], "\r\n\r\n") + 4,
+				   strnlen(strstr(raws[i], "\r\n\r\n") + 4, 24), label,
+				   sizeof(label)));
+		note(what, rc, &r);
+		ck_assert_msg(rc != ANS_OK || (r.status >= 400 && r.status < 500), "%s: %d", what,
+			      r.status);
+		resp_free(&r);
+		conn_close(&k);
+		daemon_ok(what);
 	}
+}
+
+START_TEST(chunked_bodies)
+{
+	valid_order_in_chunks();
+	chunked_a_little_over_the_limit();
+	chunked_far_over_the_limit();
+	broken_chunk_framing();
 }
 END_TEST
 

@@ -214,18 +214,113 @@ static bool same_text(const char *what, const char *before, const char *after)
 	return false;
 }
 
+/* What the replay must not change: the messages on payments and
+ * inventory, the stock, and the statistics. */
+struct unchanged {
+	long long payments, inventory;
+	char *stock, *stats;
+};
+
+static void unchanged_read(const struct shop *shop, struct unchanged *u)
+{
+	u->payments = topic_size(shop->topic_payments, TOPIC_PARTITIONS);
+	u->inventory = topic_size(shop->topic_inventory, TOPIC_PARTITIONS);
+	u->stock = get_text(shop, SHOP_INVENTORY, "/stock");
+	u->stats = stats_counts(shop);
+}
+
+/* Prints what changed. */
+static bool unchanged_same(const struct unchanged *before, const struct unchanged *after)
+{
+	bool ok = true;
+
+	if (after->payments != before->payments || after->inventory != before->inventory) {
+		fprintf(stderr, "CHANGED by the replay: new events on payments or inventory\n");
+		ok = false;
+	}
+	ok &= same_text("GET /stock", before->stock, after->stock);
+	ok &= same_text("GET /stats", before->stats, after->stats);
+	return ok;
+}
+
+static void unchanged_free(struct unchanged *u)
+{
+	free(u->stock);
+	free(u->stats);
+}
+
+/* Each event a service acts on is skipped by its inbox once: payment acts
+ * on OrderPlaced and OrderCancelled, inventory on all three. Returns the
+ * OrderPlaced events on the orders topic. */
+static int duplicates_due(const struct shop *shop, const struct unchanged *before, int *want_dup)
+{
+	int placed = count_type(shop->topic_orders, ES_ORDER_PLACED);
+	int confirmed = count_type(shop->topic_orders, ES_ORDER_CONFIRMED);
+	int cancelled = count_type(shop->topic_orders, ES_ORDER_CANCELLED);
+
+	want_dup[0] = placed + cancelled;
+	want_dup[1] = placed + confirmed + cancelled;
+	fprintf(stderr,
+		"replay: orders topic holds %d OrderPlaced, %d OrderConfirmed, %d OrderCancelled; "
+		"payments %lld, inventory %lld messages\n",
+		placed, confirmed, cancelled, before->payments, before->inventory);
+	return placed;
+}
+
+/* The replayed services' daemons stopped, their groups' offsets on the
+ * orders topic set back to the beginning, the daemons started again.
+ * dup_before: the duplicates each had skipped until then. */
+static int rewind_groups(struct shop *shop, const enum shop_service *replayed, int *dup_before,
+			 long long *lag)
+{
+	for (int i = 0; i < 2; i++) {
+		char group[160];
+
+		dup_before[i] = log_count(shop, replayed[i], "already processed");
+		if (shop_signal(shop, replayed[i], 0, SIGTERM))
+			return -1;
+		snprintf(group, sizeof(group), "%s.%s", shop->run, shop_names[replayed[i]]);
+		if (reset_group(group, shop->topic_orders, TOPIC_PARTITIONS))
+			return -1;
+		lag[i] = group_lag(group, shop->topic_orders, TOPIC_PARTITIONS);
+		fprintf(stderr, "replay: %s stopped, group %s reset to the beginning (lag %lld)\n",
+			shop_names[replayed[i]], group, lag[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (shop_start(shop, replayed[i], 0))
+			return -1;
+	}
+	return 0;
+}
+
+/* Until both groups have read (and committed) the whole topic again, 90 s
+ * at most. */
+static void wait_reread(const struct shop *shop, const enum shop_service *replayed, long long *lag)
+{
+	long long deadline = shop_now_ms() + 90000;
+
+	do {
+		for (int i = 0; i < 2; i++) {
+			char group[160];
+
+			snprintf(group, sizeof(group), "%s.%s", shop->run, shop_names[replayed[i]]);
+			lag[i] = group_lag(group, shop->topic_orders, TOPIC_PARTITIONS);
+		}
+		if (lag[0] == 0 && lag[1] == 0)
+			break;
+		sleep_ms(500);
+	} while (shop_now_ms() < deadline);
+}
+
 START_TEST(redelivering_a_whole_topic_changes_nothing)
 {
 	static const enum shop_service replayed[] = {SHOP_PAYMENT, SHOP_INVENTORY};
 	struct shop shop;
 	struct load l;
 	struct invariants_report rep = {0};
-	long long t0 = shop_now_ms(), deadline, lag[2] = {-1, -1};
-	long long payments_before = -1, payments_after = -1, inventory_before = -1,
-		  inventory_after = -1;
-	char *stock_before = NULL, *stock_after = NULL, *stats_before = NULL, *stats_after = NULL;
-	int dup_before[2] = {0}, dup_after[2] = {0}, want_dup[2] = {0}, placed, cancelled,
-	    confirmed;
+	struct unchanged before = {-1, -1, NULL, NULL}, after = {-1, -1, NULL, NULL};
+	long long t0 = shop_now_ms(), lag[2] = {-1, -1};
+	int dup_before[2] = {0}, dup_after[2] = {0}, want_dup[2] = {0}, placed;
 	int violations = -1, exits = 0, crashes = 0;
 	bool failed = true, loaded = false, ok;
 
@@ -239,79 +334,28 @@ START_TEST(redelivering_a_whole_topic_changes_nothing)
 	if (wait_quiet(&shop, 120000, &exits, &crashes))
 		goto out;
 
-	/* What the replay must not change. */
-	payments_before = topic_size(shop.topic_payments, TOPIC_PARTITIONS);
-	inventory_before = topic_size(shop.topic_inventory, TOPIC_PARTITIONS);
-	stock_before = get_text(&shop, SHOP_INVENTORY, "/stock");
-	stats_before = stats_counts(&shop);
-	placed = count_type(shop.topic_orders, ES_ORDER_PLACED);
-	confirmed = count_type(shop.topic_orders, ES_ORDER_CONFIRMED);
-	cancelled = count_type(shop.topic_orders, ES_ORDER_CANCELLED);
-	/* Each event a service acts on is skipped by its inbox once: payment
-	 * acts on OrderPlaced and OrderCancelled, inventory on all three. */
-	want_dup[0] = placed + cancelled;
-	want_dup[1] = placed + confirmed + cancelled;
-	fprintf(stderr,
-		"replay: orders topic holds %d OrderPlaced, %d OrderConfirmed, %d OrderCancelled; "
-		"payments %lld, inventory %lld messages\n",
-		placed, confirmed, cancelled, payments_before, inventory_before);
-
-	for (int i = 0; i < 2; i++) {
-		char group[160];
-
-		dup_before[i] = log_count(&shop, replayed[i], "already processed");
-		if (shop_signal(&shop, replayed[i], 0, SIGTERM))
-			goto out;
-		snprintf(group, sizeof(group), "%s.%s", shop.run, shop_names[replayed[i]]);
-		if (reset_group(group, shop.topic_orders, TOPIC_PARTITIONS))
-			goto out;
-		lag[i] = group_lag(group, shop.topic_orders, TOPIC_PARTITIONS);
-		fprintf(stderr, "replay: %s stopped, group %s reset to the beginning (lag %lld)\n",
-			shop_names[replayed[i]], group, lag[i]);
-	}
-	for (int i = 0; i < 2; i++) {
-		if (shop_start(&shop, replayed[i], 0))
-			goto out;
-	}
-
-	/* Both groups have read (and committed) the whole topic again. */
-	deadline = shop_now_ms() + 90000;
-	do {
-		for (int i = 0; i < 2; i++) {
-			char group[160];
-
-			snprintf(group, sizeof(group), "%s.%s", shop.run, shop_names[replayed[i]]);
-			lag[i] = group_lag(group, shop.topic_orders, TOPIC_PARTITIONS);
-		}
-		if (lag[0] == 0 && lag[1] == 0)
-			break;
-		sleep_ms(500);
-	} while (shop_now_ms() < deadline);
+	unchanged_read(&shop, &before);
+	placed = duplicates_due(&shop, &before, want_dup);
+	if (rewind_groups(&shop, replayed, dup_before, lag))
+		goto out;
+	wait_reread(&shop, replayed, lag);
 	fprintf(stderr, "replay: lag payment-service %lld, inventory-service %lld after %.1f s\n",
 		lag[0], lag[1], secs_since(t0));
 	wait_quiet(&shop, 60000, &exits, &crashes);
 	violations = shop_check_invariants(&shop, l.acc.ids, l.acc.n, 60000, &rep);
 
-	payments_after = topic_size(shop.topic_payments, TOPIC_PARTITIONS);
-	inventory_after = topic_size(shop.topic_inventory, TOPIC_PARTITIONS);
-	stock_after = get_text(&shop, SHOP_INVENTORY, "/stock");
-	stats_after = stats_counts(&shop);
+	unchanged_read(&shop, &after);
 	for (int i = 0; i < 2; i++)
 		dup_after[i] = log_count(&shop, replayed[i], "already processed");
 	fprintf(stderr,
 		"replay: payments topic %lld -> %lld messages, inventory topic %lld -> %lld; "
 		"duplicates skipped by payment-service %d (expected %d), inventory-service %d "
 		"(expected %d); %d dead letters, %d violation(s), %.1f s\n",
-		payments_before, payments_after, inventory_before, inventory_after,
+		before.payments, after.payments, before.inventory, after.inventory,
 		dup_after[0] - dup_before[0], want_dup[0], dup_after[1] - dup_before[1],
 		want_dup[1], rep.dead_letters, violations, secs_since(t0));
 	ok = violations == 0 && lag[0] == 0 && lag[1] == 0 && exits == 0;
-	if (payments_after != payments_before || inventory_after != inventory_before) {
-		fprintf(stderr, "CHANGED by the replay: new events on payments or inventory\n");
-		ok = false;
-	}
-	ok &= same_text("GET /stock", stock_before, stock_after);
-	ok &= same_text("GET /stats", stats_before, stats_after);
+	ok &= unchanged_same(&before, &after);
 	for (int i = 0; i < 2; i++) {
 		if (dup_after[i] - dup_before[i] < want_dup[i]) {
 			fprintf(stderr, "%s skipped %d duplicates, expected at least %d\n",
@@ -324,10 +368,8 @@ out:
 	release(&shop, failed);
 	if (loaded)
 		load_free(&l);
-	free(stock_before);
-	free(stock_after);
-	free(stats_before);
-	free(stats_after);
+	unchanged_free(&before);
+	unchanged_free(&after);
 	ck_assert_msg(!failed, "replay: %d violation(s), lag %lld/%lld", violations, lag[0],
 		      lag[1]);
 }
