@@ -1,6 +1,6 @@
 /*
  * Unit tests for db.c: what needs no server. The integration tests in
- * tests/integration/test_db.c cover the rest against a real PostgreSQL.
+ * tests/integration/it_db.c cover the rest against a real PostgreSQL.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -5,7 +5,7 @@
  * The faults use librdkafka's mock cluster, an in-process Kafka protocol
  * server whose requests can be made to fail on demand, which a real broker
  * cannot be scripted to do. Everything else about Kafka is tested against
- * the real broker in tests/integration/test_kafka.c.
+ * the real broker in tests/integration/it_kafka.c.
  */
 #include <check.h>
 #include <stdio.h>

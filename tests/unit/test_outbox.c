@@ -2,7 +2,7 @@
  * Unit tests for outbox: the relay's configuration and its gauges before
  * it has a database. Publishing, marking, the LISTEN wake-up, the relay
  * lock and the crash between publish and mark are tested against the real
- * broker and database in tests/integration/test_outbox.c.
+ * broker and database in tests/integration/it_outbox.c.
  */
 #include <check.h>
 #include <stdlib.h>
