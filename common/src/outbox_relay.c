@@ -272,7 +272,6 @@ static int count_failure(struct es_relay *r, const struct in_flight *f, char *er
 	return 0;
 }
 
-
 /*
  * Hands the round's rows (res) to the producer in id order. A row of a key
  * whose earlier row failed in this round is held back, so it cannot

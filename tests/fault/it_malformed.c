@@ -13,6 +13,7 @@
 
 #include "es/envelope.h"
 #include "es/events.h"
+#include "es/consumer.h"
 #include "es/kafka.h"
 #include "harness.h"
 #include "invariants.h"
