@@ -23,6 +23,7 @@ struct run {
 	const char **ids, **types; /* per candidate */
 	size_t *cand; /* candidate k is item cand[k] */
 	size_t n, ncand;
+	struct es_outbox_batch *outbox; /* the events the effects emitted */
 	bool careful; /* a SAVEPOINT around each effect */
 	bool rejected; /* an effect rejected in a run without savepoints */
 	enum es_handler_result failed; /* RETRY: an effect or hook asked for it */
@@ -46,8 +47,18 @@ enum es_handler_result es_effect_emit(struct es_effect *fx, const char *source, 
 		snprintf(fx->reason, sizeof(fx->reason), "out of memory making %s", type);
 		return ES_HANDLER_RETRY;
 	}
-	rc = es_outbox_put(fx->db, topic, out, fx->reason, sizeof(fx->reason));
+	rc = es_effect_put(fx, topic, out);
 	es_event_free(out);
+	return rc;
+}
+
+enum es_handler_result es_effect_put(struct es_effect *fx, const char *topic,
+				     const struct es_event *ev)
+{
+	int rc = fx->outbox ? es_outbox_batch_add(fx->outbox, topic, ev, fx->reason,
+						  sizeof(fx->reason))
+			    : es_outbox_put(fx->db, topic, ev, fx->reason, sizeof(fx->reason));
+
 	return rc ? es_effect_db_failed(fx) : ES_HANDLER_OK;
 }
 
@@ -78,6 +89,7 @@ static int apply_one(struct run *r, size_t k, char *errstr, size_t errstr_size)
 {
 	size_t i = r->cand[k];
 	struct es_effect *fx = &r->fx[i];
+	size_t emitted = es_outbox_batch_len(r->outbox);
 	enum es_handler_result res;
 
 	if (r->careful && exec0(fx->db, "SAVEPOINT es_effect", errstr, errstr_size))
@@ -101,9 +113,10 @@ static int apply_one(struct run *r, size_t k, char *errstr, size_t errstr_size)
 		snprintf(errstr, errstr_size, "%s rejected: %s", fx->ev->type, fx->reason);
 		return -1;
 	}
-	/* Only this event goes, its claim included. */
+	/* Only this event goes, its claim and its events included. */
 	reject(&r->items[i], fx->reason);
 	r->is_new[k] = false;
+	es_outbox_batch_truncate(r->outbox, emitted);
 	if (exec0(fx->db, "ROLLBACK TO SAVEPOINT es_effect", errstr, errstr_size) ||
 	    exec0(fx->db, "RELEASE SAVEPOINT es_effect", errstr, errstr_size) ||
 	    es_inbox_forget(fx->db, r->d->consumer, fx->ev->id, errstr, errstr_size))
@@ -132,6 +145,7 @@ static int apply_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_siz
 	const struct es_handlers *h = r->d->handlers;
 
 	r->failed = ES_HANDLER_OK;
+	es_outbox_batch_truncate(r->outbox, 0);
 	for (size_t k = 0; k < r->ncand; k++) {
 		r->items[r->cand[k]].result = ES_HANDLER_OK;
 		r->items[r->cand[k]].reason[0] = '\0';
@@ -153,6 +167,9 @@ static int apply_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_siz
 		r->failed = ES_HANDLER_RETRY;
 		return -1;
 	}
+	/* The batch's events, one statement for all. */
+	if (es_outbox_batch_insert(db, r->outbox, errstr, errstr_size) < 0)
+		return -1;
 	return 0;
 }
 
@@ -217,6 +234,7 @@ static enum es_handler_result prepare(struct run *r, char *reason, size_t reason
 		fx->db = r->d->db;
 		fx->ev = ev;
 		fx->app = r->d->app;
+		fx->outbox = r->outbox;
 		fx->log = (struct es_log_ctx){ev->subject, ev->id, NULL};
 		if (ev->traceparent && es_traceparent_trace_id(ev->traceparent, fx->trace_id) == 0)
 			fx->log.trace_id = fx->trace_id;
@@ -267,7 +285,9 @@ enum es_handler_result es_dispatch_batch(void *arg, struct es_batch_item *items,
 	r.types = calloc(n ? n : 1, sizeof(*r.types));
 	r.cand = calloc(n ? n : 1, sizeof(*r.cand));
 	r.applied = calloc(n ? n : 1, sizeof(*r.applied));
-	if (!r.fx || !r.effect || !r.is_new || !r.ids || !r.types || !r.cand || !r.applied) {
+	r.outbox = es_outbox_batch_new();
+	if (!r.fx || !r.effect || !r.is_new || !r.ids || !r.types || !r.cand || !r.applied ||
+	    !r.outbox) {
 		snprintf(reason, reason_size, "out of memory");
 		goto out;
 	}
@@ -294,6 +314,7 @@ out:
 	free(r.types);
 	free(r.cand);
 	free(r.applied);
+	es_outbox_batch_free(r.outbox);
 	return res;
 }
 

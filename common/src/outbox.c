@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "es/config.h"
 
 /* What the relay's headers (content-type, ce_*) add to a message. */
@@ -22,17 +24,16 @@ static long max_message_bytes(void)
 	return v;
 }
 
-int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
-		  size_t errstr_size)
+/* ev serialized, once it is known that Kafka will take it. Returns the
+ * payload (the caller frees it), or NULL with errstr filled. */
+static char *outbox_payload(const struct es_event *ev, char *errstr, size_t errstr_size)
 {
 	char *payload = es_event_serialize(ev);
-	const char *params[5] = {topic, ev->partitionkey, ev->id, ev->type, payload};
 	size_t size;
-	int rc;
 
 	if (!payload) {
 		snprintf(errstr, errstr_size, "out of memory");
-		return -1;
+		return NULL;
 	}
 	/* The producer would refuse it at every round, forever: refuse it
 	 * now, in the transaction that would have stored it. */
@@ -43,14 +44,117 @@ int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev
 			 "message.max.bytes is %ld (KAFKA_MESSAGE_MAX_BYTES)",
 			 ev->type, ev->id, size, max_message_bytes());
 		free(payload);
-		return -1;
+		return NULL;
 	}
+	return payload;
+}
+
+int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
+		  size_t errstr_size)
+{
+	char *payload = outbox_payload(ev, errstr, errstr_size);
+	const char *params[5] = {topic, ev->partitionkey, ev->id, ev->type, payload};
+	int rc;
+
+	if (!payload)
+		return -1;
 	rc = es_db_exec_one(db,
 			    "INSERT INTO es_outbox (topic, msg_key, event_id, event_type, payload)"
 			    " VALUES ($1, $2, $3, $4, $5)",
 			    5, params, errstr, errstr_size);
 	free(payload);
 	return rc;
+}
+
+/* The rows in the order they were added: [[topic, key, id, type, payload],
+ * ...], the one parameter of the INSERT. */
+struct es_outbox_batch {
+	json_t *rows;
+};
+
+struct es_outbox_batch *es_outbox_batch_new(void)
+{
+	struct es_outbox_batch *b = calloc(1, sizeof(*b));
+
+	if (b && !(b->rows = json_array())) {
+		free(b);
+		b = NULL;
+	}
+	return b;
+}
+
+void es_outbox_batch_free(struct es_outbox_batch *b)
+{
+	if (!b)
+		return;
+	json_decref(b->rows);
+	free(b);
+}
+
+size_t es_outbox_batch_len(const struct es_outbox_batch *b)
+{
+	return json_array_size(b->rows);
+}
+
+void es_outbox_batch_truncate(struct es_outbox_batch *b, size_t len)
+{
+	while (json_array_size(b->rows) > len)
+		json_array_remove(b->rows, json_array_size(b->rows) - 1);
+}
+
+int es_outbox_batch_add(struct es_outbox_batch *b, const char *topic, const struct es_event *ev,
+			char *errstr, size_t errstr_size)
+{
+	char *payload = outbox_payload(ev, errstr, errstr_size);
+	json_t *row;
+
+	if (!payload)
+		return -1;
+	/* json_pack's "s" copies; "s" also refuses text that is not UTF-8,
+	 * which a serialized event never is. */
+	row = json_pack("[sssss]", topic, ev->partitionkey, ev->id, ev->type, payload);
+	free(payload);
+	if (!row || json_array_append_new(b->rows, row)) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+long es_outbox_batch_insert(struct es_db *db, struct es_outbox_batch *b, char *errstr,
+			    size_t errstr_size)
+{
+	size_t n = json_array_size(b->rows);
+	const char *params[1];
+	char *rows;
+	long inserted;
+
+	if (n == 0)
+		return 0;
+	rows = json_dumps(b->rows, JSON_COMPACT);
+	if (!rows) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	params[0] = rows;
+	/* ORDER BY the position: the ids (bigserial) are taken as the rows
+	 * are inserted, so they follow the order the events were emitted in,
+	 * and the relay publishes in id order. */
+	inserted = es_db_exec(
+		db,
+		"INSERT INTO es_outbox (topic, msg_key, event_id, event_type, payload)"
+		" SELECT r->>0, r->>1, r->>2, r->>3, r->>4"
+		" FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, pos)"
+		" ORDER BY pos",
+		1, params, errstr, errstr_size);
+	free(rows);
+	if (inserted >= 0 && (size_t)inserted != n) {
+		snprintf(errstr, errstr_size, "outbox: %ld of %zu rows inserted", inserted, n);
+		return -1;
+	}
+	if (inserted >= 0)
+		json_array_clear(b->rows);
+	return inserted;
 }
 
 int es_outbox_retry(struct es_db *db, const char *id, char *errstr, size_t errstr_size)

@@ -176,9 +176,9 @@ static enum es_handler_result record_sent(struct es_effect *fx, enum email_templ
 	struct email_app *app = fx->app;
 	const char *name = email_template_name(t);
 	const char *params[5] = {cause->subject, name, to, message_id, cause->id};
+	enum es_handler_result r;
 	struct es_event *sent;
 	long n;
-	int rc;
 
 	n = es_db_exec(fx->db,
 		       "INSERT INTO email_sent (order_id, template, recipient, message_id, "
@@ -199,12 +199,11 @@ static enum es_handler_result record_sent(struct es_effect *fx, enum email_templ
 		snprintf(fx->reason, sizeof(fx->reason), "out of memory");
 		return ES_HANDLER_RETRY;
 	}
-	rc = es_outbox_put(fx->db, app->topic, sent, fx->reason, sizeof(fx->reason));
+	r = es_effect_put(fx, app->topic, sent);
 	es_event_free(sent);
-	if (rc)
-		return es_effect_db_failed(fx);
-	fx->outcome |= 1 << t; /* counted once the batch has committed */
-	return ES_HANDLER_OK;
+	if (r == ES_HANDLER_OK)
+		fx->outcome |= 1 << t; /* counted once the batch has committed */
+	return r;
 }
 
 /*

@@ -200,7 +200,7 @@ static int create_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 		return -1;
 	}
 	rc = insert_order(c, db, ev->traceparent, errstr, errstr_size) ||
-	     order_emit(db, c->app->svc->topics.orders, ev, errstr, errstr_size);
+	     order_emit(db, NULL, c->app->svc->topics.orders, ev, errstr, errstr_size);
 	es_event_free(ev);
 	if (rc)
 		return -1;
@@ -503,7 +503,7 @@ static int cancel_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 	PGresult *res;
 
 	c->status[0] = '\0';
-	c->cancelled = order_cancel_in_tx(c->app, db, c->order_id, "CUSTOMER_REQUEST",
+	c->cancelled = order_cancel_in_tx(c->app, db, NULL, c->order_id, "CUSTOMER_REQUEST",
 					  "cancelled at the customer's request", NULL, &c->seconds,
 					  errstr, errstr_size);
 	if (c->cancelled != 0)

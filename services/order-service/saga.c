@@ -60,10 +60,11 @@ int order_timeline_add(struct es_db *db, const struct es_event *ev, char *errstr
 		       : 0;
 }
 
-int order_emit(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
-	       size_t errstr_size)
+int order_emit(struct es_db *db, struct es_outbox_batch *outbox, const char *topic,
+	       const struct es_event *ev, char *errstr, size_t errstr_size)
 {
-	if (es_outbox_put(db, topic, ev, errstr, errstr_size))
+	if (outbox ? es_outbox_batch_add(outbox, topic, ev, errstr, errstr_size)
+		   : es_outbox_put(db, topic, ev, errstr, errstr_size))
 		return -1;
 	return order_timeline_add(db, ev, errstr, errstr_size);
 }
@@ -95,9 +96,10 @@ static void cancel_detail(const struct es_event *ev, char *buf, size_t size)
 	}
 }
 
-int order_cancel_in_tx(struct order_app *app, struct es_db *db, const char *order_id,
-		       const char *reason, const char *detail, const struct es_event *cause,
-		       double *saga_seconds, char *errstr, size_t errstr_size)
+int order_cancel_in_tx(struct order_app *app, struct es_db *db, struct es_outbox_batch *outbox,
+		       const char *order_id, const char *reason, const char *detail,
+		       const struct es_event *cause, double *saga_seconds, char *errstr,
+		       size_t errstr_size)
 {
 	const char *params[3] = {order_id, reason, detail};
 	struct es_event *ev;
@@ -126,7 +128,7 @@ int order_cancel_in_tx(struct order_app *app, struct es_db *db, const char *orde
 		snprintf(errstr, errstr_size, "out of memory");
 		goto out;
 	}
-	if (order_emit(db, app->svc->topics.orders, ev, errstr, errstr_size) == 0)
+	if (order_emit(db, outbox, app->svc->topics.orders, ev, errstr, errstr_size) == 0)
 		result = 1;
 	es_event_free(ev);
 	es_info("order %s cancelled: %s (%s)", order_id, reason, detail);
@@ -278,8 +280,9 @@ out:
 	return rc;
 }
 
-static int confirm(struct order_app *app, struct es_db *db, const struct es_event *ev,
-		   const struct saga_order *order, char *errstr, size_t errstr_size)
+static int confirm(struct order_app *app, struct es_db *db, struct es_outbox_batch *outbox,
+		   const struct es_event *ev, const struct saga_order *order, char *errstr,
+		   size_t errstr_size)
 {
 	const char *order_id = ev->subject;
 	const char *payment_id = !strcmp(ev->type, ES_PAYMENT_PROCESSED)
@@ -306,7 +309,7 @@ static int confirm(struct order_app *app, struct es_db *db, const struct es_even
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
 	}
-	rc = order_emit(db, app->svc->topics.orders, out, errstr, errstr_size);
+	rc = order_emit(db, outbox, app->svc->topics.orders, out, errstr, errstr_size);
 	es_event_free(out);
 	if (rc == 0)
 		es_info("order %s confirmed", order_id);
@@ -356,7 +359,7 @@ static enum es_handler_result saga_step(struct es_effect *fx)
 		rc = 0;
 		break;
 	case SAGA_CONFIRM:
-		rc = confirm(app, db, ev, order, fx->reason, sizeof(fx->reason));
+		rc = confirm(app, db, fx->outbox, ev, order, fx->reason, sizeof(fx->reason));
 		if (rc == 0) {
 			order->status = "CONFIRMED";
 			fx->outcome = OUTCOME_CONFIRMED;
@@ -367,8 +370,8 @@ static enum es_handler_result saga_step(struct es_effect *fx)
 		char detail[512];
 
 		cancel_detail(ev, detail, sizeof(detail));
-		switch (order_cancel_in_tx(app, db, ev->subject, cancel_reason, detail, ev,
-					   &fx->value, fx->reason, sizeof(fx->reason))) {
+		switch (order_cancel_in_tx(app, db, fx->outbox, ev->subject, cancel_reason, detail,
+					   ev, &fx->value, fx->reason, sizeof(fx->reason))) {
 		case 1:
 			order->status = "CANCELLED";
 			fx->outcome = OUTCOME_CANCELLED;
@@ -439,9 +442,9 @@ static int sweep_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_siz
 	snprintf(detail, sizeof(detail), "no payment and stock outcome within %ld ms",
 		 s->app->saga_timeout_ms);
 	for (int i = 0; i < PQntuples(res); i++) {
-		int rc = order_cancel_in_tx(s->app, db, es_db_get(res, i, "order_id"), "TIMEOUT",
-					    detail, NULL, &s->seconds[s->cancelled], errstr,
-					    errstr_size);
+		int rc = order_cancel_in_tx(s->app, db, NULL, es_db_get(res, i, "order_id"),
+					    "TIMEOUT", detail, NULL, &s->seconds[s->cancelled],
+					    errstr, errstr_size);
 
 		if (rc < 0)
 			goto out;

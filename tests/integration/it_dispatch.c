@@ -6,9 +6,9 @@
  * apply once, and a RETRY takes the whole batch back.
  *
  * The effect under test is OrderCancelled's of a made-up service: one row
- * in `effects` per event, and a REJECT after that row when the event's
- * detail says "poison" (so that only a savepoint can take the row back).
- * A detail of "retry" answers RETRY instead.
+ * in `effects` per event and an event in the outbox, then a REJECT when the
+ * event's detail says "poison" (so that only a savepoint can take the row
+ * and the event back). A detail of "retry" answers RETRY instead.
  */
 #include <check.h>
 #include <stdio.h>
@@ -45,6 +45,9 @@ static enum es_handler_result cancelled(struct es_effect *fx)
 		       (const char *const[]){fx->ev->id, detail}, fx->reason,
 		       sizeof(fx->reason)) != 1)
 		return es_effect_db_failed(fx);
+	if (es_effect_emit(fx, "it-dispatch", "it-dispatch", ES_ORDER_CANCELLED,
+			   json_pack("{s:s}", "detail", detail)) != ES_HANDLER_OK)
+		return ES_HANDLER_RETRY;
 	if (!strcmp(detail, "poison")) {
 		snprintf(fx->reason, sizeof(fx->reason), "poison, as the test asked");
 		return ES_HANDLER_REJECT;
@@ -112,6 +115,31 @@ static long effects(struct fixture *f, const char *detail)
 			     (const char *const[]){detail});
 }
 
+/* The details of the events in the outbox, in id order ("" when none). */
+static char *outbox(struct fixture *f)
+{
+	char err[512];
+	PGresult *res = es_db_query(
+		f->db,
+		"SELECT coalesce(string_agg(payload::json->'data'->>'detail', ','"
+		" ORDER BY id), '') AS d FROM es_outbox",
+		0, NULL, err, sizeof(err));
+	char *d;
+
+	ck_assert_msg(res != NULL, "%s", err);
+	d = strdup(es_db_get(res, 0, "d"));
+	PQclear(res);
+	return d;
+}
+
+static void assert_outbox(struct fixture *f, const char *want)
+{
+	char *got = outbox(f);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
 static long inbox(struct fixture *f)
 {
 	return es_test_count(f->db, "SELECT count(*) AS n FROM es_inbox WHERE consumer = $1", 1,
@@ -145,6 +173,9 @@ START_TEST(poison_in_a_batch_goes_alone_and_its_neighbours_commit)
 	ck_assert_int_eq(f.app.committed, 4);
 	/* The poison's claim went with its effect: corrected, it applies. */
 	ck_assert_int_eq(inbox(&f), 4);
+	/* The batch's events went in with one statement, in the order they
+	 * were emitted, the poison's left out. */
+	assert_outbox(&f, "a,b,c,d");
 
 	/* The same batch again: four duplicates, and the poison again. */
 	f.app.committed = 0;
@@ -153,6 +184,7 @@ START_TEST(poison_in_a_batch_goes_alone_and_its_neighbours_commit)
 	ck_assert_int_eq(items[2].result, ES_HANDLER_REJECT);
 	ck_assert_int_eq(f.app.committed, 0);
 	ck_assert_int_eq(effects(&f, "a"), 1);
+	assert_outbox(&f, "a,b,c,d");
 	for (int i = 0; i < 5; i++)
 		es_event_free(evs[i]);
 	es_db_free(f.db);
@@ -175,6 +207,7 @@ START_TEST(two_deliveries_of_one_event_in_a_batch_apply_once)
 	ck_assert_int_eq(effects(&f, "b"), 1);
 	ck_assert_int_eq(f.app.committed, 2);
 	ck_assert_int_eq(inbox(&f), 2);
+	assert_outbox(&f, "a,b");
 	es_event_free(a);
 	es_event_free(b);
 	es_db_free(f.db);
@@ -194,6 +227,7 @@ START_TEST(a_retry_takes_the_whole_batch_back)
 	ck_assert_msg(strstr(reason, "the test asked for a retry"), "%s", reason);
 	ck_assert_int_eq(effects(&f, "a"), 0);
 	ck_assert_int_eq(inbox(&f), 0);
+	assert_outbox(&f, "");
 	ck_assert_int_eq(f.app.committed, 0);
 	es_event_free(a);
 	es_event_free(r);

@@ -172,6 +172,68 @@ START_TEST(relay_publishes_in_order_and_marks_rows)
 }
 END_TEST
 
+START_TEST(a_batch_of_rows_goes_in_with_one_statement_in_order)
+{
+	struct es_outbox_batch *b = es_outbox_batch_new();
+	struct es_event *evs[4];
+	struct fixture f;
+	char err[512];
+	char *big;
+	PGresult *res;
+
+	setup(&f, 1);
+	ck_assert_ptr_nonnull(b);
+	for (int i = 0; i < 4; i++) {
+		evs[i] = es_event_new("order-service", "OrderPlaced", ORDER, NULL, NULL,
+				      json_pack("{s:s,s:i}", "orderId", ORDER, "seq", i));
+		ck_assert_ptr_nonnull(evs[i]);
+	}
+	/* Three rows, then a fourth taken back (an effect's savepoint). */
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(es_outbox_batch_add(b, f.topic, evs[i], err, sizeof(err)) == 0, "%s",
+			      err);
+	ck_assert_int_eq(es_outbox_batch_len(b), 4);
+	es_outbox_batch_truncate(b, 3);
+	ck_assert_int_eq(es_outbox_batch_len(b), 3);
+
+	/* An event Kafka would refuse is refused here, and nothing is added. */
+	big = calloc(1100000, 1);
+	memset(big, 'x', 1099999);
+	struct es_event *huge = es_event_new("order-service", "OrderPlaced", ORDER, NULL, NULL,
+					     json_pack("{s:s,s:s}", "orderId", ORDER, "pad", big));
+	free(big);
+	ck_assert_ptr_nonnull(huge);
+	ck_assert_int_eq(es_outbox_batch_add(b, f.topic, huge, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "too large for Kafka"), "%s", err);
+	ck_assert_int_eq(es_outbox_batch_len(b), 3);
+	es_event_free(huge);
+
+	ck_assert_int_eq(es_db_begin(f.db, err, sizeof(err)), 0);
+	ck_assert_int_eq(es_outbox_batch_insert(f.db, b, err, sizeof(err)), 3);
+	ck_assert_int_eq(es_db_commit(f.db, err, sizeof(err)), 0);
+	ck_assert_int_eq(es_outbox_batch_len(b), 0);
+	ck_assert_int_eq(es_outbox_batch_insert(f.db, b, err, sizeof(err)), 0);
+
+	/* The ids follow the order the rows were added in; each row is the
+	 * event as es_outbox_put would have stored it. */
+	res = es_db_query(
+		f.db,
+		"SELECT string_agg(payload::json->'data'->>'seq', ',' ORDER BY id) AS seqs,"
+		" bool_and(msg_key = $1 AND event_type = 'OrderPlaced') AS shape,"
+		" string_agg(event_id, ',' ORDER BY id) AS ids FROM es_outbox",
+		1, (const char *const[]){ORDER}, err, sizeof(err));
+	ck_assert_msg(res != NULL, "%s", err);
+	ck_assert_str_eq(es_db_get(res, 0, "seqs"), "0,1,2");
+	ck_assert_str_eq(es_db_get(res, 0, "shape"), "t");
+	ck_assert_ptr_nonnull(strstr(es_db_get(res, 0, "ids"), evs[2]->id));
+	PQclear(res);
+	for (int i = 0; i < 4; i++)
+		es_event_free(evs[i]);
+	es_outbox_batch_free(b);
+	teardown(&f);
+}
+END_TEST
+
 START_TEST(notify_wakes_the_relay_long_before_its_poll_interval)
 {
 	struct fixture f;
@@ -352,6 +414,7 @@ int main(int argc, char **argv)
 	tc = tcase_create("relay");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, relay_publishes_in_order_and_marks_rows);
+	tcase_add_test(tc, a_batch_of_rows_goes_in_with_one_statement_in_order);
 	tcase_add_test(tc, notify_wakes_the_relay_long_before_its_poll_interval);
 	tcase_add_test(tc, one_relay_is_active_and_a_standby_takes_over);
 #ifdef ES_FAULT_POINTS

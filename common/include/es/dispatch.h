@@ -17,7 +17,8 @@
  *      hook runs (order-service reads the batch's orders in one query);
  *      each new event's effect runs, in delivery order; the before_commit
  *      hook runs (analytics' counts in one statement, email's one fsync of
- *      the maildir); one COMMIT;
+ *      the maildir); the events the effects emitted go into the outbox in
+ *      one statement; one COMMIT;
  *   4. after the commit, the committed hook sees each applied event (the
  *      service's counters and log lines), and a duplicate is logged.
  *
@@ -33,8 +34,8 @@
  * (es_db_tx).
  *
  * Effects write with the transaction's connection only (fx->db) and put
- * what they produce in the outbox (es_outbox_put): the effect, its events
- * and the inbox rows commit together or not at all.
+ * what they produce in the outbox with es_effect_emit or es_effect_put:
+ * the effect, its events and the inbox rows commit together or not at all.
  */
 #ifndef ES_DISPATCH_H
 #define ES_DISPATCH_H
@@ -47,6 +48,7 @@
 #include "es/envelope.h"
 #include "es/consumer.h"
 #include "es/log.h"
+#include "es/outbox.h"
 
 /* One event in the hands of a service's hook or effect. */
 struct es_effect {
@@ -54,6 +56,7 @@ struct es_effect {
 	const struct es_event *ev; /* checked against the contract */
 	void *app; /* the service's, from struct es_dispatch */
 	void *state; /* prepare's to set, release's to free */
+	struct es_outbox_batch *outbox; /* the batch's events (es_effect_put); NULL: none */
 	int outcome; /* the effect's to set (0 before each run), read after commit */
 	double value; /* likewise, e.g. a saga's duration */
 	struct es_log_ctx log; /* the event's order, id and trace id */
@@ -139,9 +142,19 @@ enum es_handler_result es_dispatch_one(struct es_dispatch *d, const struct es_ev
  */
 enum es_handler_result es_effect_db_failed(struct es_effect *fx);
 
+/*
+ * ev for topic into the outbox, in the batch's transaction: added to the
+ * batch's rows (fx->outbox), which the dispatch inserts with one statement
+ * before the commit, or, for an effect run outside a dispatch (fx->outbox
+ * NULL), inserted at once. OK, or what es_effect_db_failed says (an event
+ * Kafka would refuse for its size is REJECTed).
+ */
+enum es_handler_result es_effect_put(struct es_effect *fx, const char *topic,
+				     const struct es_event *ev);
+
 /* An event of type made by the service `source`, caused by fx->ev and about
  * the same order (data stolen, even on failure), put in the outbox for
- * topic. OK, or what es_effect_db_failed says (RETRY when out of memory). */
+ * topic (es_effect_put); RETRY when out of memory. */
 enum es_handler_result es_effect_emit(struct es_effect *fx, const char *source, const char *topic,
 				      const char *type, json_t *data);
 

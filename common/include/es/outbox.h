@@ -37,6 +37,35 @@ struct es_kafka_metrics;
 int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev, char *errstr,
 		  size_t errstr_size);
 
+/*
+ * A batch's outbox rows, inserted with one statement instead of one each.
+ * The consumer's dispatch (es/dispatch.h) gives each batch one: its effects
+ * add their events (es_effect_emit, es_effect_put), and the dispatch
+ * inserts them all just before the batch commits. The rows keep the order
+ * they were added in, so events of one key are published in that order.
+ */
+struct es_outbox_batch;
+
+/* An empty batch (NULL when out of memory). Free with es_outbox_batch_free. */
+struct es_outbox_batch *es_outbox_batch_new(void);
+void es_outbox_batch_free(struct es_outbox_batch *b);
+
+/* Adds ev for topic, with the checks of es_outbox_put (size). Nothing
+ * reaches the database yet. Returns 0, or -1 with errstr filled. */
+int es_outbox_batch_add(struct es_outbox_batch *b, const char *topic, const struct es_event *ev,
+			char *errstr, size_t errstr_size);
+
+/* Rows added so far; es_outbox_batch_truncate drops the rows added after
+ * the first len (an effect rolled back to its savepoint). */
+size_t es_outbox_batch_len(const struct es_outbox_batch *b);
+void es_outbox_batch_truncate(struct es_outbox_batch *b, size_t len);
+
+/* Inserts every row in one statement inside the caller's transaction and
+ * empties the batch. Returns the number of rows, or -1 with errstr filled
+ * (the batch is kept: the caller rolls back and tries the whole again). */
+long es_outbox_batch_insert(struct es_db *db, struct es_outbox_batch *b, char *errstr,
+			    size_t errstr_size);
+
 struct es_relay_config {
 	const char *conninfo; /* the service's database */
 	const char *schema; /* the service's schema */
