@@ -66,6 +66,170 @@ static const struct es_log_ctx *ev_log(struct ev_log *l, const struct es_event *
 	return &l->ctx;
 }
 
+/* ------------------------------------------------------ the batch's orders */
+
+/*
+ * What the batch's transaction knows of one of its orders. load_orders
+ * takes the orders' locks and reads this for the whole batch in two
+ * statements, instead of three for every email; the effects then keep it
+ * up to date as they write. An effect that does not finish (RETRY, or a
+ * REJECT whose savepoint takes its writes back) marks its order stale, and
+ * the batch's later effects on that order ask the database again.
+ */
+struct email_order {
+	char order_id[EMAIL_ORDER_ID_MAX + 1];
+	char to[EMAIL_ADDRESS_MAX + 1]; /* "": no OrderPlaced seen yet */
+	unsigned sent; /* bit t: template t recorded in email_sent */
+	bool pending; /* email_pending may hold emails of the order */
+	bool stale; /* see above */
+};
+
+struct email_orders {
+	struct email_order *o;
+	size_t n;
+};
+
+void email_app_release(struct email_app *app)
+{
+	if (!app->orders)
+		return;
+	free(app->orders->o);
+	free(app->orders);
+	app->orders = NULL;
+}
+
+/* The batch's knowledge of order_id, or NULL (an effect run outside a
+ * batch, or an order whose knowledge went stale): ask the database. */
+static struct email_order *known_order(struct email_app *app, const char *order_id)
+{
+	struct email_orders *b = app->orders;
+
+	for (size_t i = 0; b && i < b->n; i++) {
+		if (!strcmp(b->o[i].order_id, order_id))
+			return b->o[i].stale ? NULL : &b->o[i];
+	}
+	return NULL;
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The batch's distinct order ids in sorted order, as a JSON array (the
+ * parameter of load_orders' statements). NULL when out of memory. */
+static char *sorted_ids(struct es_effect *const *fresh, size_t n)
+{
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	json_t *arr = json_array();
+	char *text = NULL;
+
+	if (!ids || !arr)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		ids[i] = fresh[i]->ev->subject;
+	qsort(ids, n, sizeof(*ids), compare_ids);
+	for (size_t i = 0; i < n; i++) {
+		if ((i == 0 || strcmp(ids[i], ids[i - 1])) &&
+		    json_array_append_new(arr, json_string(ids[i])))
+			goto out;
+	}
+	text = json_dumps(arr, JSON_COMPACT);
+out:
+	free(ids);
+	json_decref(arr);
+	return text;
+}
+
+/* Copies the row's knowledge of one order into o. */
+static void order_from_row(struct email_order *o, const PGresult *res, int row)
+{
+	const char *to = es_db_get(res, row, "email");
+	const char *sent = es_db_get(res, row, "sent");
+	const char *pending = es_db_get(res, row, "pending");
+
+	memset(o, 0, sizeof(*o));
+	snprintf(o->order_id, sizeof(o->order_id), "%s", es_db_get(res, row, "order_id"));
+	snprintf(o->to, sizeof(o->to), "%s", to ? to : "");
+	for (int t = 0; sent && t < EMAIL_NTEMPLATES; t++) {
+		const char *name = email_template_name(t);
+		const char *at = strstr(sent, name);
+
+		/* sent is a comma-separated list of template names. */
+		while (at && ((at != sent && at[-1] != ',') ||
+			      (at[strlen(name)] && at[strlen(name)] != ',')))
+			at = strstr(at + 1, name);
+		if (at)
+			o->sent |= 1u << t;
+	}
+	o->pending = pending && !strcmp(pending, "t");
+}
+
+/*
+ * es_handlers.before_effects: locks the batch's orders (in sorted order,
+ * so that two instances taking several cannot deadlock), then reads each
+ * one's recipient, sent templates and pending emails. Two statements: a
+ * statement sees what committed before it began, so the read must come
+ * after the locks, in a statement of its own.
+ */
+static int load_orders(struct es_db *db, void *arg, struct es_effect *const *fresh, size_t n,
+		       char *errstr, size_t errstr_size)
+{
+	struct email_app *app = arg;
+	const char *params[2] = {NULL, EMAIL_SERVICE};
+	struct email_orders *b;
+	PGresult *res;
+	char *ids;
+	int rc = -1;
+
+	email_app_release(app);
+	if (n == 0)
+		return 0;
+	ids = sorted_ids(fresh, n);
+	b = calloc(1, sizeof(*b));
+	if (!ids || !b) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	params[0] = ids;
+	res = es_db_query(db,
+			  "SELECT count(pg_advisory_xact_lock(hashtext($2 || ':' || o)))"
+			  " AS locked FROM json_array_elements_text($1::json) AS o",
+			  2, params, errstr, errstr_size);
+	if (!res)
+		goto out;
+	PQclear(res);
+	res = es_db_query(db,
+			  "SELECT i.order_id, e.email,"
+			  " (SELECT string_agg(s.template, ',') FROM email_sent s"
+			  "  WHERE s.order_id = i.order_id) AS sent,"
+			  " EXISTS (SELECT 1 FROM email_pending p WHERE p.order_id = i.order_id)"
+			  "  AS pending"
+			  " FROM json_array_elements_text($1::json) AS i(order_id)"
+			  " LEFT JOIN email_orders e ON e.order_id = i.order_id",
+			  1, params, errstr, errstr_size);
+	if (!res)
+		goto out;
+	b->o = calloc((size_t)PQntuples(res) + 1, sizeof(*b->o));
+	if (!b->o) {
+		PQclear(res);
+		snprintf(errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+		order_from_row(&b->o[b->n++], res, i);
+	PQclear(res);
+	app->orders = b;
+	b = NULL;
+	rc = 0;
+out:
+	free(ids);
+	if (b)
+		free(b->o);
+	free(b);
+	return rc;
+}
+
 /* ------------------------------------------------------------- statements */
 
 /*
@@ -134,6 +298,19 @@ static int already_sent(struct es_db *db, const char *order_id, enum email_templ
 	return sent;
 }
 
+/* The order's recipient into to: 1 when known, 0 when its OrderPlaced has
+ * not come yet, -1 on error. */
+static int recipient(struct es_effect *fx, char *to, size_t to_size)
+{
+	struct email_order *o = known_order(fx->app, fx->ev->subject);
+
+	if (!o)
+		return find_recipient(fx->db, fx->ev->subject, to, to_size, fx->reason,
+				      sizeof(fx->reason));
+	snprintf(to, to_size, "%s", o->to);
+	return o->to[0] != '\0';
+}
+
 /* ---------------------------------------------------------------- sending */
 
 /* What template t says, taken from the event it is about. */
@@ -176,6 +353,7 @@ static enum es_handler_result record_sent(struct es_effect *fx, enum email_templ
 	struct email_app *app = fx->app;
 	const char *name = email_template_name(t);
 	const char *params[5] = {cause->subject, name, to, message_id, cause->id};
+	struct email_order *o;
 	enum es_handler_result r;
 	struct es_event *sent;
 	long n;
@@ -187,6 +365,8 @@ static enum es_handler_result record_sent(struct es_effect *fx, enum email_templ
 		       5, params, fx->reason, sizeof(fx->reason));
 	if (n < 0)
 		return es_effect_db_failed(fx);
+	if ((o = known_order(app, cause->subject)))
+		o->sent |= 1u << t;
 	if (n == 0) /* recorded already: the key, not our earlier look, decides */
 		return ES_HANDLER_OK;
 	/* json_pack's "s" copies; es_event_new steals data even on failure.
@@ -231,12 +411,15 @@ static enum es_handler_result send_email(struct es_effect *fx, enum email_templa
 	char message_id[EMAIL_MESSAGE_ID_SIZE];
 	enum email_delivery_result dr;
 	struct email_message m;
+	struct email_order *o;
 	struct ev_log l;
 	char *text;
 	size_t len;
 	int sent;
 
-	sent = already_sent(fx->db, order_id, t, fx->reason, sizeof(fx->reason));
+	o = known_order(app, order_id);
+	sent = o ? (int)((o->sent >> t) & 1u)
+		 : already_sent(fx->db, order_id, t, fx->reason, sizeof(fx->reason));
 	if (sent < 0)
 		return es_effect_db_failed(fx);
 	if (sent) {
@@ -274,6 +457,7 @@ static enum es_handler_result send_email(struct es_effect *fx, enum email_templa
 static enum es_handler_result keep_pending(struct es_effect *fx, enum email_template t)
 {
 	const char *params[3] = {fx->ev->subject, email_template_name(t), NULL};
+	struct email_order *o;
 	char *text;
 	long n;
 
@@ -290,6 +474,8 @@ static enum es_handler_result keep_pending(struct es_effect *fx, enum email_temp
 	free(text);
 	if (n < 0)
 		return es_effect_db_failed(fx);
+	if ((o = known_order(fx->app, fx->ev->subject)))
+		o->pending = true;
 	es_log(ES_LOG_INFO, &fx->log, "%s waits for the order's OrderPlaced",
 	       email_template_name(t));
 	return ES_HANDLER_OK;
@@ -300,9 +486,12 @@ static enum es_handler_result send_pending(struct es_effect *fx, const char *to)
 {
 	const char *order_id = fx->ev->subject;
 	const char *params[1] = {order_id};
+	struct email_order *o = known_order(fx->app, order_id);
 	enum es_handler_result r = ES_HANDLER_OK;
 	PGresult *res;
 
+	if (o && !o->pending) /* the common case: nothing waited */
+		return ES_HANDLER_OK;
 	res = es_db_query(fx->db,
 			  "SELECT template, event FROM email_pending WHERE order_id = $1 "
 			  "ORDER BY created_at, template",
@@ -334,6 +523,8 @@ static enum es_handler_result send_pending(struct es_effect *fx, const char *to)
 	if (es_db_exec(fx->db, "DELETE FROM email_pending WHERE order_id = $1", 1, params,
 		       fx->reason, sizeof(fx->reason)) < 0)
 		return es_effect_db_failed(fx);
+	if ((o = known_order(fx->app, order_id)))
+		o->pending = false;
 	return ES_HANDLER_OK;
 }
 
@@ -343,6 +534,7 @@ static enum es_handler_result order_placed(struct es_effect *fx)
 	char to[EMAIL_ADDRESS_MAX + 1], total[32];
 	const char *params[4] = {ev->subject, es_data_str(ev, "customerEmail"), total,
 				 es_data_str(ev, "currency")};
+	struct email_order *o = known_order(fx->app, ev->subject);
 	enum es_handler_result r;
 	int found;
 
@@ -354,7 +546,11 @@ static enum es_handler_result order_placed(struct es_effect *fx)
 		       "VALUES ($1, $2, $3::bigint, $4) ON CONFLICT (order_id) DO NOTHING",
 		       4, params, fx->reason, sizeof(fx->reason)) < 0)
 		return es_effect_db_failed(fx);
-	found = find_recipient(fx->db, ev->subject, to, sizeof(to), fx->reason, sizeof(fx->reason));
+	/* Under the order's lock, an order the batch did not know had no row:
+	 * this insert made it. */
+	if (o && !o->to[0])
+		snprintf(o->to, sizeof(o->to), "%s", params[1]);
+	found = recipient(fx, to, sizeof(to));
 	if (found < 0)
 		return es_effect_db_failed(fx);
 	if (!found) {
@@ -368,26 +564,42 @@ static enum es_handler_result order_placed(struct es_effect *fx)
 	return send_pending(fx, to);
 }
 
-/* The effect of every event that causes an email. */
-static enum es_handler_result effect(struct es_effect *fx)
+/* The email of t about fx->ev's order, or its keeping until the order's
+ * OrderPlaced comes. */
+static enum es_handler_result mail(struct es_effect *fx, enum email_template t)
 {
 	char to[EMAIL_ADDRESS_MAX + 1];
-	enum email_template t;
 	int found;
 
-	if (template_of(fx->ev->type, &t)) /* the table only sends us these */
-		return ES_HANDLER_OK;
-	if (lock_order(fx->db, fx->ev->subject, fx->reason, sizeof(fx->reason)))
+	/* load_orders locked the batch's orders; an effect run on its own
+	 * takes its order's lock here. */
+	if (!known_order(fx->app, fx->ev->subject) &&
+	    lock_order(fx->db, fx->ev->subject, fx->reason, sizeof(fx->reason)))
 		return es_effect_db_failed(fx);
 	if (t == EMAIL_ORDER_RECEIVED)
 		return order_placed(fx);
-	found = find_recipient(fx->db, fx->ev->subject, to, sizeof(to), fx->reason,
-			       sizeof(fx->reason));
+	found = recipient(fx, to, sizeof(to));
 	if (found < 0)
 		return es_effect_db_failed(fx);
 	if (!found)
 		return keep_pending(fx, t);
 	return send_email(fx, t, to, fx->ev);
+}
+
+/* The effect of every event that causes an email. */
+static enum es_handler_result effect(struct es_effect *fx)
+{
+	struct email_order *o = known_order(fx->app, fx->ev->subject);
+	enum es_handler_result r;
+	enum email_template t;
+
+	if (template_of(fx->ev->type, &t)) /* the table only sends us these */
+		return ES_HANDLER_OK;
+	r = mail(fx, t);
+	/* What it wrote may be rolled back while what it noted stays. */
+	if (r != ES_HANDLER_OK && o)
+		o->stale = true;
+	return r;
 }
 
 /* ------------------------------------------------------------ the hooks */
@@ -425,12 +637,14 @@ static enum es_handler_result check_mailable(struct es_effect *fx)
 }
 
 /* The batch's deliveries made durable (one fsync of the Maildir's new/,
- * whatever their number) before the commit records them as sent. */
+ * whatever their number) before the commit records them as sent. The
+ * effects are done: what the batch knew of its orders goes. */
 static int sync_deliveries(struct es_db *db, void *arg, struct es_effect *const *applied, size_t n,
 			   char *reason, size_t reason_size)
 {
 	struct email_app *app = arg;
 
+	email_app_release(app);
 	if (!app->unsynced)
 		return 0;
 	if (email_delivery_sync(app->delivery, reason, reason_size))
@@ -462,6 +676,7 @@ static const struct es_dispatch_rule rules[] = {
 const struct es_handlers email_handlers = {
 	.rules = rules,
 	.prepare = check_mailable,
+	.before_effects = load_orders,
 	.before_commit = sync_deliveries,
 	.committed = count_sent,
 };

@@ -41,15 +41,23 @@ extern const size_t email_migrations_count;
 
 /* What the handlers work with; the pointers are borrowed and must outlive
  * it. Fill the public part with email_app_init. */
+struct email_orders;
+
 struct email_app {
 	const char *topic; /* where EmailSent goes: the notifications topic */
 	const struct email_delivery *delivery;
 	struct es_counter *sent_total; /* es_emails_sent_total{template}; NULL: none */
 	bool unsynced; /* delivered since new/ was last made durable */
+	/* What the batch in hand knows of its orders: read in two statements
+	 * for the whole batch, kept up to date by its effects (email.c). */
+	struct email_orders *orders;
 };
 
 void email_app_init(struct email_app *app, const char *topic,
 		    const struct email_delivery *delivery);
+
+/* Frees what the last batch left in app. */
+void email_app_release(struct email_app *app);
 
 /* Registers es_emails_sent_total{template} in reg and keeps it in app.
  * Returns 0, or -1 with errstr filled. */

@@ -21,6 +21,7 @@
 #include "delivery.h"
 #include "email.h"
 #include "es/db.h"
+#include "es/dispatch.h"
 #include "es/envelope.h"
 #include "es/events.h"
 #include "es/http.h"
@@ -377,6 +378,55 @@ START_TEST(refund_before_order_placed_waits_then_both_are_sent)
 }
 END_TEST
 
+/* A batch as the consumer loop hands it over: every email once, whatever
+ * the order of the events in it and however often one comes. */
+START_TEST(one_batch_of_two_orders_sends_each_email_once)
+{
+	char other[ES_UUID_LEN + 1], reason[512];
+	struct es_event *evs[7];
+	struct es_batch_item items[8] = {0};
+	struct es_dispatch d = {.consumer = EMAIL_SERVICE,
+				.db = fx.db,
+				.handlers = &email_handlers,
+				.app = &fx.app};
+
+	es_uuid_new(other);
+	evs[0] = payment_refunded(fx.order); /* overtook its OrderPlaced */
+	evs[1] = order_placed(other, CUSTOMER);
+	evs[2] = order_placed(fx.order, CUSTOMER);
+	evs[3] = order_confirmed(fx.order);
+	evs[4] = order_cancelled(other, "PAYMENT_DECLINED");
+	evs[5] = order_placed(fx.order, "someone.else@example.com"); /* a second OrderPlaced */
+	evs[6] = order_confirmed(fx.order); /* its own event id: the same email */
+	for (int i = 0; i < 7; i++) {
+		ck_assert_ptr_nonnull(evs[i]);
+		items[i].ev = evs[i];
+	}
+	items[7].ev = evs[3]; /* and one delivered twice in the batch */
+
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(es_dispatch_batch(&d, items, 8, reason, sizeof(reason)),
+				 ES_HANDLER_OK);
+		for (int i = 0; i < 8; i++)
+			ck_assert_msg(items[i].result == ES_HANDLER_OK, "%d: %s", i,
+				      items[i].reason);
+		ck_assert_int_eq(files_in("new"), 5);
+		ck_assert_int_eq(sent_rows(fx.order), 3);
+		ck_assert_int_eq(sent_rows(other), 2);
+		ck_assert_int_eq(pending_rows(fx.order), 0);
+		ck_assert_int_eq(outbox_rows(), 5);
+	}
+	/* Each EmailSent once, all to the first OrderPlaced's address. */
+	es_event_free(email_sent_event(fx.order, "refund-issued"));
+	es_event_free(email_sent_event(fx.order, "order-received"));
+	es_event_free(email_sent_event(fx.order, "order-confirmed"));
+	es_event_free(email_sent_event(other, "order-received"));
+	es_event_free(email_sent_event(other, "order-cancelled"));
+	for (int i = 0; i < 7; i++)
+		es_event_free(evs[i]);
+}
+END_TEST
+
 START_TEST(order_confirmed_sends_order_confirmed)
 {
 	struct es_event *placed = order_placed(fx.order, CUSTOMER);
@@ -586,6 +636,7 @@ static Suite *handler_suite(void)
 	tcase_add_test(tc, the_same_event_twice_sends_one_email);
 	tcase_add_test(tc, redelivery_after_a_lost_commit_replaces_the_same_file);
 	tcase_add_test(tc, refund_before_order_placed_waits_then_both_are_sent);
+	tcase_add_test(tc, one_batch_of_two_orders_sends_each_email_once);
 	tcase_add_test(tc, order_confirmed_sends_order_confirmed);
 	tcase_add_test(tc, order_cancelled_sends_the_reason_in_words);
 	tcase_add_test(tc, other_known_types_do_nothing_and_bad_events_are_rejected);

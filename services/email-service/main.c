@@ -57,6 +57,7 @@ int main(void)
 		es_error("stopping: %s", errstr);
 	else
 		rc = 0;
+	email_app_release(&app);
 	es_service_release(&svc);
 	curl_global_cleanup();
 	return rc;
