@@ -23,7 +23,7 @@
 
 #include "es/kafka.h"
 #include "es/log.h"
-#include "it_saga.h"
+#include "saga.h"
 #include "testkafka.h"
 #include "testsupport.h"
 

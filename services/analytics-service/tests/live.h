@@ -14,7 +14,7 @@
 
 #include "analytics.h"
 #include "es/consumer.h"
-#include "it_world.h"
+#include "world.h"
 
 struct it_live {
 	struct es_consumer *c;

@@ -1,4 +1,4 @@
-#include "it_fixture.h"
+#include "fixture.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "it_saga.h"
+#include "saga.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -19,7 +19,7 @@
 #include "es/events.h"
 #include "es/http.h"
 #include "es/log.h"
-#include "it_fixture.h"
+#include "fixture.h"
 #include "testsupport.h"
 
 static const char *conninfo;

@@ -1,4 +1,4 @@
-#include "it_live.h"
+#include "live.h"
 
 #include <stdio.h>
 #include <string.h>

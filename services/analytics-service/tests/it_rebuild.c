@@ -15,12 +15,12 @@
 
 #include "analytics.h"
 #include "es/log.h"
-#include "it_live.h"
-#include "it_saga.h"
-#include "it_world.h"
+#include "live.h"
 #include "rebuild.h"
+#include "saga.h"
 #include "testkafka.h"
 #include "testsupport.h"
+#include "world.h"
 
 #define PARTITIONS 3
 

@@ -13,9 +13,9 @@
 #include "analytics.h"
 #include "es/events.h"
 #include "es/log.h"
-#include "it_saga.h"
-#include "it_world.h"
+#include "saga.h"
 #include "testsupport.h"
+#include "world.h"
 
 static const char *test_conninfo;
 

@@ -16,7 +16,7 @@
 
 #include "es/events.h"
 #include "es/log.h"
-#include "it_fixture.h"
+#include "fixture.h"
 #include "testsupport.h"
 
 #define THREADS 8

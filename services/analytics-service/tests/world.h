@@ -1,6 +1,6 @@
 /*
  * it_world: what the analytics integration tests share besides the saga
- * (it_saga.h): a migrated schema of their own, the read models' numbers,
+ * (saga.h): a migrated schema of their own, the read models' numbers,
  * and for the tests on a broker, the topics with the saga on them and
  * analytics-service's consumer reading them. Every function fails the test
  * (Check assertions) rather than return an error.
@@ -15,7 +15,7 @@
 #include "analytics.h"
 #include "es/db.h"
 #include "es/kafka.h"
-#include "it_saga.h"
+#include "saga.h"
 
 /* Makes a new schema named prefix + a unique suffix (written to schema) on
  * conninfo's database, migrated like the daemon's, and returns the
