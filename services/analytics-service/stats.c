@@ -1,24 +1,11 @@
 #include "stats.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int analytics_parse_ll(const char *s, long long *out)
-{
-	char *end;
-	long long v;
-
-	if (!s || !*s)
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = v;
-	return 0;
-}
+#include "es/config.h"
 
 /* Reads column col of row 0 as a number; SQL NULL reads as 0 (a sum over
  * no rows). */
@@ -31,7 +18,7 @@ static int get_ll(const PGresult *res, int row, const char *col, long long *out,
 		*out = 0;
 		return 0;
 	}
-	if (analytics_parse_ll(v, out)) {
+	if (es_parse_ll(v, LLONG_MIN, LLONG_MAX, out)) {
 		snprintf(errstr, errstr_size, "stats: column %s is not a whole number: %s", col, v);
 		return -1;
 	}

@@ -81,9 +81,4 @@ json_t *analytics_stats_build(struct es_db *db, char *errstr, size_t errstr_size
 int analytics_order_counts_load(struct es_db *db, struct analytics_order_counts *c, char *errstr,
 				size_t errstr_size);
 
-/* Parses a whole decimal number as PostgreSQL prints bigint and numeric
- * sums. Returns 0, or -1 when s is NULL, empty, not a number or out of
- * range. */
-int analytics_parse_ll(const char *s, long long *out);
-
 #endif

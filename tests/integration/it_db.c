@@ -29,12 +29,7 @@ static const char *test_conninfo;
 
 static struct es_db *connect_schema(const char *schema)
 {
-	char errstr[512];
-	struct es_db *db;
-
-	db = es_db_connect(test_conninfo, schema, CONNECT_TIMEOUT_MS, errstr, sizeof(errstr));
-	ck_assert_msg(db, "connect to schema %s: %s", schema, errstr);
-	return db;
+	return es_test_connect(test_conninfo, schema);
 }
 
 /* Connects to a new, uniquely named schema (written into schema). */

@@ -15,19 +15,13 @@
 #include "es/log.h"
 #include "testsupport.h"
 
-#define CONNECT_TIMEOUT_MS 10000
 #define CONSUMER "payment-service"
 
 static const char *test_conninfo;
 
 static struct es_db *connect_schema(const char *schema)
 {
-	char errstr[512];
-	struct es_db *db;
-
-	db = es_db_connect(test_conninfo, schema, CONNECT_TIMEOUT_MS, errstr, sizeof(errstr));
-	ck_assert_msg(db, "connect to schema %s: %s", schema, errstr);
-	return db;
+	return es_test_connect(test_conninfo, schema);
 }
 
 /* Connects to a new schema with the inbox table in it. */
@@ -224,30 +218,6 @@ static void *claimer_main(void *arg)
 	return NULL;
 }
 
-struct blocked {
-	struct es_db *observer;
-	int pid;
-};
-
-/* true once backend pid waits on a lock (the other claim's row). */
-static bool is_blocked(void *arg)
-{
-	struct blocked *b = arg;
-	char pid[16], errstr[512];
-	const char *params[1] = {pid};
-	PGresult *res;
-	bool waiting;
-
-	snprintf(pid, sizeof(pid), "%d", b->pid);
-	res = es_db_query(b->observer,
-			  "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int "
-			  "AND wait_event_type = 'Lock'",
-			  1, params, errstr, sizeof(errstr));
-	waiting = res && PQntuples(res) == 1;
-	PQclear(res);
-	return waiting;
-}
-
 /*
  * A claims and holds its transaction open; B claims the same event and must
  * wait for A. Then A finishes (commit or rollback) and B's answer follows.
@@ -259,13 +229,13 @@ static enum claim race_against_open_claim(bool first_commits)
 	struct es_db *b = connect_schema(schema);
 	struct es_db *observer = connect_schema(schema);
 	struct claimer cb = {.db = b, .event_id = "evt-race"};
-	struct blocked blocked = {.observer = observer, .pid = es_db_backend_pid(b)};
+	struct es_test_lock_wait blocked = {.observer = observer, .pid = es_db_backend_pid(b)};
 	pthread_t tid;
 
 	ck_assert_int_eq(es_db_begin(a, errstr, sizeof(errstr)), 0);
 	ck_assert_int_eq(claim(a, CONSUMER, "evt-race", NULL, errstr, sizeof(errstr)), CLAIM_NEW);
 	ck_assert_int_eq(pthread_create(&tid, NULL, claimer_main, &cb), 0);
-	ck_assert_msg(es_test_wait_until(is_blocked, &blocked, 10000),
+	ck_assert_msg(es_test_wait_until(es_test_waits_on_lock, &blocked, 10000),
 		      "the second claim should wait for the first transaction");
 	if (first_commits)
 		ck_assert_msg(es_db_commit(a, errstr, sizeof(errstr)) == 0, "%s", errstr);

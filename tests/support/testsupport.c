@@ -304,6 +304,32 @@ void es_test_outbox_put_all(struct es_db *db, const char *topic, struct es_event
 	ck_assert_msg(es_db_tx(db, put_in_tx, &a, err, sizeof(err)) == 0, "%s", err);
 }
 
+struct es_db *es_test_connect(const char *conninfo, const char *schema)
+{
+	char errstr[512];
+	struct es_db *db = es_db_connect(conninfo, schema, 10000, errstr, sizeof(errstr));
+
+	ck_assert_msg(db, "connect to schema %s: %s", schema, errstr);
+	return db;
+}
+
+bool es_test_waits_on_lock(void *lock_wait)
+{
+	const struct es_test_lock_wait *w = lock_wait;
+	char pid[16], errstr[512];
+	PGresult *res;
+	bool waiting;
+
+	snprintf(pid, sizeof(pid), "%d", w->pid);
+	res = es_db_query(w->observer,
+			  "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int"
+			  " AND wait_event_type = 'Lock'",
+			  1, (const char *const[]){pid}, errstr, sizeof(errstr));
+	waiting = res && PQntuples(res) == 1;
+	PQclear(res);
+	return waiting;
+}
+
 long es_test_count(struct es_db *db, const char *sql, int nparams, const char *const *params)
 {
 	char err[512];

@@ -78,6 +78,22 @@ bool es_test_wait_until(bool (*cond)(void *), void *arg, int timeout_ms);
 struct es_db;
 void es_test_outbox_put_all(struct es_db *db, const char *topic, struct es_event **evs, int n);
 
+/* Connects to schema of the test's database (creating the schema); the
+ * test fails if that does not succeed within 10 s. */
+struct es_db *es_test_connect(const char *conninfo, const char *schema);
+
+/*
+ * Waits (es_test_wait_until) until the connection of backend pid waits on
+ * a lock, as seen from observer: how a race test knows that its second
+ * transaction is blocked behind the first. No Check assertion inside, so
+ * that it may run beside a thread.
+ */
+struct es_test_lock_wait {
+	struct es_db *observer;
+	int pid; /* es_db_backend_pid() of the connection that should wait */
+};
+bool es_test_waits_on_lock(void *lock_wait);
+
 /* Runs a query returning one row with a number in column "n"; the test
  * fails if it does not run. */
 long es_test_count(struct es_db *db, const char *sql, int nparams, const char *const *params);

@@ -99,27 +99,6 @@ START_TEST(zero_latency_is_a_value_not_null)
 }
 END_TEST
 
-START_TEST(parse_ll_takes_whole_numbers_only)
-{
-	long long v = 42;
-
-	ck_assert_int_eq(analytics_parse_ll("0", &v), 0);
-	ck_assert_int_eq(v, 0);
-	ck_assert_int_eq(analytics_parse_ll("9223372036854775807", &v), 0);
-	ck_assert(v == LLONG_MAX);
-	ck_assert_int_eq(analytics_parse_ll("-17", &v), 0);
-	ck_assert_int_eq(v, -17);
-
-	v = 42;
-	ck_assert_int_eq(analytics_parse_ll(NULL, &v), -1);
-	ck_assert_int_eq(analytics_parse_ll("", &v), -1);
-	ck_assert_int_eq(analytics_parse_ll("12.5", &v), -1);
-	ck_assert_int_eq(analytics_parse_ll("12abc", &v), -1);
-	ck_assert_int_eq(analytics_parse_ll("9223372036854775808", &v), -1);
-	ck_assert_int_eq(v, 42);
-}
-END_TEST
-
 int main(void)
 {
 	Suite *s = suite_create("analytics stats");
@@ -131,7 +110,6 @@ int main(void)
 	tcase_add_test(tc, empty_read_model_gives_zeros_and_null_latency);
 	tcase_add_test(tc, figures_become_the_contract_fields_in_order);
 	tcase_add_test(tc, zero_latency_is_a_value_not_null);
-	tcase_add_test(tc, parse_ll_takes_whole_numbers_only);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -22,7 +22,6 @@
 #include "payment.h"
 #include "testsupport.h"
 
-#define CONNECT_TIMEOUT_MS 10000
 #define TOPIC "payments"
 #define ORDER "0b6f2c9e-51d4-4e8a-9c1f-3a7d2e6b8f40"
 
@@ -34,12 +33,7 @@ static const char *test_conninfo;
 
 static struct es_db *connect_schema(const char *schema)
 {
-	char errstr[512];
-	struct es_db *db;
-
-	db = es_db_connect(test_conninfo, schema, CONNECT_TIMEOUT_MS, errstr, sizeof(errstr));
-	ck_assert_msg(db, "connect to schema %s: %s", schema, errstr);
-	return db;
+	return es_test_connect(test_conninfo, schema);
 }
 
 /* A new schema with the library's and the service's migrations. */
@@ -677,29 +671,6 @@ static void *racer_main(void *arg)
 	return NULL;
 }
 
-struct blocked {
-	struct es_db *observer;
-	int pid;
-};
-
-/* true once backend pid waits on a lock. */
-static bool is_blocked(void *arg)
-{
-	struct blocked *b = arg;
-	char pid[16], errstr[512];
-	PGresult *res;
-	bool waiting;
-
-	snprintf(pid, sizeof(pid), "%d", b->pid);
-	res = es_db_query(b->observer,
-			  "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int "
-			  "AND wait_event_type = 'Lock'",
-			  1, (const char *const[]){pid}, errstr, sizeof(errstr));
-	waiting = res && PQntuples(res) == 1;
-	PQclear(res);
-	return waiting;
-}
-
 /*
  * Connection A applies first's effect in a transaction it holds open;
  * connection B handles second meanwhile, and must wait for A. Then A
@@ -712,7 +683,7 @@ static struct es_db *race(const struct es_event *first, es_effect_fn *first_effe
 	struct es_db *a = connect_migrated(schema, sizeof(schema));
 	struct es_db *b = connect_schema(schema);
 	struct es_db *observer = connect_schema(schema);
-	struct blocked blocked = {.observer = observer, .pid = es_db_backend_pid(b)};
+	struct es_test_lock_wait blocked = {.observer = observer, .pid = es_db_backend_pid(b)};
 	struct payment_app app_a;
 	struct racer rb = {.ev = second};
 	pthread_t tid;
@@ -728,7 +699,7 @@ static struct es_db *race(const struct es_event *first, es_effect_fn *first_effe
 	ck_assert_int_eq(es_db_begin(a, errstr, sizeof(errstr)), 0);
 	ck_assert_msg(first_effect(&fx) == ES_HANDLER_OK, "%s", fx.reason);
 	ck_assert_int_eq(pthread_create(&tid, NULL, racer_main, &rb), 0);
-	ck_assert_msg(es_test_wait_until(is_blocked, &blocked, 10000),
+	ck_assert_msg(es_test_wait_until(es_test_waits_on_lock, &blocked, 10000),
 		      "the second event should wait for the first one's transaction");
 	ck_assert_msg(es_db_commit(a, errstr, sizeof(errstr)) == 0, "%s", errstr);
 	pthread_join(tid, NULL);
