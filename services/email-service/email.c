@@ -1,4 +1,5 @@
 #include "email.h"
+#include "orders.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,170 +65,6 @@ static const struct es_log_ctx *ev_log(struct ev_log *l, const struct es_event *
 	if (ev->traceparent && es_traceparent_trace_id(ev->traceparent, l->trace_id) == 0)
 		l->ctx.trace_id = l->trace_id;
 	return &l->ctx;
-}
-
-/* ------------------------------------------------------ the batch's orders */
-
-/*
- * What the batch's transaction knows of one of its orders. load_orders
- * takes the orders' locks and reads this for the whole batch in two
- * statements, instead of three for every email; the effects then keep it
- * up to date as they write. An effect that does not finish (RETRY, or a
- * REJECT whose savepoint takes its writes back) marks its order stale, and
- * the batch's later effects on that order ask the database again.
- */
-struct email_order {
-	char order_id[EMAIL_ORDER_ID_MAX + 1];
-	char to[EMAIL_ADDRESS_MAX + 1]; /* "": no OrderPlaced seen yet */
-	unsigned sent; /* bit t: template t recorded in email_sent */
-	bool pending; /* email_pending may hold emails of the order */
-	bool stale; /* see above */
-};
-
-struct email_orders {
-	struct email_order *o;
-	size_t n;
-};
-
-void email_app_release(struct email_app *app)
-{
-	if (!app->orders)
-		return;
-	free(app->orders->o);
-	free(app->orders);
-	app->orders = NULL;
-}
-
-/* The batch's knowledge of order_id, or NULL (an effect run outside a
- * batch, or an order whose knowledge went stale): ask the database. */
-static struct email_order *known_order(struct email_app *app, const char *order_id)
-{
-	struct email_orders *b = app->orders;
-
-	for (size_t i = 0; b && i < b->n; i++) {
-		if (!strcmp(b->o[i].order_id, order_id))
-			return b->o[i].stale ? NULL : &b->o[i];
-	}
-	return NULL;
-}
-
-static int compare_ids(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The batch's distinct order ids in sorted order, as a JSON array (the
- * parameter of load_orders' statements). NULL when out of memory. */
-static char *sorted_ids(struct es_effect *const *fresh, size_t n)
-{
-	const char **ids = calloc(n ? n : 1, sizeof(*ids));
-	json_t *arr = json_array();
-	char *text = NULL;
-
-	if (!ids || !arr)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		ids[i] = fresh[i]->ev->subject;
-	qsort(ids, n, sizeof(*ids), compare_ids);
-	for (size_t i = 0; i < n; i++) {
-		if ((i == 0 || strcmp(ids[i], ids[i - 1])) &&
-		    json_array_append_new(arr, json_string(ids[i])))
-			goto out;
-	}
-	text = json_dumps(arr, JSON_COMPACT);
-out:
-	free(ids);
-	json_decref(arr);
-	return text;
-}
-
-/* Copies the row's knowledge of one order into o. */
-static void order_from_row(struct email_order *o, const PGresult *res, int row)
-{
-	const char *to = es_db_get(res, row, "email");
-	const char *sent = es_db_get(res, row, "sent");
-	const char *pending = es_db_get(res, row, "pending");
-
-	memset(o, 0, sizeof(*o));
-	snprintf(o->order_id, sizeof(o->order_id), "%s", es_db_get(res, row, "order_id"));
-	snprintf(o->to, sizeof(o->to), "%s", to ? to : "");
-	for (int t = 0; sent && t < EMAIL_NTEMPLATES; t++) {
-		const char *name = email_template_name(t);
-		const char *at = strstr(sent, name);
-
-		/* sent is a comma-separated list of template names. */
-		while (at && ((at != sent && at[-1] != ',') ||
-			      (at[strlen(name)] && at[strlen(name)] != ',')))
-			at = strstr(at + 1, name);
-		if (at)
-			o->sent |= 1u << t;
-	}
-	o->pending = pending && !strcmp(pending, "t");
-}
-
-/*
- * es_handlers.before_effects: locks the batch's orders (in sorted order,
- * so that two instances taking several cannot deadlock), then reads each
- * one's recipient, sent templates and pending emails. Two statements: a
- * statement sees what committed before it began, so the read must come
- * after the locks, in a statement of its own.
- */
-static int load_orders(struct es_db *db, void *arg, struct es_effect *const *fresh, size_t n,
-		       char *errstr, size_t errstr_size)
-{
-	struct email_app *app = arg;
-	const char *params[2] = {NULL, EMAIL_SERVICE};
-	struct email_orders *b;
-	PGresult *res;
-	char *ids;
-	int rc = -1;
-
-	email_app_release(app);
-	if (n == 0)
-		return 0;
-	ids = sorted_ids(fresh, n);
-	b = calloc(1, sizeof(*b));
-	if (!ids || !b) {
-		snprintf(errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	params[0] = ids;
-	res = es_db_query(db,
-			  "SELECT count(pg_advisory_xact_lock(hashtext($2 || ':' || o)))"
-			  " AS locked FROM json_array_elements_text($1::json) AS o",
-			  2, params, errstr, errstr_size);
-	if (!res)
-		goto out;
-	PQclear(res);
-	res = es_db_query(db,
-			  "SELECT i.order_id, e.email,"
-			  " (SELECT string_agg(s.template, ',') FROM email_sent s"
-			  "  WHERE s.order_id = i.order_id) AS sent,"
-			  " EXISTS (SELECT 1 FROM email_pending p WHERE p.order_id = i.order_id)"
-			  "  AS pending"
-			  " FROM json_array_elements_text($1::json) AS i(order_id)"
-			  " LEFT JOIN email_orders e ON e.order_id = i.order_id",
-			  1, params, errstr, errstr_size);
-	if (!res)
-		goto out;
-	b->o = calloc((size_t)PQntuples(res) + 1, sizeof(*b->o));
-	if (!b->o) {
-		PQclear(res);
-		snprintf(errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	for (int i = 0; i < PQntuples(res); i++)
-		order_from_row(&b->o[b->n++], res, i);
-	PQclear(res);
-	app->orders = b;
-	b = NULL;
-	rc = 0;
-out:
-	free(ids);
-	if (b)
-		free(b->o);
-	free(b);
-	return rc;
 }
 
 /* ------------------------------------------------------------- statements */
@@ -302,7 +139,7 @@ static int already_sent(struct es_db *db, const char *order_id, enum email_templ
  * not come yet, -1 on error. */
 static int recipient(struct es_effect *fx, char *to, size_t to_size)
 {
-	struct email_order *o = known_order(fx->app, fx->ev->subject);
+	struct email_order *o = email_order_known(fx->app, fx->ev->subject);
 
 	if (!o)
 		return find_recipient(fx->db, fx->ev->subject, to, to_size, fx->reason,
@@ -365,7 +202,7 @@ static enum es_handler_result record_sent(struct es_effect *fx, enum email_templ
 		       5, params, fx->reason, sizeof(fx->reason));
 	if (n < 0)
 		return es_effect_db_failed(fx);
-	if ((o = known_order(app, cause->subject)))
+	if ((o = email_order_known(app, cause->subject)))
 		o->sent |= 1u << t;
 	if (n == 0) /* recorded already: the key, not our earlier look, decides */
 		return ES_HANDLER_OK;
@@ -417,7 +254,7 @@ static enum es_handler_result send_email(struct es_effect *fx, enum email_templa
 	size_t len;
 	int sent;
 
-	o = known_order(app, order_id);
+	o = email_order_known(app, order_id);
 	sent = o ? (int)((o->sent >> t) & 1u)
 		 : already_sent(fx->db, order_id, t, fx->reason, sizeof(fx->reason));
 	if (sent < 0)
@@ -474,7 +311,7 @@ static enum es_handler_result keep_pending(struct es_effect *fx, enum email_temp
 	free(text);
 	if (n < 0)
 		return es_effect_db_failed(fx);
-	if ((o = known_order(fx->app, fx->ev->subject)))
+	if ((o = email_order_known(fx->app, fx->ev->subject)))
 		o->pending = true;
 	es_log(ES_LOG_INFO, &fx->log, "%s waits for the order's OrderPlaced",
 	       email_template_name(t));
@@ -486,7 +323,7 @@ static enum es_handler_result send_pending(struct es_effect *fx, const char *to)
 {
 	const char *order_id = fx->ev->subject;
 	const char *params[1] = {order_id};
-	struct email_order *o = known_order(fx->app, order_id);
+	struct email_order *o = email_order_known(fx->app, order_id);
 	enum es_handler_result r = ES_HANDLER_OK;
 	PGresult *res;
 
@@ -523,7 +360,7 @@ static enum es_handler_result send_pending(struct es_effect *fx, const char *to)
 	if (es_db_exec(fx->db, "DELETE FROM email_pending WHERE order_id = $1", 1, params,
 		       fx->reason, sizeof(fx->reason)) < 0)
 		return es_effect_db_failed(fx);
-	if ((o = known_order(fx->app, order_id)))
+	if ((o = email_order_known(fx->app, order_id)))
 		o->pending = false;
 	return ES_HANDLER_OK;
 }
@@ -534,7 +371,7 @@ static enum es_handler_result order_placed(struct es_effect *fx)
 	char to[EMAIL_ADDRESS_MAX + 1], total[32];
 	const char *params[4] = {ev->subject, es_data_str(ev, "customerEmail"), total,
 				 es_data_str(ev, "currency")};
-	struct email_order *o = known_order(fx->app, ev->subject);
+	struct email_order *o = email_order_known(fx->app, ev->subject);
 	enum es_handler_result r;
 	int found;
 
@@ -571,9 +408,9 @@ static enum es_handler_result mail(struct es_effect *fx, enum email_template t)
 	char to[EMAIL_ADDRESS_MAX + 1];
 	int found;
 
-	/* load_orders locked the batch's orders; an effect run on its own
+	/* email_orders_load locked the batch's orders; an effect run on its own
 	 * takes its order's lock here. */
-	if (!known_order(fx->app, fx->ev->subject) &&
+	if (!email_order_known(fx->app, fx->ev->subject) &&
 	    lock_order(fx->db, fx->ev->subject, fx->reason, sizeof(fx->reason)))
 		return es_effect_db_failed(fx);
 	if (t == EMAIL_ORDER_RECEIVED)
@@ -589,7 +426,7 @@ static enum es_handler_result mail(struct es_effect *fx, enum email_template t)
 /* The effect of every event that causes an email. */
 static enum es_handler_result effect(struct es_effect *fx)
 {
-	struct email_order *o = known_order(fx->app, fx->ev->subject);
+	struct email_order *o = email_order_known(fx->app, fx->ev->subject);
 	enum es_handler_result r;
 	enum email_template t;
 
@@ -676,7 +513,7 @@ static const struct es_dispatch_rule rules[] = {
 const struct es_handlers email_handlers = {
 	.rules = rules,
 	.prepare = check_mailable,
-	.before_effects = load_orders,
+	.before_effects = email_orders_load,
 	.before_commit = sync_deliveries,
 	.committed = count_sent,
 };
