@@ -132,8 +132,9 @@ int es_http_start(struct es_http *http, char *errstr, size_t errstr_size);
  * or 0 when not started. */
 unsigned short es_http_port(const struct es_http *http);
 
-/* Stops accepting, closes every connection and waits for running handlers
- * to return. A no-op when not started. */
+/* Gives open connections up to 200 ms to end, then stops accepting,
+ * closes every connection and waits for running handlers to return. A
+ * no-op when not started. */
 void es_http_stop(struct es_http *http);
 
 /* Stops the server when running and frees it. NULL is a no-op. */
