@@ -358,8 +358,6 @@ START_TEST(dlq_replay_refuses_a_topic_that_does_not_exist)
 }
 END_TEST
 
-/* -------------------------------------------------------------- watch */
-
 int main(void)
 {
 	Suite *s = suite_create("tools.shopctl.dlq");
