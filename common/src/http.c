@@ -336,6 +336,77 @@ static enum MHD_Result body_too_large(struct es_http_request *req)
  * know we will refuse, so that a big body is never read (libmicrohttpd
  * then skips the 100 Continue and closes after the answer).
  */
+/* The bearer token of req, or NULL. */
+static const char *bearer_token(const struct es_http_request *req)
+{
+	const char *v = es_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (!v || strncasecmp(v, "Bearer ", 7))
+		return NULL;
+	v += 7;
+	while (*v == ' ')
+		v++;
+	return *v ? v : NULL;
+}
+
+/* The access the route of req asks for: the built-in /metrics is an
+ * operator's when the server listens beyond the loopback address. */
+static enum es_http_access access_of(const struct es_http_request *req)
+{
+	const char *bind = req->http->conf.bind_addr;
+
+	if (req->route->fn == handle_metrics && (!bind || strncmp(bind, "127.", 4)))
+		return ES_HTTP_OPERATOR;
+	return req->route->access;
+}
+
+/*
+ * Checks the caller of req against its route. Returns true when the
+ * handler may run (req->caller filled); otherwise the 401 or 403 problem
+ * is the reply. The reason a token was refused goes to the client (it is
+ * about the client's own token) but the token itself goes nowhere.
+ */
+static bool caller_allowed(struct es_http_request *req)
+{
+	const struct es_auth *auth = req->http->conf.auth;
+	enum es_http_access access;
+	const char *token;
+	char why[256], challenge[400];
+
+	if (!auth)
+		return true;
+	access = access_of(req);
+	if (access == ES_HTTP_PUBLIC)
+		return true;
+	token = bearer_token(req);
+	if (!token) {
+		es_http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				   "Bearer realm=\"eventshop\"");
+		es_http_reply_problem(req, MHD_HTTP_UNAUTHORIZED, NULL, "Authentication required",
+				      "This resource needs a bearer token: Authorization: Bearer "
+				      "<token>.",
+				      NULL);
+		return false;
+	}
+	if (es_auth_verify(auth, token, (long long)time(NULL), &req->caller, why, sizeof(why))) {
+		snprintf(challenge, sizeof(challenge),
+			 "Bearer realm=\"eventshop\", error=\"invalid_token\", "
+			 "error_description=\"%s\"",
+			 why);
+		es_http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
+		es_http_reply_problem(req, MHD_HTTP_UNAUTHORIZED, NULL, "Invalid token", why, NULL);
+		return false;
+	}
+	if (access == ES_HTTP_OPERATOR && req->caller.role != ES_AUTH_OPERATOR) {
+		es_http_reply_problem(req, MHD_HTTP_FORBIDDEN, NULL, "Operators only",
+				      "This resource is for the shop's operators; a customer's "
+				      "token does not open it.",
+				      NULL);
+		return false;
+	}
+	return true;
+}
+
 static enum MHD_Result request_begin(struct es_http_request *req)
 {
 	struct es_http *http = req->http;
@@ -354,6 +425,8 @@ static enum MHD_Result request_begin(struct es_http_request *req)
 		return reject(req, MHD_HTTP_METHOD_NOT_ALLOWED, detail);
 	}
 	req->route_label = req->route->pattern;
+	if (!caller_allowed(req))
+		return queue_reply(req);
 	if (content_length_over(req, http->conf.body_limit))
 		return body_too_large(req);
 	return MHD_YES;

@@ -33,6 +33,7 @@ struct route {
 	size_t nseg;
 	es_http_handler fn;
 	void *arg;
+	enum es_http_access access;
 };
 
 struct http_watch; /* http_guard.c's, one per open connection */
@@ -81,6 +82,7 @@ struct es_http_request {
 	const struct route *route;
 	struct timespec started;
 	struct es_db *db; /* es_http_db's, given back after the handler */
+	struct es_caller caller; /* who the token says is calling (es_http_caller) */
 
 	char *pathbuf; /* the path's copy that seg[] points into */
 	const char *seg[ES_HTTP_MAX_SEGMENTS];

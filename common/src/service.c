@@ -135,8 +135,10 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 	    es_config_long("CONSUMER_BATCH_MAX", ES_CONSUMER_BATCH_MAX, 1, 10000, &batch_max,
 			   errstr, errstr_size) ||
 	    es_retention_config_env(&svc->retention, errstr, errstr_size) ||
+	    es_auth_from_env(&svc->auth, errstr, errstr_size) ||
 	    es_kafka_metrics_register(svc->metrics, &svc->kmetrics, errstr, errstr_size))
 		goto fail;
+	http.auth = svc->auth;
 	svc->batch_max = (int)batch_max;
 	svc->pruned = es_counter_register(
 		svc->metrics, "es_retention_deleted_total",
@@ -201,6 +203,9 @@ int es_service_start(struct es_service *svc, char *errstr, size_t errstr_size)
 	if (svc->relay && es_relay_start(svc->relay, errstr, errstr_size))
 		return -1;
 	es_info("serving HTTP on port %u", es_http_port(svc->http));
+	if (!svc->auth)
+		es_warn("AUTH_JWT_KEY_FILE is not set: every route is open to everyone, every "
+			"customer's orders to every caller (development only; see docs/auth.md)");
 	return 0;
 }
 
@@ -291,5 +296,6 @@ void es_service_release(struct es_service *svc)
 	es_dbpool_free(svc->pool);
 	es_db_free(svc->db);
 	es_metrics_free(svc->metrics);
+	es_auth_free(svc->auth);
 	memset(svc, 0, sizeof(*svc));
 }

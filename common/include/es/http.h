@@ -63,6 +63,7 @@
 
 #include <jansson.h>
 
+#include "es/auth.h"
 #include "es/db.h"
 #include "es/dbpool.h"
 #include "es/metrics.h"
@@ -110,6 +111,7 @@ struct es_http_conf {
 	es_http_ready_fn ready; /* NULL: always ready */
 	void *ready_arg;
 	struct es_dbpool *db_pool; /* not owned; lends es_http_db's connections */
+	const struct es_auth *auth; /* not owned; NULL: every route open to anyone */
 };
 
 /* Fills conf with the defaults above, port 0, all interfaces, no metrics,
@@ -139,6 +141,30 @@ struct es_http *es_http_new(const struct es_http_conf *conf, char *errstr, size_
  */
 int es_http_route(struct es_http *http, const char *method, const char *pattern, es_http_handler fn,
 		  void *arg, char *errstr, size_t errstr_size);
+
+/*
+ * Who may call a route. With conf.auth set, a CUSTOMER route needs a valid
+ * bearer token (a customer's or an operator's) and an OPERATOR route an
+ * operator's: the server checks it before the body is read and the handler
+ * called, and answers 401 problem+json with WWW-Authenticate: Bearer (no
+ * token, or one that does not verify) or 403 (a customer's token on an
+ * operator's route). Without conf.auth every route is open. The built-in
+ * /metrics is an OPERATOR route when the server listens beyond 127.0.0.1.
+ */
+enum es_http_access {
+	ES_HTTP_PUBLIC,
+	ES_HTTP_CUSTOMER,
+	ES_HTTP_OPERATOR,
+};
+
+/* es_http_route for a route that only some callers may use. */
+int es_http_route_for(struct es_http *http, enum es_http_access access, const char *method,
+		      const char *pattern, es_http_handler fn, void *arg, char *errstr,
+		      size_t errstr_size);
+
+/* Who is calling: role ES_AUTH_ANYONE on a public route or with auth off;
+ * otherwise what the verified token says. Valid for the request. */
+const struct es_caller *es_http_caller(const struct es_http_request *req);
 
 /* Starts listening and serving. Returns 0, or -1 with errstr filled (e.g.
  * the port is taken). */
