@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jwt.h>
 
@@ -216,4 +217,31 @@ char *es_auth_issue(const struct es_auth *auth, enum es_auth_role role, const ch
 out:
 	jwt_free(jwt);
 	return token; /* libjwt's, from malloc() */
+}
+
+int es_auth_header_from_env(enum es_auth_role role, const char *customer_id, long ttl_s, char *out,
+			    size_t out_size, char *errstr, size_t errstr_size)
+{
+	struct es_auth *auth;
+	char *token;
+	int n;
+
+	out[0] = '\0';
+	if (es_auth_from_env(&auth, errstr, errstr_size))
+		return -1;
+	if (!auth)
+		return 0;
+	token = es_auth_issue(auth, role, customer_id, (long long)time(NULL), ttl_s, errstr,
+			      errstr_size);
+	es_auth_free(auth);
+	if (!token)
+		return -1;
+	n = snprintf(out, out_size, "Authorization: Bearer %s", token);
+	free(token);
+	if (n < 0 || (size_t)n >= out_size) {
+		out[0] = '\0';
+		snprintf(errstr, errstr_size, "the token does not fit in %zu bytes", out_size);
+		return -1;
+	}
+	return 0;
 }

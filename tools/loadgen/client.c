@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "es/auth.h"
 #include "es/envelope.h"
 #include "loadgen.h"
 
@@ -48,6 +49,9 @@ struct lg_http {
 	size_t gets_inflight;
 	struct poll_slot *ring;
 	size_t ring_head, ring_len, ring_cap;
+	/* The run's customer's token line when the shop asks for tokens
+	 * (AUTH_JWT_KEY_FILE set: es_auth_header_from_env), else "". */
+	char auth[ES_AUTH_HEADER_MAX];
 };
 
 int64_t lg_now_us(void)
@@ -137,7 +141,9 @@ int lg_http_init(struct lg_run *run, char *errstr, size_t errstr_size)
 	}
 	run->http = h;
 	snprintf(h->post_url, sizeof(h->post_url), "%s/orders", cfg->url);
-	if (make_bodies(run, h, errstr, errstr_size))
+	if (make_bodies(run, h, errstr, errstr_size) ||
+	    es_auth_header_from_env(ES_AUTH_CUSTOMER, run->customer_id, LG_TOKEN_TTL_S, h->auth,
+				    sizeof(h->auth), errstr, errstr_size))
 		return -1;
 	h->nreqs = (size_t)cfg->concurrency + (cfg->kafka ? 0 : (size_t)cfg->poll_concurrency);
 	h->reqs = calloc(h->nreqs, sizeof(*h->reqs));
@@ -163,6 +169,14 @@ int lg_http_init(struct lg_run *run, char *errstr, size_t errstr_size)
 			h->free_posts = req;
 		} else {
 			curl_easy_setopt(req->easy, CURLOPT_HTTPGET, 1L);
+			if (h->auth[0]) {
+				req->headers = curl_slist_append(NULL, h->auth);
+				if (!req->headers) {
+					snprintf(errstr, errstr_size, "out of memory");
+					return -1;
+				}
+				curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+			}
 			req->next_free = h->free_gets;
 			h->free_gets = req;
 		}
@@ -225,8 +239,10 @@ int lg_http_post(struct lg_run *run, uint64_t n, int64_t now_us)
 	body = h->bodies[lg_mix_pick(&run->cfg->mix, lg_rand_next(&run->rng))];
 	snprintf(key, sizeof(key), "Idempotency-Key: %s-%llu", run->customer_id,
 		 (unsigned long long)n);
-	for (size_t i = 0; i < 3; i++) {
-		grown = curl_slist_append(list, i < 2 ? fixed[i] : key);
+	for (size_t i = 0; i < 4; i++) {
+		if (i == 3 && !h->auth[0])
+			break;
+		grown = curl_slist_append(list, i < 2 ? fixed[i] : i == 2 ? key : h->auth);
 		if (!grown) {
 			curl_slist_free_all(list);
 			return -1;

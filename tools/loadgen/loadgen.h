@@ -28,6 +28,9 @@
 
 #define LG_NAME "eventshop-loadgen"
 #define LG_URL_DEFAULT "http://127.0.0.1:8080"
+/* The run's token (when the shop asks for one, AUTH_JWT_KEY_FILE) lasts
+ * longer than any run. */
+#define LG_TOKEN_TTL_S (7L * 86400)
 #define LG_URL_MAX 2048
 
 enum lg_exit {

@@ -148,9 +148,10 @@ static int print_accepted(const struct shopctl_http_reply *reply)
 
 static int post(const struct place_args *a, const char *base)
 {
-	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
+	const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
 	struct shopctl_http_reply reply;
-	char url[2100], key_header[KEY_HEADER_MAX], err[2400];
+	char url[2100], key_header[KEY_HEADER_MAX], err[2400], auth[ES_AUTH_HEADER_MAX];
+	size_t nh = 1;
 	json_t *order;
 	char *body;
 	int rc;
@@ -169,8 +170,17 @@ static int post(const struct place_args *a, const char *base)
 	}
 	if (a->key) {
 		snprintf(key_header, sizeof(key_header), "Idempotency-Key: %s", a->key);
-		headers[1] = key_header;
+		headers[nh++] = key_header;
 	}
+	/* With the shop's key at hand, the customer's own token. */
+	if (es_auth_header_from_env(ES_AUTH_CUSTOMER, a->customer, SHOPCTL_TOKEN_TTL_S, auth,
+				    sizeof(auth), err, sizeof(err))) {
+		shopctl_err("AUTH_JWT_KEY_FILE: %s", err);
+		free(body);
+		return SHOPCTL_FAIL;
+	}
+	if (auth[0])
+		headers[nh++] = auth;
 	snprintf(url, sizeof(url), "%s/orders", base);
 	if (shopctl_http("POST", url, headers, body, &reply, err, sizeof(err))) {
 		shopctl_err("%s (is order-service running? --url or ORDER_SERVICE_URL)", err);

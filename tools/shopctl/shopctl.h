@@ -10,6 +10,12 @@
 #ifndef SHOPCTL_H
 #define SHOPCTL_H
 
+#include "es/auth.h"
+
+/* How long the tokens shopctl makes for its own requests are valid (it
+ * makes them when AUTH_JWT_KEY_FILE is set: es_auth_header_from_env). */
+#define SHOPCTL_TOKEN_TTL_S 300
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>

@@ -81,4 +81,18 @@ int es_auth_verify(const struct es_auth *auth, const char *token, long long now,
 char *es_auth_issue(const struct es_auth *auth, enum es_auth_role role, const char *customer_id,
 		    long long now, long ttl_s, char *errstr, size_t errstr_size);
 
+/* Room for "Authorization: Bearer <token>" with any token es_auth_issue
+ * makes. */
+#define ES_AUTH_HEADER_MAX 2048
+
+/*
+ * For the tools that hold the shop's key (shopctl, the load generator, the
+ * console, the tests): the header line "Authorization: Bearer <token>" for
+ * role and customer_id, signed with AUTH_JWT_KEY_FILE (AUTH_JWT_ALG) and
+ * valid for ttl_s seconds; "" when AUTH_JWT_KEY_FILE is unset (the shop
+ * asks for no token then). Returns 0, or -1 with errstr filled.
+ */
+int es_auth_header_from_env(enum es_auth_role role, const char *customer_id, long ttl_s, char *out,
+			    size_t out_size, char *errstr, size_t errstr_size);
+
 #endif
