@@ -41,7 +41,7 @@ static bool ready(void *arg, char *reason, size_t reason_size)
 		snprintf(reason, reason_size, "outbox relay failed");
 		return false;
 	}
-	if (!atomic_load(&svc->joined)) {
+	if (!svc->http_only && !atomic_load(&svc->joined)) {
 		snprintf(reason, reason_size, "not yet in its Kafka consumer group");
 		return false;
 	}
@@ -112,6 +112,7 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 
 	memset(svc, 0, sizeof(*svc));
 	svc->name = spec->name;
+	svc->http_only = spec->http_only;
 	if (es_daemon_signals()) {
 		snprintf(errstr, errstr_size, "cannot install signal handlers");
 		return -1;
@@ -268,6 +269,34 @@ int es_service_consume(struct es_service *svc, const char *const *topics,
 		if (tick && tick(svc, tick_arg, errstr, errstr_size))
 			return -1;
 		retention_tick(svc);
+	}
+	es_info("stopping on signal");
+	return 0;
+}
+
+#define SERVE_CHECK_MS 1000
+int es_service_serve(struct es_service *svc)
+{
+	long long next_check = 0;
+
+	while (!es_stop) {
+		long long now = es_monotonic_ms();
+
+		if (now >= next_check) {
+			char why[256];
+			PGresult *res;
+
+			next_check = now + SERVE_CHECK_MS;
+			if (!es_db_ok(svc->db) &&
+			    es_db_reconnect(svc->db, 0, why, sizeof(why)) == 0)
+				es_info("database connection restored");
+			res = es_db_ok(svc->db)
+				      ? es_db_query(svc->db, "SELECT 1", 0, NULL, why, sizeof(why))
+				      : NULL;
+			PQclear(res);
+			atomic_store(&svc->db_ok, res != NULL);
+		}
+		es_sleep_ms(100);
 	}
 	es_info("stopping on signal");
 	return 0;

@@ -65,6 +65,9 @@ struct es_service_spec {
 	const struct es_migration *migrations; /* the service's own, in order */
 	size_t nmigrations;
 	bool relay; /* runs an outbox relay (every service that produces) */
+	bool http_only; /* consumes no topic: ready once the database answers
+			 * (es_service_serve; the synchronous twin of
+			 * lessons/sync-vs-events) */
 };
 
 struct es_topics {
@@ -96,6 +99,7 @@ struct es_service {
 	struct es_counter *pruned; /* es_retention_deleted_total{table} */
 	long long next_prune_ms; /* monotonic */
 
+	bool http_only; /* spec.http_only */
 	atomic_bool db_ok; /* as of the consumer thread's last loop */
 	atomic_bool joined; /* the consumer has joined its group */
 };
@@ -132,6 +136,14 @@ typedef int (*es_service_tick_fn)(struct es_service *svc, void *arg, char *errst
 int es_service_consume(struct es_service *svc, const char *const *topics,
 		       const struct es_handlers *handlers, void *app, es_service_tick_fn tick,
 		       void *tick_arg, char *errstr, size_t errstr_size);
+
+/*
+ * For a daemon that consumes no topic (spec.http_only): serves HTTP until
+ * SIGTERM/SIGINT, checking its database connection once a second (and
+ * reconnecting) so that /readyz tells whether the database answers.
+ * Returns 0 on a requested stop.
+ */
+int es_service_serve(struct es_service *svc);
 
 /* Stops HTTP, closes the consumer (leaving the group, committing offsets),
  * stops the relay (finishing its round), and frees everything. */
