@@ -19,11 +19,13 @@
 #
 # Each daemon is known by NAME ("payment-service", "sync-email"); its pid
 # is SHOP_PID[NAME], its port SHOP_PORT[NAME] (HTTP_PORT=0 lets the kernel
-# choose; the port is read from the daemon's log), its log DIR/NAME.log.
+# choose; the port is read from the daemon's log), the port of its fault
+# switches SHOP_ADMIN[NAME] (with ADMIN_PORT=0; es/faults.h), its log
+# DIR/NAME.log.
 # Every daemon gets MAILDIR=DIR/NAME-maildir unless VAR=VALUE says
 # otherwise. A function that fails prints why and returns non-zero.
 
-declare -gA SHOP_PID=() SHOP_PORT=() SHOP_BIN=() SHOP_ENV=() SHOP_LOG=() SHOP_SCHEMA=()
+declare -gA SHOP_PID=() SHOP_PORT=() SHOP_ADMIN=() SHOP_BIN=() SHOP_ENV=() SHOP_LOG=() SHOP_SCHEMA=()
 SHOP_ORDER=()
 SHOP_EVENT_SERVICES=(order-service payment-service inventory-service email-service analytics-service)
 SHOP_SYNC_SERVICES=(sync-payment sync-inventory sync-email sync-order)
@@ -34,16 +36,21 @@ _shop_say() { printf 'shops: %s\n' "$*" >&2; }
 
 # Launches NAME and waits until its /readyz answers 200.
 _shop_launch() { # name port
-	local name=$1 port=$2 deadline=$((SECONDS + SHOP_READY_S)) p
+	local name=$1 port=$2 deadline=$((SECONDS + SHOP_READY_S)) p from
 	local -a env
 	eval "env=(${SHOP_ENV[$name]})"
+	# Only this start's lines of the log tell its ports.
+	from=$(($(wc -l <"${SHOP_LOG[$name]}") + 1))
 	env HTTP_PORT="$port" HTTP_BIND=127.0.0.1 "${env[@]}" "${SHOP_BIN[$name]}" \
 		>>"${SHOP_LOG[$name]}" 2>&1 &
 	SHOP_PID[$name]=$!
 	while ((SECONDS < deadline)); do
-		p=$(sed -n 's/.*serving HTTP on port \([0-9][0-9]*\).*/\1/p' "${SHOP_LOG[$name]}" | tail -1)
+		p=$(tail -n +"$from" "${SHOP_LOG[$name]}" |
+			sed -n 's/.*serving HTTP on port \([0-9][0-9]*\).*/\1/p' | tail -1)
 		if [[ -n $p ]] && curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$p/readyz"; then
 			SHOP_PORT[$name]=$p
+			SHOP_ADMIN[$name]=$(tail -n +"$from" "${SHOP_LOG[$name]}" |
+				sed -n 's/.*fault switches on port \([0-9][0-9]*\).*/\1/p' | tail -1)
 			return 0
 		fi
 		if ! kill -0 "${SHOP_PID[$name]}" 2>/dev/null; then

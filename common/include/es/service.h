@@ -34,6 +34,8 @@
  *                             how long processed inbox rows and published
  *                             outbox rows are kept (es/retention.h)
  *   KAFKA_*                   any librdkafka property (KAFKA_SECURITY_PROTOCOL...)
+ *   ADMIN_PORT, ADMIN_BIND    unset (off), 127.0.0.1: the fault switches'
+ *                             own server (es/faults.h), never on HTTP_PORT
  *
  * Between two polls, the consumer loop also deletes old inbox and outbox
  * rows, a bounded pass at a time (es/retention.h).
@@ -93,6 +95,7 @@ struct es_service {
 	struct es_metrics *metrics;
 	struct es_kafka_metrics kmetrics;
 	struct es_http *http; /* created by init, started by start */
+	struct es_http *admin; /* the fault switches' server (es/faults.h), when ADMIN_PORT is set */
 	struct es_relay *relay; /* when spec.relay */
 	struct es_consumer *consumer;
 	struct es_retention_config retention;
@@ -114,7 +117,8 @@ struct es_service {
 int es_service_init(struct es_service *svc, const struct es_service_spec *spec, char *errstr,
 		    size_t errstr_size);
 
-/* Starts serving HTTP and relaying the outbox. */
+/* Starts serving HTTP (and the fault switches' server when ADMIN_PORT is
+ * set, with every switch in /metrics) and relaying the outbox. */
 int es_service_start(struct es_service *svc, char *errstr, size_t errstr_size);
 
 /*
