@@ -54,7 +54,7 @@ static int read_config(struct es_service *svc, const struct es_service_spec *spe
 		       struct es_http_conf *http, char *errstr, size_t errstr_size)
 {
 	enum es_log_level level;
-	long port, threads;
+	long port, threads, client_limit, request_timeout;
 	char dflt[128];
 	const char *s;
 
@@ -93,10 +93,18 @@ static int read_config(struct es_service *svc, const struct es_service_spec *spe
 
 	es_http_conf_init(http);
 	if (es_config_long("HTTP_PORT", spec->http_port, 0, 65535, &port, errstr, errstr_size) ||
-	    es_config_long("HTTP_THREADS", 4, 1, 256, &threads, errstr, errstr_size))
+	    es_config_long("HTTP_THREADS", ES_HTTP_DEFAULT_THREADS, 1, 256, &threads, errstr,
+			   errstr_size) ||
+	    es_config_long("HTTP_CLIENT_CONNECTION_LIMIT", ES_HTTP_DEFAULT_CLIENT_CONNECTION_LIMIT,
+			   0, ES_HTTP_DEFAULT_CONNECTION_LIMIT, &client_limit, errstr,
+			   errstr_size) ||
+	    es_config_long("HTTP_REQUEST_TIMEOUT_S", ES_HTTP_DEFAULT_REQUEST_TIMEOUT, 0, 3600,
+			   &request_timeout, errstr, errstr_size))
 		return -1;
 	http->port = (unsigned short)port;
 	http->threads = (unsigned int)threads;
+	http->client_connection_limit = (unsigned int)client_limit;
+	http->request_timeout = (unsigned int)request_timeout;
 	http->bind_addr = es_config_str("HTTP_BIND", "127.0.0.1");
 	http->metrics = svc->metrics;
 	http->ready = ready;

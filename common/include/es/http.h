@@ -29,6 +29,18 @@
  * ends, unless more than another 1 MiB follows: then the connection is
  * closed without an answer.
  *
+ * Slow and greedy clients: a connection idle for conf.connection_timeout
+ * is closed; one source address may hold at most
+ * conf.client_connection_limit connections (more are refused at once), so
+ * that one client cannot take all conf.connection_limit of them; and a
+ * request must be complete within conf.request_timeout of its start (a
+ * new connection's first byte, or a kept-alive connection's request line),
+ * or its connection is cut without an answer, so that a client sending a
+ * byte now and then (never idle) cannot hold a connection for ever. Once
+ * an answer is queued the deadline no longer applies. Cuts are counted in
+ * es_http_request_timeouts_total. libmicrohttpd's own messages (e.g. a
+ * refused connection) are logged at most a few a second.
+ *
  * Every request that got an answer is counted in
  *   es_http_requests_total{method, route, status}
  *   es_http_request_duration_seconds{method, route}   (histogram)
@@ -58,6 +70,8 @@
 #define ES_HTTP_DEFAULT_THREADS 4
 #define ES_HTTP_DEFAULT_CONNECTION_TIMEOUT 30 /* seconds */
 #define ES_HTTP_DEFAULT_CONNECTION_LIMIT 1024
+#define ES_HTTP_DEFAULT_CLIENT_CONNECTION_LIMIT 128 /* per source address */
+#define ES_HTTP_DEFAULT_REQUEST_TIMEOUT 10 /* seconds */
 #define ES_HTTP_DEFAULT_BODY_LIMIT 65536 /* bytes; the contract's 64 KiB */
 
 /* The most '/'-separated segments in a route pattern. A request path with
@@ -89,6 +103,8 @@ struct es_http_conf {
 	unsigned int threads; /* size of the thread pool */
 	unsigned int connection_timeout; /* seconds a connection may stay idle; 0: forever */
 	unsigned int connection_limit; /* concurrent connections; more are refused */
+	unsigned int client_connection_limit; /* the same from one address; 0: no limit */
+	unsigned int request_timeout; /* seconds from a request's start to its answer; 0: none */
 	size_t body_limit; /* largest request body accepted, bytes (<= 1 GiB) */
 	struct es_metrics *metrics; /* not owned; NULL: no /metrics, no counts */
 	es_http_ready_fn ready; /* NULL: always ready */

@@ -23,6 +23,8 @@
  *   HTTP_PORT                 the service's port from the contract (8080..8084)
  *   HTTP_BIND                 127.0.0.1 (0.0.0.0 in containers)
  *   HTTP_THREADS              4
+ *   HTTP_CLIENT_CONNECTION_LIMIT  128: connections one address may hold (0: any)
+ *   HTTP_REQUEST_TIMEOUT_S    10: a request not complete by then is cut (0: never)
  *   LOG_LEVEL                 info (debug, info, warn, error)
  *   TOPIC_ORDERS, TOPIC_PAYMENTS, TOPIC_INVENTORY, TOPIC_NOTIFICATIONS
  *                             orders, payments, inventory, notifications
