@@ -271,7 +271,7 @@ struct es_http *es_faults_admin_new(unsigned short public_port, char *errstr, si
 	es_http_conf_init(&conf);
 	conf.bind_addr = es_config_str("ADMIN_BIND", "127.0.0.1");
 	conf.port = (unsigned short)port;
-	conf.threads = 1;
+	conf.threads = 2; /* libmicrohttpd ignores (and warns about) a pool of one */
 	http = es_http_new(&conf, errstr, errstr_size);
 	if (!http)
 		return NULL;
