@@ -1,5 +1,7 @@
 #include "http_private.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,23 @@ const char *es_http_body(const struct es_http_request *req, size_t *len)
 	if (len)
 		*len = req->body_len;
 	return req->body ? req->body : "";
+}
+
+bool es_http_peer_is_loopback(const struct es_http_request *req)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >>
+			24) == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(
+			&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+	return false;
 }
 
 bool es_http_content_type_is(const struct es_http_request *req, const char *media_type)

@@ -1,6 +1,7 @@
 #include "es/clock.h"
 #include "es/service.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "es/config.h"
 #include "es/daemon.h"
+#include "es/faults.h"
 #include "es/log.h"
 
 int es_service_topics(struct es_topics *t, char *errstr, size_t errstr_size)
@@ -41,7 +43,7 @@ static bool ready(void *arg, char *reason, size_t reason_size)
 		snprintf(reason, reason_size, "outbox relay failed");
 		return false;
 	}
-	if (!atomic_load(&svc->joined)) {
+	if (!svc->http_only && !atomic_load(&svc->joined)) {
 		snprintf(reason, reason_size, "not yet in its Kafka consumer group");
 		return false;
 	}
@@ -120,6 +122,7 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 
 	memset(svc, 0, sizeof(*svc));
 	svc->name = spec->name;
+	svc->http_only = spec->http_only;
 	if (es_daemon_signals()) {
 		snprintf(errstr, errstr_size, "cannot install signal handlers");
 		return -1;
@@ -140,6 +143,11 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 		goto fail;
 	http.auth = svc->auth;
 	svc->batch_max = (int)batch_max;
+	/* The fault switches' server: a wrong ADMIN_PORT stops the start
+	 * before the database is waited for. */
+	svc->admin = es_faults_admin_new(http.port, errstr, errstr_size);
+	if (!svc->admin && errstr[0])
+		goto fail;
 	svc->pruned = es_counter_register(
 		svc->metrics, "es_retention_deleted_total",
 		"Old rows deleted from the outbox and the inbox, by table.",
@@ -198,7 +206,10 @@ fail:
 
 int es_service_start(struct es_service *svc, char *errstr, size_t errstr_size)
 {
-	if (es_http_start(svc->http, errstr, errstr_size))
+	if (es_faults_register_metrics(svc->metrics, errstr, errstr_size) ||
+	    es_http_start(svc->http, errstr, errstr_size))
+		return -1;
+	if (svc->admin && es_http_start(svc->admin, errstr, errstr_size))
 		return -1;
 	if (svc->relay && es_relay_start(svc->relay, errstr, errstr_size))
 		return -1;
@@ -206,6 +217,9 @@ int es_service_start(struct es_service *svc, char *errstr, size_t errstr_size)
 	if (!svc->auth)
 		es_warn("AUTH_JWT_KEY_FILE is not set: every route is open to everyone, every "
 			"customer's orders to every caller (development only; see docs/auth.md)");
+	if (svc->admin)
+		es_warn("fault switches on port %u (ADMIN_PORT; es/faults.h)",
+			es_http_port(svc->admin));
 	return 0;
 }
 
@@ -232,6 +246,32 @@ static void retention_tick(struct es_service *svc)
 	svc->next_prune_ms = now + (rep.caught_up ? RETENTION_IDLE_MS : RETENTION_BUSY_MS);
 }
 
+/*
+ * The batch handler with the fault switches around the dispatch: a
+ * transient failure instead of the batch (fail_next), or death right after
+ * its commit, before the consumer stores its offsets (crash_after_commit).
+ */
+static enum es_handler_result faulty_batch(void *arg, struct es_batch_item *items, size_t n,
+					   char *reason, size_t reason_size)
+{
+	enum es_handler_result r;
+
+	if (es_fault_take(ES_FAULT_FAIL_NEXT)) {
+		snprintf(reason, reason_size,
+			 "fault switch fail_next: a transient failure on purpose");
+		return ES_HANDLER_RETRY;
+	}
+	r = es_dispatch_batch(arg, items, n, reason, reason_size);
+#ifdef ES_FAULT_POINTS
+	if (r == ES_HANDLER_OK && es_fault_take(ES_FAULT_CRASH_AFTER_COMMIT)) {
+		es_error("fault switch crash_after_commit: dying after the batch's commit, before "
+			 "its offsets are stored");
+		raise(SIGKILL);
+	}
+#endif
+	return r;
+}
+
 int es_service_consume(struct es_service *svc, const char *const *topics,
 		       const struct es_handlers *handlers, void *app, es_service_tick_fn tick,
 		       void *tick_arg, char *errstr, size_t errstr_size)
@@ -248,7 +288,7 @@ int es_service_consume(struct es_service *svc, const char *const *topics,
 		.topics = topics,
 		.service = svc->name,
 		.dlq_topic = svc->dlq_topic,
-		.handler = es_dispatch_batch,
+		.handler = faulty_batch,
 		.handler_arg = &dispatch,
 		.metrics = &svc->kmetrics,
 	};
@@ -260,7 +300,9 @@ int es_service_consume(struct es_service *svc, const char *const *topics,
 	if (!svc->consumer)
 		return -1;
 	while (!es_stop) {
-		if (es_consumer_poll(svc->consumer, 100, &es_stop, errstr, errstr_size))
+		if (es_fault_on(ES_FAULT_PAUSE))
+			es_sleep_ms(100); /* the pause switch: no batch taken */
+		else if (es_consumer_poll(svc->consumer, 100, &es_stop, errstr, errstr_size))
 			return -1;
 		if (!es_db_ok(svc->db) && time(NULL) != last_reconnect) {
 			char why[256];
@@ -286,13 +328,44 @@ int es_service_consume(struct es_service *svc, const char *const *topics,
 	return 0;
 }
 
+#define SERVE_CHECK_MS 1000
+int es_service_serve(struct es_service *svc)
+{
+	long long next_check = 0;
+
+	while (!es_stop) {
+		long long now = es_monotonic_ms();
+
+		if (now >= next_check) {
+			char why[256];
+			PGresult *res;
+
+			next_check = now + SERVE_CHECK_MS;
+			if (!es_db_ok(svc->db) &&
+			    es_db_reconnect(svc->db, 0, why, sizeof(why)) == 0)
+				es_info("database connection restored");
+			res = es_db_ok(svc->db)
+				      ? es_db_query(svc->db, "SELECT 1", 0, NULL, why, sizeof(why))
+				      : NULL;
+			PQclear(res);
+			atomic_store(&svc->db_ok, res != NULL);
+		}
+		es_sleep_ms(100);
+	}
+	es_info("stopping on signal");
+	return 0;
+}
+
 void es_service_release(struct es_service *svc)
 {
 	if (svc->http)
 		es_http_stop(svc->http);
+	if (svc->admin)
+		es_http_stop(svc->admin);
 	es_consumer_free(svc->consumer);
 	es_relay_free(svc->relay);
 	es_http_free(svc->http);
+	es_http_free(svc->admin);
 	es_dbpool_free(svc->pool);
 	es_db_free(svc->db);
 	es_metrics_free(svc->metrics);

@@ -15,6 +15,7 @@
 #include "es/clock.h"
 #include "es/dispatch.h"
 #include "es/events.h"
+#include "es/faults.h"
 #include "es/log.h"
 #include "es/outbox.h"
 #include "payment.h"
@@ -34,6 +35,14 @@ void payment_app_init(struct payment_app *app, const char *payments_topic, long 
 	memset(app, 0, sizeof(*app));
 	app->payments_topic = payments_topic;
 	app->latency_ms = latency_ms;
+	app->fault_latency = es_fault_define("payment_latency_ms",
+					     "ms the simulated bank takes per batch of charges, "
+					     "instead of PAYMENT_LATENCY_MS (-1: off)",
+					     -1, 60000, -1);
+	app->fault_decline = es_fault_define("payment_decline_percent",
+					     "% of orders whose charge is declined whatever "
+					     "the token (CARD_DECLINED)",
+					     0, 100, 0);
 }
 
 int payment_metrics_register(struct payment_app *app, struct es_metrics *reg, char *errstr,
@@ -66,7 +75,11 @@ enum es_handler_result payment_on_order_placed(struct es_effect *fx)
 	const struct es_event *ev = fx->ev;
 	const char *currency = es_data_str(ev, "currency");
 	long long amount = es_data_int(ev, "totalCents");
-	enum payment_verdict verdict = payment_decide(es_data_str(ev, "paymentToken"), amount);
+	/* The payment_decline_percent switch turns some approvals down. */
+	enum payment_verdict verdict =
+		payment_fault_declines(ev->subject, es_fault_value(app->fault_decline))
+			? PAYMENT_CARD_DECLINED
+			: payment_decide(es_data_str(ev, "paymentToken"), amount);
 	const char *why = payment_verdict_reason(verdict);
 	bool charged = verdict == PAYMENT_APPROVED;
 	char payment_id[ES_UUID_LEN + 1], amount_s[24];
@@ -208,7 +221,8 @@ static enum es_handler_result begin(void *arg, size_t n, volatile sig_atomic_t *
 				    size_t reason_size)
 {
 	struct payment_app *app = arg;
-	long ms = app->charges ? app->latency_ms : 0;
+	long sw = es_fault_value(app->fault_latency);
+	long ms = app->charges ? (sw >= 0 ? sw : app->latency_ms) : 0;
 
 	app->charges = 0;
 	while (ms > 0 && !(stop && *stop)) {

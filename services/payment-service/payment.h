@@ -56,6 +56,14 @@ enum payment_verdict {
  */
 enum payment_verdict payment_decide(const char *token, long long total_cents);
 
+/*
+ * The payment_decline_percent fault switch (es/faults.h): true when this
+ * order falls into the given percentage (0..100) of orders to decline
+ * whatever their token. Decided by a hash of the order id, so that a
+ * redelivered OrderPlaced gets the same answer.
+ */
+bool payment_fault_declines(const char *order_id, long percent);
+
 /* The PaymentFailed reason of a verdict ("CARD_DECLINED", ...), or NULL
  * for PAYMENT_APPROVED. */
 const char *payment_verdict_reason(enum payment_verdict v);
@@ -79,11 +87,16 @@ enum payment_outcome {
 struct payment_app {
 	const char *payments_topic;
 	long latency_ms;
+	int fault_latency; /* payment_latency_ms switch: replaces latency_ms when >= 0 */
+	int fault_decline; /* payment_decline_percent switch */
 	struct es_counter *counter;
 	size_t charges; /* OrderPlaced events in the batch being prepared */
 };
 
-/* Fills app; counter starts NULL (see payment_metrics_register). */
+/* Fills app and defines payment-service's fault switches,
+ * payment_latency_ms (-1: off, PAYMENT_LATENCY_MS applies) and
+ * payment_decline_percent (0: off); counter starts NULL (see
+ * payment_metrics_register). */
 void payment_app_init(struct payment_app *app, const char *payments_topic, long latency_ms);
 
 /*

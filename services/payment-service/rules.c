@@ -2,6 +2,7 @@
  * rules: the contract's deterministic payment simulation. No I/O, so that
  * unit tests (and lessons) can pin every row of the table.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "payment.h"
@@ -35,4 +36,15 @@ const char *payment_verdict_reason(enum payment_verdict v)
 		return "LIMIT_EXCEEDED";
 	}
 	return "CARD_DECLINED";
+}
+
+bool payment_fault_declines(const char *order_id, long percent)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	if (percent <= 0 || !order_id)
+		return false;
+	for (const char *p = order_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return (long)(h % 100) < percent;
 }

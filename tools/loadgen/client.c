@@ -345,11 +345,16 @@ static void transport_error(struct lg_run *run, struct lg_req *req, CURLcode rc)
 		 req->kind == REQ_POST ? "/orders" : "/orders/{id}", what);
 }
 
-/* A 202: its order id, accepted when the answer was complete. */
+static enum lg_status status_of(const char *s);
+
+/* A 202 (or the synchronous twin's 201): its order id, accepted when the
+ * answer was complete. A 201 already carries the order's end, which is
+ * then its terminal status at that same moment (a saga of 0 ms). */
 static void accepted(struct lg_run *run, struct lg_req *req, int64_t http_us)
 {
 	json_t *json = json_loadb(req->body ? req->body : "", req->len, 0, NULL);
 	const char *id = json_string_value(json_object_get(json, "orderId"));
+	enum lg_status st = status_of(json_string_value(json_object_get(json, "status")));
 	int64_t done_us = req->start_us + http_us;
 	bool duplicate = false;
 	long i = -1;
@@ -361,6 +366,12 @@ static void accepted(struct lg_run *run, struct lg_req *req, int64_t http_us)
 		snprintf(run->last_error, sizeof(run->last_error), "202 with %s: %.120s",
 			 duplicate ? "an orderId seen before" : "no usable orderId",
 			 req->body ? req->body : "");
+	} else if (st != LG_PENDING) {
+		run->accepted++;
+		lg_orders_terminal(
+			&run->orders, id, st,
+			lg_reason_parse(json_string_value(json_object_get(json, "cancelReason"))),
+			done_us);
 	} else {
 		run->accepted++;
 		if (!run->cfg->kafka &&
@@ -393,7 +404,7 @@ static void post_done(struct lg_run *run, struct lg_req *req, CURLcode rc)
 	run->status[status >= 100 && status < 600 ? status : 0]++;
 	if (lg_samples_add(&run->http_us, (int64_t)total_us))
 		snprintf(run->last_error, sizeof(run->last_error), "out of memory: sample lost");
-	if (status == 202)
+	if (status == 202 || status == 201)
 		accepted(run, req, (int64_t)total_us);
 	else
 		snprintf(run->last_error, sizeof(run->last_error), "POST /orders: HTTP %ld: %.160s",

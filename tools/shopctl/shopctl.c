@@ -8,6 +8,7 @@
  *   shopctl outbox list|retry SERVICE ...  outbox.c
  *   shopctl rebuild-analytics              rebuild.c
  *   shopctl watch [--from-beginning] ...   watch.c
+ *   shopctl faults list|set|clear          faults.c
  *   shopctl token CUSTOMER_ID              token.c
  *
  * Kafka is KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092); KAFKA_* pass
@@ -39,6 +40,7 @@ static const struct command commands[] = {
 	{"watch", shopctl_cmd_watch,
 	 "print the events of every topic as one stream, in time order"},
 	{"token", shopctl_cmd_token, "print a bearer token for a customer or an operator"},
+	{"faults", shopctl_cmd_faults, "list, set and clear a daemon's fault switches"},
 	{NULL, NULL, NULL},
 };
 

@@ -34,6 +34,7 @@ int shopctl_cmd_outbox(int argc, char **argv);
 int shopctl_cmd_token(int argc, char **argv);
 int shopctl_cmd_rebuild_analytics(int argc, char **argv);
 int shopctl_cmd_watch(int argc, char **argv);
+int shopctl_cmd_faults(int argc, char **argv);
 
 /* Writes "shopctl: <message>\n" to stderr. */
 void shopctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -214,6 +214,9 @@ struct es_db *es_http_db(struct es_http_request *req, char *errstr, size_t errst
 /* The body, NUL-terminated (for convenience; it may also contain NULs),
  * never NULL: "" with *len 0 when there is none. len may be NULL. */
 const char *es_http_body(const struct es_http_request *req, size_t *len);
+/* true when the client's address is a loopback one (127.0.0.0/8, ::1):
+ * the request comes from this machine. */
+bool es_http_peer_is_loopback(const struct es_http_request *req);
 /* true when Content-Type is media_type, ignoring case and parameters:
  * es_http_content_type_is(req, "application/json") accepts
  * "Application/JSON; charset=utf-8". */

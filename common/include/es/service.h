@@ -39,6 +39,8 @@
  *                             how long processed inbox rows and published
  *                             outbox rows are kept (es/retention.h)
  *   KAFKA_*                   any librdkafka property (KAFKA_SECURITY_PROTOCOL...)
+ *   ADMIN_PORT, ADMIN_BIND    unset (off), 127.0.0.1: the fault switches'
+ *                             own server (es/faults.h), never on HTTP_PORT
  *
  * Between two polls, the consumer loop also deletes old inbox and outbox
  * rows, a bounded pass at a time (es/retention.h).
@@ -71,6 +73,9 @@ struct es_service_spec {
 	const struct es_migration *migrations; /* the service's own, in order */
 	size_t nmigrations;
 	bool relay; /* runs an outbox relay (every service that produces) */
+	bool http_only; /* consumes no topic: ready once the database answers
+			 * (es_service_serve; the synchronous twin of
+			 * lessons/sync-vs-events) */
 };
 
 struct es_topics {
@@ -97,12 +102,14 @@ struct es_service {
 	struct es_auth *auth; /* AUTH_JWT_KEY_FILE's verifier; NULL: no tokens asked */
 	struct es_kafka_metrics kmetrics;
 	struct es_http *http; /* created by init, started by start */
+	struct es_http *admin; /* the fault switches' server (es/faults.h), when ADMIN_PORT is set */
 	struct es_relay *relay; /* when spec.relay */
 	struct es_consumer *consumer;
 	struct es_retention_config retention;
 	struct es_counter *pruned; /* es_retention_deleted_total{table} */
 	long long next_prune_ms; /* monotonic */
 
+	bool http_only; /* spec.http_only */
 	atomic_bool db_ok; /* as of the consumer thread's last loop */
 	atomic_bool joined; /* the consumer has joined its group */
 };
@@ -117,7 +124,8 @@ struct es_service {
 int es_service_init(struct es_service *svc, const struct es_service_spec *spec, char *errstr,
 		    size_t errstr_size);
 
-/* Starts serving HTTP and relaying the outbox. */
+/* Starts serving HTTP (and the fault switches' server when ADMIN_PORT is
+ * set, with every switch in /metrics) and relaying the outbox. */
 int es_service_start(struct es_service *svc, char *errstr, size_t errstr_size);
 
 /*
@@ -139,6 +147,14 @@ typedef int (*es_service_tick_fn)(struct es_service *svc, void *arg, char *errst
 int es_service_consume(struct es_service *svc, const char *const *topics,
 		       const struct es_handlers *handlers, void *app, es_service_tick_fn tick,
 		       void *tick_arg, char *errstr, size_t errstr_size);
+
+/*
+ * For a daemon that consumes no topic (spec.http_only): serves HTTP until
+ * SIGTERM/SIGINT, checking its database connection once a second (and
+ * reconnecting) so that /readyz tells whether the database answers.
+ * Returns 0 on a requested stop.
+ */
+int es_service_serve(struct es_service *svc);
 
 /* Stops HTTP, closes the consumer (leaving the group, committing offsets),
  * stops the relay (finishing its round), and frees everything. */

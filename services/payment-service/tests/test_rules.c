@@ -196,6 +196,27 @@ START_TEST(outcome_counter_starts_at_zero_for_each_outcome)
 }
 END_TEST
 
+/* The payment_decline_percent switch: 0 declines none, 100 all, and a
+ * share in between picks the same orders every time. */
+START_TEST(decline_switch_takes_its_share_of_orders_the_same_each_time)
+{
+	char id[ES_UUID_LEN + 1];
+	int declined = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		es_uuid_new(id);
+		ck_assert(!payment_fault_declines(id, 0));
+		ck_assert(payment_fault_declines(id, 100));
+		if (payment_fault_declines(id, 30)) {
+			declined++;
+			ck_assert(payment_fault_declines(id, 30));
+		}
+	}
+	ck_assert_int_gt(declined, 200);
+	ck_assert_int_lt(declined, 400);
+}
+END_TEST
+
 static Suite *rules_suite(void)
 {
 	Suite *s = suite_create("payment rules");
@@ -206,6 +227,7 @@ static Suite *rules_suite(void)
 			    (int)(sizeof(table) / sizeof(table[0])));
 	tcase_add_test(sim, limit_is_500000_cents);
 	tcase_add_test(sim, every_failure_reason_is_one_the_contract_allows);
+	tcase_add_test(sim, decline_switch_takes_its_share_of_orders_the_same_each_time);
 	suite_add_tcase(s, sim);
 
 	tcase_add_test(handler, unknown_type_is_rejected_with_its_name);
