@@ -6,11 +6,13 @@
  *                  from its first byte to its answer, the built-in routes
  *   http_route.c   routes: patterns like /orders/{id}, matching, Allow
  *   http_reply.c   what a handler sees of its request and how it answers
+ *   http_stream.c  streamed answers: suspended while they wait for data
  */
 #ifndef ES_HTTP_PRIVATE_H
 #define ES_HTTP_PRIVATE_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -41,6 +43,8 @@ struct es_http {
 	size_t nroutes;
 	struct es_counter *requests;
 	struct es_histogram *duration;
+	pthread_mutex_t streams_lock; /* guards streams (the list only) */
+	struct es_http_stream *streams; /* open ones, for es_http_stop */
 };
 
 struct header {
@@ -80,6 +84,7 @@ struct es_http_request {
 	struct header *headers;
 	struct header **headers_tail;
 	bool queued;
+	struct es_http_stream *stream; /* a streamed answer: no resp_body */
 };
 
 /* Frees what es_http_route allocated for r. */
@@ -93,5 +98,13 @@ const struct route *http_find_route(const struct es_http *http, const struct es_
  * false when no route has this path at all (a 404). */
 bool http_allowed_methods(const struct es_http *http, struct es_http_request *req, char *allow,
 			  size_t size);
+
+/* The response of req's stream, with the server's reference handed to it;
+ * NULL on failure (the stream then counts as closed). */
+struct MHD_Response *http_stream_response(struct es_http_request *req);
+
+/* Ends every open stream of http (resuming the suspended ones), so that
+ * libmicrohttpd can stop: it refuses to with suspended connections. */
+void http_streams_end(struct es_http *http);
 
 #endif
