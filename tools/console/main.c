@@ -1,0 +1,427 @@
+/*
+ * eventshop-console (console.h): configuration, the Kafka loop and the
+ * prober thread. Configuration (environment):
+ *
+ *   CONSOLE_PORT            8085 (HTTP_PORT is the daemons'; a demo runs both)
+ *   HTTP_BIND, HTTP_THREADS 127.0.0.1, 4
+ *   KAFKA_BOOTSTRAP_SERVERS 127.0.0.1:9092 (and any KAFKA_*, es/config.h)
+ *   TOPIC_ORDERS, TOPIC_PAYMENTS, TOPIC_INVENTORY, TOPIC_NOTIFICATIONS
+ *   CONSOLE_DLQ_TOPICS      dlq.order-service,dlq.payment-service,... (the five)
+ *   CONSOLE_TAIL            50: messages re-read from each partition at start,
+ *                           so that a restarted console shows the recent past
+ *   CONSOLE_RING_EVENTS     2000, CONSOLE_RING_BYTES 8388608: what it keeps
+ *   ORDER_SERVICE_URL       http://127.0.0.1:8080: where the page's orders go
+ *   CONSOLE_SERVICES        name=url,... whose /readyz the panel shows; by
+ *                           default the five daemons on 8080 to 8084
+ *   LOG_LEVEL               info
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "console.h"
+#include "es/clock.h"
+#include "es/config.h"
+#include "es/daemon.h"
+#include "es/envelope.h"
+#include "es/log.h"
+#include "es/reader.h"
+#include "es/service.h"
+#include "event.h"
+
+#define POLL_MS 100
+#define PROBE_MS 2000
+#define MAX_BATCH 500 /* messages read before the streams are woken */
+
+static const char *const default_dlq =
+	"dlq.order-service,dlq.payment-service,dlq.inventory-service,dlq.email-service,"
+	"dlq.analytics-service";
+static const char *const default_services =
+	"order-service=http://127.0.0.1:8080,payment-service=http://127.0.0.1:8081,"
+	"inventory-service=http://127.0.0.1:8082,email-service=http://127.0.0.1:8083,"
+	"analytics-service=http://127.0.0.1:8084";
+
+struct config {
+	const char *bootstrap;
+	const char *bind;
+	long port, threads, tail, ring_events, ring_bytes;
+};
+
+static int add_topic(struct console *c, const char *name, size_t len, bool dlq, char *errstr,
+		     size_t errstr_size)
+{
+	struct console_topic *t;
+
+	if (c->ntopics == CONSOLE_MAX_TOPICS || len == 0 || len >= sizeof(t->name)) {
+		snprintf(errstr, errstr_size,
+			 "CONSOLE_DLQ_TOPICS: at most %d topics of 1 to 255 characters",
+			 CONSOLE_MAX_TOPICS - 4);
+		return -1;
+	}
+	t = &c->topics[c->ntopics++];
+	memcpy(t->name, name, len);
+	t->name[len] = '\0';
+	t->dlq = dlq;
+	return 0;
+}
+
+static int read_topics(struct console *c, char *errstr, size_t errstr_size)
+{
+	const char *dlq = es_config_str("CONSOLE_DLQ_TOPICS", default_dlq);
+	struct es_topics t;
+
+	if (es_service_topics(&t, errstr, errstr_size))
+		return -1;
+	if (add_topic(c, t.orders, strlen(t.orders), false, errstr, errstr_size) ||
+	    add_topic(c, t.payments, strlen(t.payments), false, errstr, errstr_size) ||
+	    add_topic(c, t.inventory, strlen(t.inventory), false, errstr, errstr_size) ||
+	    add_topic(c, t.notifications, strlen(t.notifications), false, errstr, errstr_size))
+		return -1;
+	while (*dlq) {
+		size_t len = strcspn(dlq, ",");
+
+		if (len && add_topic(c, dlq, len, true, errstr, errstr_size))
+			return -1;
+		dlq += len + (dlq[len] == ',');
+	}
+	return 0;
+}
+
+/* CONSOLE_SERVICES: name=url,... */
+static int read_services(struct console *c, char *errstr, size_t errstr_size)
+{
+	const char *s = es_config_str("CONSOLE_SERVICES", default_services);
+
+	while (*s) {
+		size_t len = strcspn(s, ","), name_len;
+		const char *eq = memchr(s, '=', len);
+		struct console_service *svc;
+
+		if (len == 0) {
+			s++;
+			continue;
+		}
+		name_len = eq ? (size_t)(eq - s) : 0;
+		svc = &c->services[c->nservices];
+		if (!eq || name_len == 0 || name_len >= sizeof(svc->name) ||
+		    len - name_len - 1 >= sizeof(svc->url) || strncmp(eq + 1, "http", 4) ||
+		    c->nservices == CONSOLE_MAX_SERVICES) {
+			snprintf(errstr, errstr_size,
+				 "CONSOLE_SERVICES: \"%.*s\" is not name=http://host:port (at "
+				 "most %d of them)",
+				 (int)(len > 100 ? 100 : len), s, CONSOLE_MAX_SERVICES);
+			return -1;
+		}
+		memcpy(svc->name, s, name_len);
+		svc->name[name_len] = '\0';
+		memcpy(svc->url, eq + 1, len - name_len - 1);
+		svc->url[len - name_len - 1] = '\0';
+		snprintf(svc->detail, sizeof(svc->detail), "not asked yet");
+		c->nservices++;
+		s += len + (s[len] == ',');
+	}
+	return 0;
+}
+
+static int read_config(struct console *c, struct config *cfg, char *errstr, size_t errstr_size)
+{
+	const char *order_url = es_config_str("ORDER_SERVICE_URL", "http://127.0.0.1:8080");
+	size_t n = strlen(order_url);
+
+	cfg->bootstrap = es_config_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092");
+	cfg->bind = es_config_str("HTTP_BIND", "127.0.0.1");
+	if (es_config_long("CONSOLE_PORT", CONSOLE_HTTP_PORT, 0, 65535, &cfg->port, errstr,
+			   errstr_size) ||
+	    es_config_long("HTTP_THREADS", ES_HTTP_DEFAULT_THREADS, 1, 256, &cfg->threads, errstr,
+			   errstr_size) ||
+	    es_config_long("CONSOLE_TAIL", 50, 0, 100000, &cfg->tail, errstr, errstr_size) ||
+	    es_config_long("CONSOLE_RING_EVENTS", 2000, 1, 1000000, &cfg->ring_events, errstr,
+			   errstr_size) ||
+	    es_config_long("CONSOLE_RING_BYTES", 8L << 20, 1L << 20, 1L << 30, &cfg->ring_bytes,
+			   errstr, errstr_size))
+		return -1;
+	while (n && order_url[n - 1] == '/')
+		n--;
+	if (strncmp(order_url, "http://", 7) && strncmp(order_url, "https://", 8)) {
+		snprintf(errstr, errstr_size, "ORDER_SERVICE_URL: \"%s\" is not an http(s) URL",
+			 order_url);
+		return -1;
+	}
+	if (n >= sizeof(c->order_url)) {
+		snprintf(errstr, errstr_size, "ORDER_SERVICE_URL: too long");
+		return -1;
+	}
+	memcpy(c->order_url, order_url, n);
+	c->order_url[n] = '\0';
+	return read_topics(c, errstr, errstr_size) || read_services(c, errstr, errstr_size) ? -1
+											    : 0;
+}
+
+/* ------------------------------------------------------------ Kafka */
+
+static struct console_topic *find_topic(struct console *c, const char *name)
+{
+	for (size_t i = 0; name && i < c->ntopics; i++) {
+		if (!strcmp(c->topics[i].name, name))
+			return &c->topics[i];
+	}
+	return NULL;
+}
+
+/* One message into the ring, as an SSE event "kafka" with a boot.seq id. */
+static void take(struct console *c, rd_kafka_message_t *rkm)
+{
+	const char *topic = rd_kafka_topic_name(rkm->rkt);
+	struct console_topic *t = find_topic(c, topic);
+	rd_kafka_headers_t *hdrs = NULL;
+	rd_kafka_timestamp_type_t tstype;
+	struct console_msg m = {
+		.topic = topic,
+		.partition = rkm->partition,
+		.offset = rkm->offset,
+		.key = rkm->key,
+		.key_len = rkm->key_len,
+		.value = rkm->payload,
+		.value_len = rkm->len,
+	};
+	char id[64], *text, *frame;
+	size_t len;
+	json_t *j;
+
+	m.timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
+	if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		m.headers = hdrs;
+	j = console_event_json(&m);
+	if (!j)
+		return;
+	if (t) {
+		pthread_mutex_lock(&c->status_lock);
+		t->count++;
+		if (t->dlq) {
+			json_t *why = json_object_get(json_object_get(j, "dlq"), "error");
+
+			if (why) {
+				json_decref(t->last_reason);
+				t->last_reason = json_incref(why);
+			}
+		}
+		pthread_mutex_unlock(&c->status_lock);
+	}
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!text)
+		return;
+	/* Only this thread pushes: the number peeked is the one it gets. */
+	console_sse_id(id, sizeof(id), c->boot, console_ring_next_seq(c->ring));
+	frame = console_sse_event(id, "kafka", text, strlen(text), &len);
+	free(text);
+	if (frame && !console_ring_push(c->ring, frame, len))
+		es_warn("%s [%" PRId32 "] @%" PRId64 ": too large for the console's ring", topic,
+			rkm->partition, rkm->offset);
+}
+
+/* Once a second: events per second. */
+static void tick_second(struct console *c)
+{
+	pthread_mutex_lock(&c->status_lock);
+	for (size_t i = 0; i < c->ntopics; i++) {
+		struct console_topic *t = &c->topics[i];
+
+		t->rate = (double)t->count;
+		t->count = 0;
+	}
+	pthread_mutex_unlock(&c->status_lock);
+}
+
+/* What each dead-letter topic holds, from its watermarks (asked of the
+ * broker: a reader's handle answers from any thread). -1 when unknown. */
+static void count_dead_letters(struct console *c, rd_kafka_t *rk)
+{
+	for (size_t i = 0; i < c->ntopics; i++) {
+		struct console_topic *t = &c->topics[i];
+		long long total = 0;
+		char errstr[256];
+		int n;
+
+		if (!t->dlq)
+			continue;
+		if (es_reader_partitions(rk, t->name, &n, NULL, errstr, sizeof(errstr))) {
+			total = -1;
+			n = 0;
+		}
+		for (int32_t p = 0; p < n; p++) {
+			int64_t low, high;
+
+			if (es_reader_watermarks(rk, t->name, p, &low, &high, errstr,
+						 sizeof(errstr))) {
+				total = -1;
+				break;
+			}
+			total += high - low;
+		}
+		pthread_mutex_lock(&c->status_lock);
+		t->retained = total;
+		pthread_mutex_unlock(&c->status_lock);
+	}
+}
+
+static int follow(struct console *c, rd_kafka_t *rk, long tail, char *errstr, size_t errstr_size)
+{
+	const char *names[CONSOLE_MAX_TOPICS + 1];
+	char skipped[1024];
+	int n;
+
+	for (size_t i = 0; i < c->ntopics; i++)
+		names[i] = c->topics[i].name;
+	names[c->ntopics] = NULL;
+	n = es_reader_follow_topics(rk, names, tail, skipped, sizeof(skipped), errstr, errstr_size);
+	if (n < 0)
+		return -1;
+	if (skipped[0])
+		es_warn("not following topics that do not exist: %s", skipped);
+	if (n == 0) {
+		snprintf(errstr, errstr_size, "none of the shop's topics exists");
+		return -1;
+	}
+	es_info("following %d partitions of the shop's topics, from %ld messages back", n, tail);
+	return 0;
+}
+
+static int run(struct console *c, rd_kafka_t *rk)
+{
+	long long next_second = es_monotonic_ms() + 1000;
+	long long next_keepalive = es_monotonic_ms() + CONSOLE_KEEPALIVE_MS;
+
+	while (!es_stop) {
+		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, POLL_MS);
+		int taken = 0;
+		long long now;
+
+		while (rkm && taken < MAX_BATCH) {
+			if (!rkm->err) {
+				take(c, rkm);
+				taken++;
+			} else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+				es_warn("kafka: %s", rd_kafka_message_errstr(rkm));
+			}
+			rd_kafka_message_destroy(rkm);
+			rkm = rd_kafka_consumer_poll(rk, 0);
+		}
+		if (rkm)
+			rd_kafka_message_destroy(rkm);
+		now = es_monotonic_ms();
+		if (taken || now >= next_keepalive) {
+			console_clients_wake(c);
+			if (now >= next_keepalive)
+				next_keepalive = now + CONSOLE_KEEPALIVE_MS;
+		}
+		if (now >= next_second) {
+			tick_second(c);
+			next_second = now + 1000;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ prober */
+
+static void *prober(void *arg)
+{
+	struct console *c = arg;
+
+	while (!es_stop) {
+		long long until = es_monotonic_ms() + PROBE_MS;
+
+		console_probe_services(c);
+		count_dead_letters(c, c->rk);
+		while (!es_stop && es_monotonic_ms() < until)
+			es_sleep_ms(50);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ main */
+
+static void new_boot(char boot[CONSOLE_SSE_BOOT_LEN + 1])
+{
+	char uuid[ES_UUID_LEN + 1];
+	size_t o = 0;
+
+	es_uuid_new(uuid);
+	for (size_t i = 0; uuid[i] && o < CONSOLE_SSE_BOOT_LEN; i++) {
+		if (uuid[i] != '-')
+			boot[o++] = uuid[i];
+	}
+	boot[o] = '\0';
+}
+
+int main(void)
+{
+	static struct console c;
+	struct es_http_conf hc;
+	struct es_metrics *metrics = NULL;
+	struct config cfg;
+	rd_kafka_t *rk = NULL;
+	pthread_t probe_thread;
+	bool probing = false;
+	char errstr[512];
+	int rc = 1;
+
+	es_log_init("eventshop-console", ES_LOG_INFO);
+	if (es_daemon_signals() || curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		es_error("cannot start: signals or libcurl");
+		return 1;
+	}
+	pthread_mutex_init(&c.status_lock, NULL);
+	pthread_mutex_init(&c.clients_lock, NULL);
+	new_boot(c.boot);
+	if (read_config(&c, &cfg, errstr, sizeof(errstr))) {
+		es_error("cannot start: %s", errstr);
+		goto out;
+	}
+	c.ring = console_ring_new((size_t)cfg.ring_events, (size_t)cfg.ring_bytes);
+	metrics = es_metrics_new();
+	c.rk = rk = es_reader_new(cfg.bootstrap, "eventshop-console", errstr, sizeof(errstr));
+	if (!c.ring || !metrics || !rk) {
+		es_error("cannot start: %s", rk ? "out of memory" : errstr);
+		goto out;
+	}
+	if (follow(&c, rk, cfg.tail, errstr, sizeof(errstr))) {
+		es_error("cannot start: Kafka at %s: %s", cfg.bootstrap, errstr);
+		goto out;
+	}
+	es_http_conf_init(&hc);
+	hc.bind_addr = cfg.bind;
+	hc.port = (unsigned short)cfg.port;
+	hc.threads = (unsigned int)cfg.threads;
+	hc.metrics = metrics;
+	c.http = es_http_new(&hc, errstr, sizeof(errstr));
+	if (!c.http || console_events_route(&c, errstr, sizeof(errstr)) ||
+	    console_api_routes(&c, errstr, sizeof(errstr)) ||
+	    es_http_start(c.http, errstr, sizeof(errstr))) {
+		es_error("cannot start: %s", errstr);
+		goto out;
+	}
+	probing = pthread_create(&probe_thread, NULL, prober, &c) == 0;
+	/* The daemons' words: scripts and tests find the port by them. */
+	es_info("serving HTTP on port %u: the console is http://%s:%u/", es_http_port(c.http),
+		cfg.bind, es_http_port(c.http));
+	rc = run(&c, rk);
+out:
+	es_stop = 1;
+	if (probing)
+		pthread_join(probe_thread, NULL);
+	es_http_free(c.http);
+	console_clients_release(&c);
+	es_reader_free(rk);
+	console_ring_free(c.ring);
+	es_metrics_free(metrics);
+	for (size_t i = 0; i < c.ntopics; i++)
+		json_decref(c.topics[i].last_reason);
+	curl_global_cleanup();
+	return rc;
+}
