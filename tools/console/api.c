@@ -112,6 +112,7 @@ static int handle_status(struct es_http_request *req, void *arg)
 {
 	struct console *c = arg;
 	json_t *out = json_object(), *services = json_array(), *topics = json_array();
+	json_t *groups = json_array();
 	size_t frames, bytes;
 
 	pthread_mutex_lock(&c->status_lock);
@@ -135,8 +136,21 @@ static int handle_status(struct es_http_request *req, void *arg)
 		}
 		json_array_append_new(topics, j);
 	}
+	for (size_t i = 0; i < c->ngroups; i++) {
+		const struct console_group *g = &c->groups[i];
+		json_t *lag = json_object();
+
+		for (size_t k = 0; g->known && k < c->ntopics; k++) {
+			if (g->lag[k] >= 0)
+				json_object_set_new(lag, c->topics[k].name,
+						    json_integer(g->lag[k]));
+		}
+		json_array_append_new(groups, json_pack("{s:s, s:b, s:o}", "group", g->name,
+							"known", g->known, "lag", lag));
+	}
 	pthread_mutex_unlock(&c->status_lock);
 	console_ring_usage(c->ring, &frames, &bytes);
+	json_object_set_new(out, "groups", groups);
 	json_object_set_new(out, "services", services);
 	json_object_set_new(out, "topics", topics);
 	json_object_set_new(out, "pages", json_integer((json_int_t)console_clients_count(c)));

@@ -55,6 +55,16 @@ struct console_service {
 	char detail[256];
 };
 
+/* A consumer group of the shop and its lag per topic: the sum over the
+ * topic's partitions of the high watermark less the group's committed
+ * offset, for the partitions it committed. */
+struct console_group {
+	char name[256];
+	/* Under console.status_lock: */
+	bool known; /* the broker answered */
+	long long lag[CONSOLE_MAX_TOPICS]; /* by topic index; -1: no commit */
+};
+
 struct console_client; /* one open /events stream (clients.c) */
 
 struct console {
@@ -69,6 +79,8 @@ struct console {
 	size_t ntopics;
 	struct console_service services[CONSOLE_MAX_SERVICES];
 	size_t nservices;
+	struct console_group groups[CONSOLE_MAX_SERVICES];
+	size_t ngroups;
 	pthread_mutex_t status_lock;
 
 	pthread_mutex_t clients_lock;

@@ -13,6 +13,8 @@
  *   ORDER_SERVICE_URL       http://127.0.0.1:8080: where the page's orders go
  *   CONSOLE_SERVICES        name=url,... whose /readyz the panel shows; by
  *                           default the five daemons on 8080 to 8084
+ *   CONSOLE_GROUPS          the consumer groups whose lag the panel shows;
+ *                           by default the five daemons' (their names)
  *   LOG_LEVEL               info
  */
 #include <errno.h>
@@ -127,6 +129,33 @@ static int read_services(struct console *c, char *errstr, size_t errstr_size)
 	return 0;
 }
 
+/* CONSOLE_GROUPS: group,... */
+static int read_groups(struct console *c, char *errstr, size_t errstr_size)
+{
+	const char *s = es_config_str("CONSOLE_GROUPS", "order-service,payment-service,"
+							"inventory-service,email-service,"
+							"analytics-service");
+
+	while (*s) {
+		size_t len = strcspn(s, ",");
+		struct console_group *g = &c->groups[c->ngroups];
+
+		if (len && (len >= sizeof(g->name) || c->ngroups == CONSOLE_MAX_SERVICES)) {
+			snprintf(errstr, errstr_size,
+				 "CONSOLE_GROUPS: at most %d groups of at most 255 characters",
+				 CONSOLE_MAX_SERVICES);
+			return -1;
+		}
+		if (len) {
+			memcpy(g->name, s, len);
+			g->name[len] = '\0';
+			c->ngroups++;
+		}
+		s += len + (s[len] == ',');
+	}
+	return 0;
+}
+
 static int read_config(struct console *c, struct config *cfg, char *errstr, size_t errstr_size)
 {
 	const char *order_url = es_config_str("ORDER_SERVICE_URL", "http://127.0.0.1:8080");
@@ -157,8 +186,10 @@ static int read_config(struct console *c, struct config *cfg, char *errstr, size
 	}
 	memcpy(c->order_url, order_url, n);
 	c->order_url[n] = '\0';
-	return read_topics(c, errstr, errstr_size) || read_services(c, errstr, errstr_size) ? -1
-											    : 0;
+	if (read_topics(c, errstr, errstr_size) || read_services(c, errstr, errstr_size) ||
+	    read_groups(c, errstr, errstr_size))
+		return -1;
+	return 0;
 }
 
 /* ------------------------------------------------------------ Kafka */
@@ -327,6 +358,67 @@ static int run(struct console *c, rd_kafka_t *rk)
 	return 0;
 }
 
+/* The committed offsets of group g (librdkafka's admin API, which asks the
+ * group's coordinator; the group itself is not disturbed) against the
+ * high watermarks the reader's own fetches keep. Returns 0, or -1 when
+ * the broker did not answer. */
+static int group_lag(struct console *c, rd_kafka_t *rk, struct console_group *g)
+{
+	long long lag[CONSOLE_MAX_TOPICS];
+	rd_kafka_ListConsumerGroupOffsets_t *req;
+	rd_kafka_AdminOptions_t *opt;
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_event_t *ev;
+	char errstr[256];
+	int rc = -1;
+
+	for (size_t k = 0; k < c->ntopics; k++)
+		lag[k] = -1;
+	req = rd_kafka_ListConsumerGroupOffsets_new(g->name, NULL);
+	opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+	rd_kafka_AdminOptions_set_request_timeout(opt, PROBE_MS, errstr, sizeof(errstr));
+	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, opt, q);
+	ev = rd_kafka_queue_poll(q, 2 * PROBE_MS);
+	if (ev && !rd_kafka_event_error(ev)) {
+		const rd_kafka_ListConsumerGroupOffsets_result_t *res =
+			rd_kafka_event_ListConsumerGroupOffsets_result(ev);
+		size_t n = 0;
+		const rd_kafka_group_result_t **groups =
+			res ? rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n) : NULL;
+		const rd_kafka_topic_partition_list_t *parts =
+			n == 1 && !rd_kafka_group_result_error(groups[0])
+				? rd_kafka_group_result_partitions(groups[0])
+				: NULL;
+
+		for (int i = 0; parts && i < parts->cnt; i++) {
+			const rd_kafka_topic_partition_t *p = &parts->elems[i];
+			struct console_topic *t = find_topic(c, p->topic);
+			int64_t low, high;
+			size_t k;
+
+			if (!t || p->offset < 0 || p->err ||
+			    rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &low,
+							   &high) ||
+			    high < 0)
+				continue;
+			k = (size_t)(t - c->topics);
+			lag[k] = (lag[k] < 0 ? 0 : lag[k]) +
+				 (high > p->offset ? high - p->offset : 0);
+		}
+		rc = parts ? 0 : -1;
+	}
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_AdminOptions_destroy(opt);
+	rd_kafka_ListConsumerGroupOffsets_destroy(req);
+	rd_kafka_queue_destroy(q);
+	pthread_mutex_lock(&c->status_lock);
+	g->known = rc == 0;
+	memcpy(g->lag, lag, sizeof(lag));
+	pthread_mutex_unlock(&c->status_lock);
+	return rc;
+}
+
 /* ------------------------------------------------------------ prober */
 
 static void *prober(void *arg)
@@ -338,6 +430,8 @@ static void *prober(void *arg)
 
 		console_probe_services(c);
 		count_dead_letters(c, c->rk);
+		for (size_t i = 0; i < c->ngroups && !es_stop; i++)
+			group_lag(c, c->rk, &c->groups[i]);
 		while (!es_stop && es_monotonic_ms() < until)
 			es_sleep_ms(50);
 	}

@@ -366,6 +366,21 @@ async function refreshStatus() {
   for (const svc of s.services || []) {
     services.append(el('li', { 'data-ready': svc.ready === true }, `${str(svc.name)}: ${str(svc.detail)}`));
   }
+  const lag = document.querySelector('#lag tbody');
+  lag.replaceChildren();
+  for (const g of s.groups || []) {
+    const tr = el('tr', { 'data-group': str(g.group) });
+    tr.append(el('td', {}, str(g.group)));
+    const parts = Object.entries(g.lag || {}).map(([t, n]) => `${t.slice(t.lastIndexOf('.') + 1)} ${Number(n)}`);
+    const total = Object.values(g.lag || {}).reduce((a, n) => a + Number(n), 0);
+    tr.append(el('td', { class: 'count', title: parts.join(', ') }, g.known ? String(total) : '?'));
+    lag.append(tr);
+    if (parts.length) {
+      const d = el('tr', { class: 'detail' });
+      d.append(el('td', { colspan: 2 }, parts.join(' · ')));
+      lag.append(d);
+    }
+  }
   const topics = document.querySelector('#topics tbody');
   const dlq = document.querySelector('#dlq tbody');
   topics.replaceChildren();

@@ -47,7 +47,7 @@ static int produce_poison(const struct shop *shop)
  * front door and daemons. */
 static void console_env(const struct shop *shop)
 {
-	char dlq[1024] = "", services[1024] = "", url[128];
+	char dlq[1024] = "", services[1024] = "", groups[1024] = "", url[128];
 
 	shop_export_topics(shop);
 	for (int s = 0; s < SHOP_NSERVICES; s++) {
@@ -57,9 +57,13 @@ static void console_env(const struct shop *shop)
 			 shop_names[s]);
 		snprintf(services + m, sizeof(services) - m, "%s%s=%s", s ? "," : "", shop_names[s],
 			 shop_url(shop, (enum shop_service)s, url, sizeof(url)));
+		m = strlen(groups);
+		snprintf(groups + m, sizeof(groups) - m, "%s%s.%s", s ? "," : "", shop->run,
+			 shop_names[s]);
 	}
 	setenv("CONSOLE_DLQ_TOPICS", dlq, 1);
 	setenv("CONSOLE_SERVICES", services, 1);
+	setenv("CONSOLE_GROUPS", groups, 1);
 	setenv("ORDER_SERVICE_URL", shop_url(shop, SHOP_ORDER, url, sizeof(url)), 1);
 	setenv("SHOP_ORDERS_TOPIC", shop->topic_orders, 1);
 }

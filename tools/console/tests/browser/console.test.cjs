@@ -185,6 +185,20 @@ async function main() {
     await waitFor('dead letters counted', () => page.$$eval('#dlq tr',
       (rows) => rows.some((r) => r.querySelector('td.count') && Number(r.querySelector('td.count').textContent) > 0)));
 
+    // Consumer lag: every group's committed offsets, read from the broker
+    // (the panel), and each daemon's own in its /metrics.
+    // Each group has committed offsets on the orders topic (all five read
+    // it, but for order-service, which reads payments and inventory).
+    await waitFor('the groups\' lag', () => page.$$eval('#lag tr[data-group]', (rows) => rows.length === 5 &&
+      rows.every((r) => /^\d+$/.test(r.querySelector('td.count').textContent) &&
+        r.nextElementSibling && r.nextElementSibling.classList.contains('detail') &&
+        /(orders|payments) \d+/.test(r.nextElementSibling.textContent))));
+    for (const entry of (process.env.CONSOLE_SERVICES || '').split(',')) {
+      const base = entry.slice(entry.indexOf('=') + 1);
+      await waitFor(`es_consumer_lag in ${base}/metrics`, async () =>
+        /\nes_consumer_lag\{topic="[^"]+",partition="\d+"\} \d+\n/.test(await (await fetch(base + '/metrics')).text()));
+    }
+
     // Restart: kill the console, start it again; the page reconnects and
     // draws nothing twice (the console re-reads a tail of each partition).
     const all = async () => page.$$eval('g.arrow[data-type]', (gs) => gs.map((g) =>
