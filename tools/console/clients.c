@@ -56,39 +56,49 @@ static char *greeting(const struct console_client *cl, size_t *len)
 	return out;
 }
 
-/* es_http_fill_fn: runs in a pool thread, one at a time per stream. */
+/* The next frame to send into cl->frame, or false when there is none:
+ * the greeting first, then the ring's frames in order, and a keep-alive
+ * comment when the stream was quiet for CONSOLE_KEEPALIVE_MS. */
+static bool next_frame(struct console_client *cl, long long now)
+{
+	unsigned long long seq;
+
+	cl->off = 0;
+	if (!cl->greeted) {
+		cl->frame = greeting(cl, &cl->len);
+		cl->greeted = true;
+	} else if ((cl->frame = console_ring_get(cl->c->ring, cl->next, &seq, &cl->len))) {
+		cl->next = seq + 1;
+	} else if (now - cl->last_sent_ms >= CONSOLE_KEEPALIVE_MS) {
+		cl->frame = console_sse_comment("keep-alive", &cl->len);
+	}
+	return cl->frame != NULL;
+}
+
+/* es_http_fill_fn: runs in a pool thread, one at a time per stream. As
+ * many frames as fit: one chunk, one write, for a burst of events. */
 static long fill(void *arg, char *buf, size_t size)
 {
 	struct console_client *cl = arg;
 	long long now = es_monotonic_ms();
-	size_t n;
+	size_t used = 0;
 
-	if (!cl->frame) {
-		unsigned long long seq;
+	while (used < size && (cl->frame || next_frame(cl, now))) {
+		size_t n = cl->len - cl->off;
 
-		cl->off = 0;
-		if (!cl->greeted) {
-			cl->frame = greeting(cl, &cl->len);
-			cl->greeted = true;
-		} else if ((cl->frame = console_ring_get(cl->c->ring, cl->next, &seq, &cl->len))) {
-			cl->next = seq + 1;
-		} else if (now - cl->last_sent_ms >= CONSOLE_KEEPALIVE_MS) {
-			cl->frame = console_sse_comment("keep-alive", &cl->len);
+		if (n > size - used)
+			n = size - used;
+		memcpy(buf + used, cl->frame + cl->off, n);
+		used += n;
+		cl->off += n;
+		if (cl->off == cl->len) {
+			free(cl->frame);
+			cl->frame = NULL;
 		}
-		if (!cl->frame)
-			return 0;
 	}
-	n = cl->len - cl->off;
-	if (n > size)
-		n = size;
-	memcpy(buf, cl->frame + cl->off, n);
-	cl->off += n;
-	if (cl->off == cl->len) {
-		free(cl->frame);
-		cl->frame = NULL;
-	}
-	cl->last_sent_ms = now;
-	return (long)n;
+	if (used)
+		cl->last_sent_ms = now;
+	return (long)used;
 }
 
 static void client_free(struct console_client *cl)

@@ -362,7 +362,8 @@ static int run(struct console *c, rd_kafka_t *rk)
  * group's coordinator; the group itself is not disturbed) against the
  * high watermarks the reader's own fetches keep. Returns 0, or -1 when
  * the broker did not answer. */
-static int group_lag(struct console *c, rd_kafka_t *rk, struct console_group *g)
+static int group_lag(struct console *c, rd_kafka_t *rk, struct console_group *g,
+		     const rd_kafka_topic_partition_list_t *wanted)
 {
 	long long lag[CONSOLE_MAX_TOPICS];
 	rd_kafka_ListConsumerGroupOffsets_t *req;
@@ -374,7 +375,7 @@ static int group_lag(struct console *c, rd_kafka_t *rk, struct console_group *g)
 
 	for (size_t k = 0; k < c->ntopics; k++)
 		lag[k] = -1;
-	req = rd_kafka_ListConsumerGroupOffsets_new(g->name, NULL);
+	req = rd_kafka_ListConsumerGroupOffsets_new(g->name, wanted);
 	opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
 	rd_kafka_AdminOptions_set_request_timeout(opt, PROBE_MS, errstr, sizeof(errstr));
 	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, opt, q);
@@ -419,6 +420,32 @@ static int group_lag(struct console *c, rd_kafka_t *rk, struct console_group *g)
 	return rc;
 }
 
+/*
+ * The partitions of the shop's topics (not the dead letters), asked for
+ * by name: the development broker (librdkafka's mock cluster) answers
+ * "all of the group's partitions" with none. NULL when the broker does
+ * not answer.
+ */
+static rd_kafka_topic_partition_list_t *shop_partitions(struct console *c, rd_kafka_t *rk)
+{
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(32);
+	char errstr[256];
+
+	for (size_t i = 0; i < c->ntopics; i++) {
+		int n;
+
+		if (c->topics[i].dlq)
+			continue;
+		if (es_reader_partitions(rk, c->topics[i].name, &n, NULL, errstr, sizeof(errstr))) {
+			rd_kafka_topic_partition_list_destroy(list);
+			return NULL;
+		}
+		for (int32_t p = 0; p < n; p++)
+			rd_kafka_topic_partition_list_add(list, c->topics[i].name, p);
+	}
+	return list;
+}
+
 /* ------------------------------------------------------------ prober */
 
 static void *prober(void *arg)
@@ -427,11 +454,15 @@ static void *prober(void *arg)
 
 	while (!es_stop) {
 		long long until = es_monotonic_ms() + PROBE_MS;
+		rd_kafka_topic_partition_list_t *wanted;
 
 		console_probe_services(c);
 		count_dead_letters(c, c->rk);
-		for (size_t i = 0; i < c->ngroups && !es_stop; i++)
-			group_lag(c, c->rk, &c->groups[i]);
+		wanted = shop_partitions(c, c->rk);
+		for (size_t i = 0; wanted && i < c->ngroups && !es_stop; i++)
+			group_lag(c, c->rk, &c->groups[i], wanted);
+		if (wanted)
+			rd_kafka_topic_partition_list_destroy(wanted);
 		while (!es_stop && es_monotonic_ms() < until)
 			es_sleep_ms(50);
 	}

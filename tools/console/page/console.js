@@ -373,7 +373,9 @@ async function refreshStatus() {
     tr.append(el('td', {}, str(g.group)));
     const parts = Object.entries(g.lag || {}).map(([t, n]) => `${t.slice(t.lastIndexOf('.') + 1)} ${Number(n)}`);
     const total = Object.values(g.lag || {}).reduce((a, n) => a + Number(n), 0);
-    tr.append(el('td', { class: 'count', title: parts.join(', ') }, g.known ? String(total) : '?'));
+    // Unknown: the broker did not answer, or the group committed nothing.
+    const shown = g.known && parts.length ? String(total) : '?';
+    tr.append(el('td', { class: 'count', title: parts.join(', ') || 'not known' }, shown));
     lag.append(tr);
     if (parts.length) {
       const d = el('tr', { class: 'detail' });
