@@ -227,10 +227,17 @@ async function main() {
       d.open = keep.includes(d.getAttribute('data-order-id'));
     }), [visa, declined]);
     await page.screenshot({ path: path.join(artifacts, 'console.png') });
+    await browser.close();
+    browser = null;
+    // A stop is clean (and, in a sanitizer build, leaks nothing): exit 0.
+    const exited = new Promise((r) => consoleProc.once('exit', (code, sig) => r({ code, sig })));
+    consoleProc.kill('SIGTERM');
+    const { code, sig } = await exited;
+    if (code !== 0) fail(`the console exited with ${code === null ? sig : code} on SIGTERM`);
     console.log(`e2e.console: all checks passed; screenshot in ${path.join(artifacts, 'console.png')}`);
   } finally {
     if (browser) await browser.close();
-    consoleProc.kill('SIGTERM');
+    if (consoleProc.exitCode === null && consoleProc.signalCode === null) consoleProc.kill('SIGTERM');
   }
 }
 
