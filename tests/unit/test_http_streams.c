@@ -14,7 +14,7 @@
 #include "es/clock.h"
 #include "http_fixture.h"
 
-#define NFEEDS 40
+#define NFEEDS 60
 
 /* What one stream sends next, set by the test, taken by fill. */
 struct feed {
@@ -156,7 +156,7 @@ END_TEST
 
 START_TEST(waiting_streams_hold_no_thread)
 {
-	enum { N = 30 };
+	enum { N = 50 };
 	static struct client cs[N];
 	struct resp r;
 	int idx[N];
@@ -164,7 +164,7 @@ START_TEST(waiting_streams_hold_no_thread)
 	memset(cs, 0, sizeof(cs));
 	for (int k = 0; k < N; k++)
 		idx[k] = open_stream(&cs[k]);
-	/* 30 streams wait on a pool of 2 threads: another request is served. */
+	/* 50 streams wait on a pool of 2 threads: another request is served. */
 	{
 		struct client c = {0};
 
