@@ -183,6 +183,8 @@ function draw(o) {
     const where = `${ev.topic}/${ev.partition}@${ev.offset}`;
     const ms = placed ? `+${timeOf(ev) - t0} ms` : '';
     const g = arrow(from, 'Kafka', y, type, where, ms, cls);
+    // The whole event on hover (as text: a title element's textContent).
+    g.prepend(svg('title', {}, JSON.stringify({ ce: ev.ce, key: ev.key, data: ev.data }, null, 1)));
     g.setAttribute('data-type', type);
     g.setAttribute('data-topic', str(ev.topic));
     g.setAttribute('data-offset', String(ev.offset));
