@@ -133,6 +133,17 @@ bool es_consumer_joined(struct es_consumer *c)
 	return atomic_load(&c->joined);
 }
 
+/* librdkafka's statistics, every ES_KAFKA_STATS_INTERVAL_MS, on the
+ * consumer's thread: es_consumer_lag. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	const struct es_consumer *c = opaque;
+
+	(void)rk;
+	es_kafka_stats_lag(c->metrics, json, len);
+	return 0; /* librdkafka frees json */
+}
+
 static int batch_alloc(struct batch *b, size_t max)
 {
 	b->msgs = calloc(max, sizeof(*b->msgs));
@@ -229,6 +240,14 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 			       sizeof(why)))) {
 		snprintf(errstr, errstr_size, "consumer configuration: %s", why);
 		goto fail;
+	}
+	if (c->metrics) {
+		if (rd_kafka_conf_set(conf, "statistics.interval.ms", ES_KAFKA_STATS_INTERVAL_MS,
+				      why, sizeof(why))) {
+			snprintf(errstr, errstr_size, "consumer configuration: %s", why);
+			goto fail;
+		}
+		rd_kafka_conf_set_stats_cb(conf, stats_cb);
 	}
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 	rd_kafka_conf_set_opaque(conf, c);

@@ -130,6 +130,7 @@ struct es_http *es_http_new(const struct es_http_conf *conf, char *errstr, size_
 	}
 	http->conf = *conf;
 	http->log_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_init(&http->streams_lock, NULL);
 	if (http_guard_init(http, errstr, errstr_size))
 		goto fail;
 	if (es_http_route(http, "GET", "/livez", handle_livez, http, errstr, errstr_size) ||
@@ -255,11 +256,17 @@ static struct MHD_Response *build_response(struct es_http_request *req)
 {
 	struct MHD_Response *resp;
 
-	resp = MHD_create_response_from_buffer(req->resp_len, req->resp_body,
-					       MHD_RESPMEM_MUST_FREE);
+	if (req->stream) {
+		resp = http_stream_response(req);
+		req->stream = NULL; /* the response has the server's reference */
+	} else {
+		resp = MHD_create_response_from_buffer(req->resp_len, req->resp_body,
+						       MHD_RESPMEM_MUST_FREE);
+		if (resp)
+			req->resp_body = NULL; /* freed with the response */
+	}
 	if (!resp)
 		return NULL;
-	req->resp_body = NULL; /* libmicrohttpd frees it with the response */
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type) ==
 	    MHD_NO) {
 		MHD_destroy_response(resp);
@@ -607,7 +614,9 @@ int es_http_start(struct es_http *http, char *errstr, size_t errstr_size)
 	};
 	size_t nextra = 0;
 	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	/* Suspend and resume: for streams (http_stream.c). */
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+			     MHD_ALLOW_SUSPEND_RESUME;
 
 	if (http->daemon) {
 		snprintf(errstr, errstr_size, "http: already started");
@@ -682,6 +691,7 @@ void es_http_stop(struct es_http *http)
 {
 	if (!http || !http->daemon)
 		return;
+	http_streams_end(http);
 	drain(http);
 	MHD_stop_daemon(http->daemon);
 	http_guard_stop(http);
@@ -699,5 +709,6 @@ void es_http_free(struct es_http *http)
 	for (size_t i = 0; i < http->nroutes; i++)
 		http_route_release(&http->routes[i]);
 	free(http->routes);
+	pthread_mutex_destroy(&http->streams_lock);
 	free(http);
 }

@@ -7,12 +7,13 @@
  *   http_route.c   routes: patterns like /orders/{id}, matching, Allow
  *   http_reply.c   what a handler sees of its request and how it answers
  *   http_guard.c   the whole-request deadline that cuts off slow clients
+ *   http_stream.c  streamed answers: suspended while they wait for data
  */
 #ifndef ES_HTTP_PRIVATE_H
 #define ES_HTTP_PRIVATE_H
 
-#include <pthread.h>
 #include <stdbool.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -64,6 +65,10 @@ struct es_http {
 	long long log_second;
 	unsigned int log_count;
 	unsigned long log_dropped;
+
+	/* http_stream.c's. */
+	pthread_mutex_t streams_lock; /* guards streams (the list only) */
+	struct es_http_stream *streams; /* open ones, for es_http_stop */
 };
 
 struct header {
@@ -104,6 +109,7 @@ struct es_http_request {
 	struct header *headers;
 	struct header **headers_tail;
 	bool queued;
+	struct es_http_stream *stream; /* a streamed answer: no resp_body */
 };
 
 /* The guard (http_guard.c). init makes its lock and condition (before
@@ -132,5 +138,13 @@ const struct route *http_find_route(const struct es_http *http, const struct es_
  * false when no route has this path at all (a 404). */
 bool http_allowed_methods(const struct es_http *http, struct es_http_request *req, char *allow,
 			  size_t size);
+
+/* The response of req's stream, with the server's reference handed to it;
+ * NULL on failure (the stream then counts as closed). */
+struct MHD_Response *http_stream_response(struct es_http_request *req);
+
+/* Ends every open stream of http (resuming the suspended ones), so that
+ * libmicrohttpd can stop: it refuses to with suspended connections. */
+void http_streams_end(struct es_http *http);
 
 #endif

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "es/config.h"
 #include "es/log.h"
 #include "es/metrics.h"
@@ -293,5 +295,50 @@ int es_kafka_metrics_register(struct es_metrics *reg, struct es_kafka_metrics *m
 		reg, "es_consumer_batch_size", "Events handed to the handler in one call.", NULL,
 		batch_buckets, sizeof(batch_buckets) / sizeof(batch_buckets[0]), errstr,
 		errstr_size);
-	return m->batch_size ? 0 : -1;
+	if (!m->batch_size)
+		return -1;
+	m->lag = es_gauge_register(reg, "es_consumer_lag",
+				   "Messages between the group's committed offset and the end of "
+				   "the partition, for the partitions this instance consumes.",
+				   (const char *const[]){"topic", "partition", NULL}, errstr,
+				   errstr_size);
+	return m->lag ? 0 : -1;
+}
+
+int es_kafka_stats_lag(const struct es_kafka_metrics *m, const char *json, size_t len)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	json_t *topics = json_object_get(root, "topics"), *t;
+	const char *topic;
+	int n = 0;
+
+	if (!json_is_object(topics)) {
+		json_decref(root);
+		return -1;
+	}
+	json_object_foreach(topics, topic, t)
+	{
+		json_t *parts = json_object_get(t, "partitions"), *p;
+		const char *id;
+
+		json_object_foreach(parts, id, p)
+		{
+			json_t *lag = json_object_get(p, "consumer_lag");
+			bool mine = json_is_true(json_object_get(p, "desired"));
+			double v;
+
+			if (id[0] == '-') /* -1: librdkafka's unassigned queue */
+				continue;
+			if (mine && json_is_integer(lag) && json_integer_value(lag) >= 0)
+				v = (double)json_integer_value(lag);
+			else if (!mine)
+				v = 0;
+			else
+				continue; /* not known yet */
+			if (es_gauge_set(m->lag, (const char *const[]){topic, id, NULL}, v) == 0)
+				n++;
+		}
+	}
+	json_decref(root);
+	return n;
 }

@@ -123,20 +123,56 @@ static int assign(rd_kafka_t *rk, const char *topic, const rd_kafka_topic_partit
 
 int es_reader_follow(rd_kafka_t *rk, const char *topic, char *errstr, size_t errstr_size)
 {
-	rd_kafka_topic_partition_list_t *parts;
-	int n, rc = -1;
+	const char *const topics[] = {topic, NULL};
+	int n = es_reader_follow_topics(rk, topics, 0, NULL, 0, errstr, errstr_size);
 
-	if (es_reader_partitions(rk, topic, &n, NULL, errstr, errstr_size))
-		return -1;
-	parts = rd_kafka_topic_partition_list_new(n);
-	for (int32_t p = 0; p < n; p++) {
-		int64_t low, high;
+	if (n == 0)
+		snprintf(errstr, errstr_size, "topic %s does not exist", topic);
+	return n > 0 ? 0 : -1;
+}
 
-		if (es_reader_watermarks(rk, topic, p, &low, &high, errstr, errstr_size))
-			goto out;
-		rd_kafka_topic_partition_list_add(parts, topic, p)->offset = high;
+/* Appends name to the comma-separated list in buf. */
+static void list_append(char *buf, size_t size, const char *name)
+{
+	size_t len;
+
+	if (!buf || !size)
+		return;
+	len = strlen(buf);
+	snprintf(buf + len, size - len, "%s%s", len ? "," : "", name);
+}
+
+int es_reader_follow_topics(rd_kafka_t *rk, const char *const *topics, long long tail,
+			    char *skipped, size_t skipped_size, char *errstr, size_t errstr_size)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
+	int rc = -1;
+
+	if (skipped && skipped_size)
+		skipped[0] = '\0';
+	for (size_t i = 0; topics[i]; i++) {
+		bool missing;
+		int n;
+
+		if (es_reader_partitions(rk, topics[i], &n, &missing, errstr, errstr_size)) {
+			if (!missing)
+				goto out;
+			list_append(skipped, skipped_size, topics[i]);
+			continue;
+		}
+		for (int32_t p = 0; p < n; p++) {
+			int64_t low, high, start;
+
+			if (es_reader_watermarks(rk, topics[i], p, &low, &high, errstr,
+						 errstr_size))
+				goto out;
+			start = tail > 0 && high - low > tail ? high - tail : tail > 0 ? low : high;
+			rd_kafka_topic_partition_list_add(parts, topics[i], p)->offset = start;
+		}
 	}
-	rc = assign(rk, topic, parts, errstr, errstr_size);
+	if (parts->cnt > 0 && assign(rk, parts->elems[0].topic, parts, errstr, errstr_size))
+		goto out;
+	rc = parts->cnt;
 out:
 	rd_kafka_topic_partition_list_destroy(parts);
 	return rc;

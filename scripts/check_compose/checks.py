@@ -1,7 +1,7 @@
 """Every check, in the order check-compose prints them."""
 
 from . import compose, dockerfile
-from .project import DataError
+from .project import CONSOLE, DataError
 from .report import Outcome
 
 
@@ -56,7 +56,12 @@ def compose_checks(project, daemons, ports):
     for daemon in daemons:
         yield compose.check_daemon(services, daemon, ports.get(daemon), image)
     yield compose.check_all_services(services)
-    yield compose.check_published(services, ports)
+    try:
+        published = {**ports, CONSOLE: project.console_port()}
+    except DataError as e:
+        yield Outcome("published", "published ports", [str(e)])
+        return
+    yield compose.check_published(services, published)
 
 
 def check_topics(project, services, daemons):

@@ -27,6 +27,7 @@ INPUTS = (
     "deploy",
     "services",
     "schemas/asyncapi.yaml",
+    "tools/console/console.h",
 )
 REQUIRED_FILES = ("docker-compose.yml", "Dockerfile", ".dockerignore",
                   "scripts/install-deps", "scripts/build", ".ci/run")
@@ -40,6 +41,10 @@ CONTRACT_FILE = "schemas/asyncapi.yaml"
 # daemon's .c or .h files. The C source is the only place the port is
 # defined, so these two narrow patterns read it there; anything else (an
 # expression, two definitions) is reported rather than guessed at.
+# The console (tools/console, no daemon of the shop) has its port in
+# console.h the same way: `#define CONSOLE_HTTP_PORT 8085`.
+CONSOLE = "eventshop-console"
+CONSOLE_HEADER = "tools/console/console.h"
 SPEC_PORT_FIELD = re.compile(r"\.http_port\s*=\s*([A-Z][A-Z0-9_]*|[0-9]+)\s*,")
 PORT_DEFINE = r"^#define[ \t]+{macro}[ \t]+([0-9]+)[ \t]*$"
 
@@ -88,6 +93,15 @@ class Project:
         if fields[0].isdigit():
             return int(fields[0])
         return self._port_macro_value(daemon, fields[0])
+
+    def console_port(self):
+        """eventshop-console's default port, read from its header."""
+        define = re.compile(PORT_DEFINE.format(macro="CONSOLE_HTTP_PORT"), re.M)
+        values = define.findall(self.read(CONSOLE_HEADER))
+        if len(values) != 1:
+            raise DataError(f"{CONSOLE_HEADER}: {len(values)} `#define CONSOLE_HTTP_PORT <number>`, "
+                            f"want one")
+        return int(values[0])
 
     def _port_macro_value(self, daemon, macro):
         define = re.compile(PORT_DEFINE.format(macro=re.escape(macro)), re.M)

@@ -71,6 +71,15 @@ int shop_init(struct shop *shop, const char *bootstrap, const char *database_url
 	return 0;
 }
 
+void shop_export_topics(const struct shop *shop)
+{
+	setenv("KAFKA_BOOTSTRAP_SERVERS", shop->bootstrap, 1);
+	setenv("TOPIC_ORDERS", shop->topic_orders, 1);
+	setenv("TOPIC_PAYMENTS", shop->topic_payments, 1);
+	setenv("TOPIC_INVENTORY", shop->topic_inventory, 1);
+	setenv("TOPIC_NOTIFICATIONS", shop->topic_notifications, 1);
+}
+
 /* The child's environment on top of ours (execve would lose KAFKA_* etc.
  * otherwise set by the caller). */
 static void child_env(const struct shop *shop, enum shop_service s)
@@ -78,16 +87,12 @@ static void child_env(const struct shop *shop, enum shop_service s)
 	char buf[256];
 	const char *short_name = shop_names[s];
 
-	setenv("KAFKA_BOOTSTRAP_SERVERS", shop->bootstrap, 1);
+	shop_export_topics(shop);
 	setenv("DATABASE_URL", shop->database_url, 1);
 	snprintf(buf, sizeof(buf), "%s_%.*s", shop->run, (int)strcspn(short_name, "-"), short_name);
 	setenv("DATABASE_SCHEMA", buf, 1);
 	setenv("HTTP_PORT", "0", 1);
 	setenv("HTTP_BIND", "127.0.0.1", 1);
-	setenv("TOPIC_ORDERS", shop->topic_orders, 1);
-	setenv("TOPIC_PAYMENTS", shop->topic_payments, 1);
-	setenv("TOPIC_INVENTORY", shop->topic_inventory, 1);
-	setenv("TOPIC_NOTIFICATIONS", shop->topic_notifications, 1);
 	snprintf(buf, sizeof(buf), "%s.dlq.%s", shop->run, short_name);
 	setenv("TOPIC_DLQ", buf, 1);
 	snprintf(buf, sizeof(buf), "%s.%s", shop->run, short_name);

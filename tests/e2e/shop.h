@@ -49,6 +49,10 @@ extern const char *const shop_names[SHOP_NSERVICES]; /* "order-service", ... */
  */
 int shop_init(struct shop *shop, const char *bootstrap, const char *database_url);
 
+/* Sets KAFKA_BOOTSTRAP_SERVERS and the TOPIC_* variables of this shop in
+ * our environment, for a program run beside it (eventshop-console). */
+void shop_export_topics(const struct shop *shop);
+
 /* Starts instance i (0 or 1) of a service and waits until its /readyz
  * answers 200 (60 s at most). Returns 0 or -1 (its log is printed). */
 int shop_start(struct shop *shop, enum shop_service s, int i);

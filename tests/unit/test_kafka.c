@@ -107,6 +107,37 @@ START_TEST(kafka_metrics_register_once_per_registry)
 }
 END_TEST
 
+/* librdkafka's statistics report (trimmed to what es_kafka_stats_lag
+ * reads): this instance consumes orders [0] (lag 7) and [1] (lag not
+ * known yet), not [2]; "-1" is librdkafka's own unassigned queue. */
+START_TEST(consumer_lag_from_statistics)
+{
+	static const char stats[] =
+		"{\"name\":\"c#consumer-1\",\"topics\":{\"orders\":{\"partitions\":{"
+		"\"0\":{\"partition\":0,\"desired\":true,\"consumer_lag\":7},"
+		"\"1\":{\"partition\":1,\"desired\":true,\"consumer_lag\":-1},"
+		"\"2\":{\"partition\":2,\"desired\":false,\"consumer_lag\":-1},"
+		"\"-1\":{\"partition\":-1,\"desired\":false,\"consumer_lag\":-1}}}}}";
+	struct es_metrics *reg = es_metrics_new();
+	struct es_kafka_metrics m;
+	char err[256], *text;
+
+	ck_assert_int_eq(es_kafka_metrics_register(reg, &m, err, sizeof(err)), 0);
+	ck_assert_int_eq(es_kafka_stats_lag(&m, stats, strlen(stats)), 2);
+	text = es_metrics_render(reg, NULL);
+	ck_assert_ptr_nonnull(
+		strstr(text, "es_consumer_lag{topic=\"orders\",partition=\"0\"} 7\n"));
+	ck_assert_ptr_nonnull(
+		strstr(text, "es_consumer_lag{topic=\"orders\",partition=\"2\"} 0\n"));
+	ck_assert_ptr_null(strstr(text, "partition=\"1\""));
+	ck_assert_ptr_null(strstr(text, "partition=\"-1\""));
+	free(text);
+	ck_assert_int_eq(es_kafka_stats_lag(&m, "not json", 8), -1);
+	ck_assert_int_eq(es_kafka_stats_lag(&m, "{\"topics\":[]}", 13), -1);
+	es_metrics_free(reg);
+}
+END_TEST
+
 /* ------------------------------------------------- mock-cluster faults */
 
 /* A one-broker mock cluster, owned by a client of its own. */
@@ -390,6 +421,7 @@ int main(void)
 	tcase_add_test(tc, backoff_doubles_with_equal_jitter_and_is_capped);
 	tcase_add_test(tc, backoff_jitter_differs_between_processes);
 	tcase_add_test(tc, kafka_metrics_register_once_per_registry);
+	tcase_add_test(tc, consumer_lag_from_statistics);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(faults, 120);
 	tcase_add_test(faults, producer_rides_out_transient_produce_errors);

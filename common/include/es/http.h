@@ -50,6 +50,13 @@
  * counted as "OTHER". The duration runs from the request's headers to its
  * answer being queued.
  *
+ * Streams: es_http_reply_stream answers with a body of unknown length that
+ * goes on for as long as the handler's owner has something to send (the
+ * console's Server-Sent Events). A stream waiting for data is suspended in
+ * libmicrohttpd: it holds a connection but no pool thread, so 50 open
+ * streams on a pool of 4 threads still leave every thread to the other
+ * requests.
+ *
  * Threads: handlers, the readiness callback and gauge callbacks run in
  * libmicrohttpd's pool threads, several at once, so they must be
  * thread-safe (a database connection, for one, must not be shared between
@@ -257,5 +264,41 @@ int es_http_errors_add(json_t *errors, const char *pointer, const char *detail);
  * len is 0. For /metrics: "text/plain; version=0.0.4; charset=utf-8". */
 int es_http_reply_body(struct es_http_request *req, unsigned int status, const char *content_type,
 		       const void *data, size_t len);
+
+/*
+ * Streams (see the top). fill is called from a pool thread whenever the
+ * connection can take more: it writes at most size bytes into buf and
+ * returns how many; 0 when it has nothing now (the connection then waits,
+ * using no thread, until es_http_stream_wake); -1 to end the answer.
+ * fill runs for one stream on one thread at a time, never after the
+ * stream closed.
+ */
+typedef long (*es_http_fill_fn)(void *arg, char *buf, size_t size);
+
+struct es_http_stream; /* one streamed answer, shared by its owner and the server */
+
+/*
+ * Answers req with a stream of content_type, status 200, fed by fill(arg)
+ * (headers added with es_http_add_header apply). *stream is the owner's
+ * handle: wake it when there is something new, ask it whether it closed,
+ * and release it once done with arg (the server keeps its own reference
+ * until the connection ends; arg must live until the stream closed or was
+ * released, whichever comes last). es_http_stop ends every open stream.
+ * Returns 0, or -1 (no stream; the client gets a 500).
+ */
+int es_http_reply_stream(struct es_http_request *req, const char *content_type,
+			 es_http_fill_fn fill, void *arg, struct es_http_stream **stream);
+
+/* Has fill called again soon, from a pool thread; from any thread. A no-op
+ * on a closed stream. */
+void es_http_stream_wake(struct es_http_stream *s);
+
+/* true once the connection ended (client gone, fill returned -1, server
+ * stopped): fill will not be called again. */
+bool es_http_stream_closed(struct es_http_stream *s);
+
+/* Drops the owner's reference: it will call nothing on s again. A stream
+ * released while open is ended. NULL is a no-op. */
+void es_http_stream_release(struct es_http_stream *s);
 
 #endif

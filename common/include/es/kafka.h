@@ -35,6 +35,13 @@ struct es_histogram;
  *   es_events_produced_total{topic,type}          acknowledged by the broker
  *   es_handler_duration_seconds{topic}            one handler call (a batch)
  *   es_consumer_batch_size                        events per handler call
+ *   es_consumer_lag{topic,partition}              messages between the group's
+ *                                                 committed offset and the end of
+ *                                                 the partition, as librdkafka's
+ *                                                 statistics saw it (every
+ *                                                 ES_KAFKA_STATS_INTERVAL_MS); 0
+ *                                                 for a partition this instance
+ *                                                 does not consume
  *
  * `type` comes from the message, so a stream of invented types could grow
  * the label set; the registry caps every family (ES_METRICS_MAX_CHILDREN)
@@ -48,7 +55,20 @@ struct es_kafka_metrics {
 	struct es_counter *produced;
 	struct es_histogram *handler_seconds;
 	struct es_histogram *batch_size;
+	struct es_gauge *lag;
 };
+
+/* How often a consumer's librdkafka reports its statistics (the lag). */
+#define ES_KAFKA_STATS_INTERVAL_MS "5000"
+
+/*
+ * Sets es_consumer_lag from one of librdkafka's statistics reports (the
+ * JSON its stats callback gets): per partition, consumer_lag when this
+ * instance consumes it and knows it, 0 when it does not consume it.
+ * Returns the number of partitions set, or -1 when json is not such a
+ * report.
+ */
+int es_kafka_stats_lag(const struct es_kafka_metrics *m, const char *json, size_t len);
 
 /* Registers the families above in reg. Returns 0, or -1 with errstr. */
 int es_kafka_metrics_register(struct es_metrics *reg, struct es_kafka_metrics *m, char *errstr,

@@ -57,6 +57,19 @@ int es_reader_watermarks(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *
  */
 int es_reader_follow(rd_kafka_t *rk, const char *topic, char *errstr, size_t errstr_size);
 
+/*
+ * Follows several topics (a NULL-terminated list) at once, every
+ * partition of each from `tail` messages before its high watermark (0:
+ * from the high watermark, as es_reader_follow; never before the first
+ * offset retained), so that a follower that starts again sees the recent
+ * past once more. A topic that does not exist is skipped and its name
+ * appended to skipped (comma-separated; may be NULL). Returns the number
+ * of partitions assigned (0 when no topic exists), or -1 with errstr
+ * filled when the broker did not answer.
+ */
+int es_reader_follow_topics(rd_kafka_t *rk, const char *const *topics, long long tail,
+			    char *skipped, size_t skipped_size, char *errstr, size_t errstr_size);
+
 /* Called for each message, in offset order within a partition. Returns 0
  * to go on, -1 to stop the read (which then fails). */
 typedef int(es_reader_fn)(void *arg, const rd_kafka_message_t *rkm);
