@@ -33,6 +33,9 @@
 #define CONSOLE_HTTP_PORT 8085
 #define CONSOLE_MAX_TOPICS 32
 #define CONSOLE_MAX_SERVICES 16
+/* The tokens the storefront signs for its orders (when the shop asks for
+ * tokens) need last only as long as the request. */
+#define CONSOLE_TOKEN_TTL_S 300
 /* A stream quiet for this long gets a comment, so that nothing between
  * the page and the console (nor the server's idle timeout) closes it. */
 #define CONSOLE_KEEPALIVE_MS 15000
