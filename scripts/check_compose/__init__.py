@@ -15,8 +15,9 @@ usage: scripts/check-compose [--self-test [-v]]
      Kafka and PostgreSQL are healthy and the `topics` job succeeded; that
      job creates deploy/topics.txt, which holds every topic the daemons use
      (schemas/asyncapi.yaml's, dlq.<daemon>, TOPIC_* overrides); Kafka is
-     a 4.x KRaft single node; only order-service's and analytics-service's
-     ports and Mailpit's 8025 are published, on 127.0.0.1.
+     a 4.x KRaft single node; only order-service's, analytics-service's
+     and shipping-service's ports and Mailpit's 8025 are published, on
+     127.0.0.1.
   3. the Dockerfile builds the way CI does: .ci/run runs
      scripts/install-deps and scripts/test (which builds with
      scripts/build); the Dockerfile's build stage gets its packages only by

@@ -20,7 +20,7 @@ SMTP_URL = "smtp://mailpit:1025"
 # door, the read side's GET /stats (each on its daemon's port from the
 # code) and Mailpit's web UI. Everything else answers only inside the
 # Compose network.
-PUBLISHED_DAEMONS = ("order-service", "analytics-service")
+PUBLISHED_DAEMONS = ("order-service", "analytics-service", "shipping-service")
 MAILPIT_UI_PORT = 8025
 LOOPBACK = "127.0.0.1"
 
@@ -399,7 +399,8 @@ def check_all_services(services):
 
 def check_published(services, ports):
     """Only the front door (order-service), the read side's GET /stats
-    (analytics-service), each on its port from the code, and Mailpit's web
+    (analytics-service), GET /shipments/{orderId} (shipping-service), each
+    on its port from the code, and Mailpit's web
     UI are published, each on 127.0.0.1 only and on the same port as inside.
 
     Nothing else of the shop (PostgreSQL, Kafka, the other daemons'

@@ -23,7 +23,11 @@
 
 #define BY(s) (1u << (s))
 /* Who consumes each topic (README: services, topics and events). */
-#define READS_ORDERS (BY(SHOP_PAYMENT) | BY(SHOP_INVENTORY) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS))
+#define READS_ORDERS                                                                   \
+	(BY(SHOP_PAYMENT) | BY(SHOP_INVENTORY) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS) | \
+	 BY(SHOP_SHIPPING))
+/* OrderPlaced: shipping-service acts on no OrderPlaced, so checks none. */
+#define READS_ORDER_PLACED (READS_ORDERS & ~BY(SHOP_SHIPPING))
 #define READS_PAYMENTS (BY(SHOP_ORDER) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS))
 #define READS_INVENTORY (BY(SHOP_ORDER) | BY(SHOP_ANALYTICS))
 #define READS_NOTIFICATIONS (BY(SHOP_ANALYTICS))
@@ -149,7 +153,7 @@ static void inject_round(struct injector *in)
 				       "inject@example.com", "items", "sku", "mug-classic",
 				       "quantity", 0, "unitPriceCents", 1299, "totalCents", 0,
 				       "currency", "EUR", "paymentToken", "tok_visa"),
-			     READS_ORDERS, "OrderPlaced with quantity 0");
+			     READS_ORDER_PLACED, "OrderPlaced with quantity 0");
 	es_uuid_new(r);
 	inject_event(
 		in, sh->topic_orders, "order-service", ES_ORDER_CANCELLED, r,
@@ -159,7 +163,7 @@ static void inject_round(struct injector *in)
 	inject_event(in, sh->topic_orders, "order-service", ES_ORDER_CONFIRMED, r,
 		     json_pack("{s:s,s:s,s:s,s:i,s:s}", "orderId", r, "paymentId", "p-1",
 			       "reservationId", "r-1", "totalCents", -1, "currency", "EUR"),
-		     BY(SHOP_INVENTORY) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS),
+		     BY(SHOP_INVENTORY) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS) | BY(SHOP_SHIPPING),
 		     "OrderConfirmed with totalCents -1");
 	es_uuid_new(r);
 	inject_event(in, sh->topic_orders, "order-service", "OrderShipped", r,
@@ -357,10 +361,11 @@ START_TEST(malformed_and_schema_violating_events_during_load)
 	}
 	fprintf(stderr,
 		"malformed: %d messages injected in %d rounds (%d failed), %d dead letters "
-		"expected: order %d, payment %d, inventory %d, email %d, analytics %d\n",
+		"expected: order %d, payment %d, inventory %d, email %d, analytics %d, shipping "
+		"%d\n",
 		in.n, in.rounds, in.failures, expected, per_service[SHOP_ORDER],
 		per_service[SHOP_PAYMENT], per_service[SHOP_INVENTORY], per_service[SHOP_EMAIL],
-		per_service[SHOP_ANALYTICS]);
+		per_service[SHOP_ANALYTICS], per_service[SHOP_SHIPPING]);
 
 	wait_quiet(&shop, 120000, &exits, &crashes);
 	violations = shop_check_invariants(&shop, l.acc.ids, l.acc.n, 90000, &rep);
