@@ -4,7 +4,7 @@
 -- A shipment's current state is not stored: it is the fold of its stream
 -- (shipment_apply in shipment.c), computed on every read. The order
 -- service keeps the opposite design (a row per order, updated in place,
--- with a timeline beside it); docs/event-sourcing.md compares the two.
+-- with a timeline beside it); docs/shipping-lesson.md compares the two.
 --
 -- (order_id, version) is the optimistic concurrency check: an append
 -- writes version = the version it folded + 1, so two transactions that
