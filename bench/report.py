@@ -316,7 +316,7 @@ def pct(x):
 # The figures a change is judged by: (key, what, digits, unit, higher is better).
 COMPARED = [
     ("sustained_per_s", "Sagas ended per second, sustained", 1, "", True),
-    ("all_done_per_s", "Orders fully handled by all five daemons per second", 1, "", True),
+    ("all_done_per_s", "Orders fully handled by all the daemons per second", 1, "", True),
     ("accepted_per_s", "POST /orders accepted per second, flat out", 0, "", True),
     ("commits_per_order", "PostgreSQL commits per saga", 1, "", False),
     ("cpu_ms_per_order", "CPU per saga, all processes", 2, " ms", False),
@@ -378,8 +378,9 @@ def main():
     w("Each run starts from nothing: a fresh PostgreSQL %s with its durable"
       " defaults (`fsync`, `synchronous_commit` and `full_page_writes` on),"
       " a fresh single-node Apache Kafka, the topics of `deploy/topics.txt`"
-      " (6 partitions each for the saga's), and the five daemons with their"
-      " default settings (one consumer loop per daemon, `PAYMENT_LATENCY_MS=0`)."
+      " (6 partitions each for the saga's), and the daemons with their"
+      " default settings (one consumer loop per daemon, `PAYMENT_LATENCY_MS=0`),"
+      " but for `SHIPPING_DELAY_MS=100` (a shipment's whole life within the run)."
       " Everything, the load generators included, shares one machine:"
       % runs[0]["pg_version"])
     w("")
@@ -417,7 +418,7 @@ def main():
          pct(sag / (m("kafka_consume_per_s") / m("consumed_per_order")))))
     w("| Sagas ended per second, whole run (first POST to last end) | %s | | |"
       % f.fmt("ended_per_s", 1))
-    w("| Orders handled by all five daemons per second (first POST to the last event"
+    w("| Orders handled by all the daemons per second (first POST to the last event"
       " consumed: email and analytics were still %s s behind when the last saga ended)"
       " | %s | | |" % (f.fmt("catch_up_s", 1), f.fmt("all_done_per_s", 1)))
     w("| **POST /orders accepted per second** (flat out, %s in flight) | **%s** |"
