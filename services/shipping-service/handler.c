@@ -21,6 +21,8 @@
  * takes in one transaction. */
 #define SWEEP_INTERVAL_MS 100
 #define SWEEP_BATCH 64
+/* How long a shipment that cannot move on is put off (see put_off). */
+#define PUT_OFF_S "3600"
 
 static const char *const outcome_labels[] = {
 	[SHIPPING_OUTCOME_CREATED] = "created",
@@ -146,6 +148,26 @@ struct sweep {
 };
 
 /*
+ * A shipment whose stream does not fold, or whose next event this code
+ * refuses, will not move on by itself however often it is swept: its step
+ * is put off an hour, loudly, so that it does not hold up the shipments
+ * due after it (an operator mends the stream; the row then comes due).
+ */
+static int put_off(struct es_db *db, const struct es_log_ctx *log, const char *why, char *errstr,
+		   size_t errstr_size)
+{
+	es_log(ES_LOG_ERROR, log, "shipment sweep: %s; its next step is put off %s s", why,
+	       PUT_OFF_S);
+	return es_db_exec(
+		       db,
+		       "UPDATE shipment_due SET due_at = now() + $2::bigint * interval '1 second' "
+		       "WHERE order_id = $1",
+		       2, (const char *const[]){log->order_id, PUT_OFF_S}, errstr, errstr_size) < 0
+		       ? -1
+		       : 0;
+}
+
+/*
  * The next step of one shipment, in the sweep's transaction. The step is
  * decided from the stream: a to-do row left over from a step already
  * taken decides nothing and is dropped. The new event's cause is the
@@ -163,7 +185,7 @@ static int step_one(struct sweep *sw, struct es_db *db, const char *order_id, ch
 	int result = -1;
 
 	if (shipping_stream_load(db, order_id, &s, &events, errstr, errstr_size))
-		return -1;
+		goto failed;
 	type = shipment_decide_progress(&s, order_id, &data, &why);
 	if (!type) {
 		es_log(ES_LOG_INFO, &fx.log, "shipment sweep: %s", why);
@@ -179,16 +201,26 @@ static int step_one(struct sweep *sw, struct es_db *db, const char *order_id, ch
 		json_decref(data);
 		snprintf(errstr, errstr_size, "shipment %s: its last event does not parse",
 			 order_id);
-		goto out;
+		goto failed;
 	}
 	if (shipping_stream_append(&fx, &s, order_id, sw->app->shipments_topic, sw->app->delay_ms,
 				   type, data, cause) != ES_HANDLER_OK) {
 		snprintf(errstr, errstr_size, "%s", fx.reason);
-		goto out;
+		goto failed;
 	}
 	sw->outcomes[sw->steps++] = outcome_of(type);
 	es_log(ES_LOG_INFO, &fx.log, "%s (version %d): %s", type, s.version, why);
 	result = 0;
+	goto out;
+failed:
+	/* A statement that failed aborted the transaction: the sweep is
+	 * retried. Anything else is this shipment's own problem. */
+	if (es_db_sqlstate(db)[0] == '\0' && es_db_ok(db)) {
+		char why_s[512];
+
+		snprintf(why_s, sizeof(why_s), "%s", errstr);
+		result = put_off(db, &fx.log, why_s, errstr, errstr_size);
+	}
 out:
 	es_event_free(cause);
 	free(last);

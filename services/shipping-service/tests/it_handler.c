@@ -372,6 +372,43 @@ START_TEST(a_stream_that_does_not_fold_rejects)
 }
 END_TEST
 
+/* A shipment that can never move on (its stream does not fold) does not
+ * hold up the others: it is put off, and the sweep takes the next ones. */
+START_TEST(a_stream_that_does_not_fold_holds_up_no_other_shipment)
+{
+	static const char broken[] = "6f0e1d2c-3b4a-4958-8776-655443322110";
+	struct world w;
+	struct es_event *confirmed;
+
+	world_init(&w);
+	ck_assert_int_eq(
+		es_db_exec(w.db,
+			   "INSERT INTO shipment_events (order_id, version, event_id, event_type, "
+			   "event) VALUES ($1, 1, gen_random_uuid(), 'ShipmentCreated', "
+			   "'{\"type\":\"ShipmentCreated\",\"data\":{}}')",
+			   1, (const char *const[]){broken}, NULL, 0),
+		1);
+	ck_assert_int_eq(es_db_exec(w.db,
+				    "INSERT INTO shipment_due (order_id, due_at) "
+				    "VALUES ($1, now() - interval '1 minute')",
+				    1, (const char *const[]){broken}, NULL, 0),
+			 1);
+	confirmed = order_confirmed(ORDER);
+	handle(&w, confirmed);
+	ck_assert_int_eq(sweep(&w), 1);
+	ck_assert_int_eq(load(&w, ORDER).status, SHIPMENT_DISPATCHED);
+	ck_assert_int_eq(count(&w,
+			       "SELECT count(*) AS n FROM shipment_due "
+			       "WHERE order_id = $1 AND due_at > now() + interval '30 minutes'",
+			       broken),
+			 1);
+	ck_assert_int_eq(stream_length(&w, broken), 1);
+
+	es_event_free(confirmed);
+	es_db_free(w.db);
+}
+END_TEST
+
 /* Two writers that decided from the same version: the second append hits
  * (order_id, version) and is told to RETRY; its retry folds the longer
  * stream. */
@@ -426,6 +463,7 @@ static Suite *handler_suite(void)
 	tcase_add_test(bad, order_cancelled_for_an_unknown_order_changes_nothing);
 	tcase_add_test(bad, malformed_order_confirmed_is_rejected_with_a_reason);
 	tcase_add_test(bad, a_stream_that_does_not_fold_rejects);
+	tcase_add_test(bad, a_stream_that_does_not_fold_holds_up_no_other_shipment);
 	suite_add_tcase(s, bad);
 	return s;
 }
