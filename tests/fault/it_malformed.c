@@ -1,8 +1,8 @@
 /*
  * Fault injection (harness.c), 2: garbage bytes, events of unknown types
- * and well-formed CloudEvents that break the schema, published to all four
+ * and well-formed CloudEvents that break the schema, published to all five
  * topics during the load: each is dead-lettered by exactly the services
- * that must, nothing else is; then the seven invariants.
+ * that must, nothing else is; then the invariants (invariants.h).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +31,7 @@
 #define READS_PAYMENTS (BY(SHOP_ORDER) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS))
 #define READS_INVENTORY (BY(SHOP_ORDER) | BY(SHOP_ANALYTICS))
 #define READS_NOTIFICATIONS (BY(SHOP_ANALYTICS))
+#define READS_SHIPMENTS (BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS))
 
 struct injected {
 	const char *topic;
@@ -144,6 +145,7 @@ static void inject_round(struct injector *in)
 	inject_garbage(in, sh->topic_payments, READS_PAYMENTS);
 	inject_garbage(in, sh->topic_inventory, READS_INVENTORY);
 	inject_garbage(in, sh->topic_notifications, READS_NOTIFICATIONS);
+	inject_garbage(in, sh->topic_shipments, READS_SHIPMENTS);
 
 	/* orders */
 	if (accepted_last(&in->l->acc, real))
@@ -227,6 +229,22 @@ static void inject_round(struct injector *in)
 	inject_event(in, sh->topic_notifications, "email-service", "EmailBounced", r,
 		     json_pack("{s:s}", "orderId", r), READS_NOTIFICATIONS,
 		     "unknown type EmailBounced");
+
+	/* shipments: email acts on ShipmentDispatched only, analytics on all */
+	es_uuid_new(r);
+	inject_event(in, sh->topic_shipments, "shipping-service", ES_SHIPMENT_DISPATCHED, r,
+		     json_pack("{s:s,s:s,s:s,s:s}", "orderId", r, "shipmentId", r, "carrier",
+			       "Pigeon Post", "trackingNumber", "ES1"),
+		     READS_SHIPMENTS, "ShipmentDispatched with an unknown carrier");
+	es_uuid_new(r);
+	inject_event(in, sh->topic_shipments, "shipping-service", ES_SHIPMENT_CREATED, r,
+		     json_pack("{s:s,s:s,s:s,s:s}", "orderId", r, "shipmentId", "ship-1", "carrier",
+			       "DHL", "trackingNumber", "ES1"),
+		     BY(SHOP_ANALYTICS), "ShipmentCreated whose shipmentId is not a UUID");
+	es_uuid_new(r);
+	inject_event(in, sh->topic_shipments, "shipping-service", "ShipmentLost", r,
+		     json_pack("{s:s}", "orderId", r), READS_SHIPMENTS,
+		     "unknown type ShipmentLost");
 	if (es_producer_flush(in->p, 10000)) {
 		fprintf(stderr, "injected messages not delivered in 10 s\n");
 		in->failures++;
