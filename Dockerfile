@@ -43,10 +43,11 @@ RUN install -d /out && \
 FROM debian:bookworm-slim AS runtime
 
 # What the programs load (librdkafka, jansson, libmicrohttpd, libpq,
-# libuuid, libcurl for email-service's SMTP) and curl for the healthchecks.
+# libuuid, libcurl for email-service's SMTP, libjwt for bearer tokens) and curl for
+# the healthchecks.
 RUN apt-get update && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-		librdkafka1 libjansson4 libmicrohttpd12 libpq5 libuuid1 libcurl4 \
+		librdkafka1 libjansson4 libmicrohttpd12 libpq5 libuuid1 libcurl4 libjwt0 \
 		curl ca-certificates && \
 	rm -rf /var/lib/apt/lists/*
 

@@ -30,6 +30,10 @@
 /* The largest body_limit accepted: bodies are held in memory. */
 #define BODY_LIMIT_MAX ((size_t)1 << 30)
 
+/* At most this many of libmicrohttpd's own messages are logged a second;
+ * the others are counted and summed up in one line. */
+#define LOG_BURST 5
+
 /* ------------------------------------------------------------------------ */
 /* Configuration */
 
@@ -39,6 +43,8 @@ void es_http_conf_init(struct es_http_conf *conf)
 	conf->threads = ES_HTTP_DEFAULT_THREADS;
 	conf->connection_timeout = ES_HTTP_DEFAULT_CONNECTION_TIMEOUT;
 	conf->connection_limit = ES_HTTP_DEFAULT_CONNECTION_LIMIT;
+	conf->client_connection_limit = ES_HTTP_DEFAULT_CLIENT_CONNECTION_LIMIT;
+	conf->request_timeout = ES_HTTP_DEFAULT_REQUEST_TIMEOUT;
 	conf->body_limit = ES_HTTP_DEFAULT_BODY_LIMIT;
 }
 
@@ -94,6 +100,13 @@ static int register_metrics(struct es_http *http, char *errstr, size_t errstr_si
 		duration_labels, NULL, 0, errstr, errstr_size);
 	if (!http->duration)
 		return -1;
+	http->timeouts = es_counter_register(
+		http->conf.metrics, "es_http_request_timeouts_total",
+		"Connections cut because a request was not complete within the request "
+		"deadline (HTTP_REQUEST_TIMEOUT_S): slow or stalled clients.",
+		NULL, errstr, errstr_size);
+	if (!http->timeouts)
+		return -1;
 	return 0;
 }
 
@@ -116,6 +129,9 @@ struct es_http *es_http_new(const struct es_http_conf *conf, char *errstr, size_
 		return NULL;
 	}
 	http->conf = *conf;
+	http->log_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	if (http_guard_init(http, errstr, errstr_size))
+		goto fail;
 	if (es_http_route(http, "GET", "/livez", handle_livez, http, errstr, errstr_size) ||
 	    es_http_route(http, "GET", "/readyz", handle_readyz, http, errstr, errstr_size))
 		goto fail;
@@ -277,6 +293,7 @@ static enum MHD_Result queue_reply(struct es_http_request *req)
 	ret = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
 	req->queued = true;
+	http_guard_answered(req->http, req->conn);
 	if (ret == MHD_YES)
 		record(req, status);
 	return ret;
@@ -319,6 +336,77 @@ static enum MHD_Result body_too_large(struct es_http_request *req)
  * know we will refuse, so that a big body is never read (libmicrohttpd
  * then skips the 100 Continue and closes after the answer).
  */
+/* The bearer token of req, or NULL. */
+static const char *bearer_token(const struct es_http_request *req)
+{
+	const char *v = es_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (!v || strncasecmp(v, "Bearer ", 7))
+		return NULL;
+	v += 7;
+	while (*v == ' ')
+		v++;
+	return *v ? v : NULL;
+}
+
+/* The access the route of req asks for: the built-in /metrics is an
+ * operator's when the server listens beyond the loopback address. */
+static enum es_http_access access_of(const struct es_http_request *req)
+{
+	const char *bind = req->http->conf.bind_addr;
+
+	if (req->route->fn == handle_metrics && (!bind || strncmp(bind, "127.", 4)))
+		return ES_HTTP_OPERATOR;
+	return req->route->access;
+}
+
+/*
+ * Checks the caller of req against its route. Returns true when the
+ * handler may run (req->caller filled); otherwise the 401 or 403 problem
+ * is the reply. The reason a token was refused goes to the client (it is
+ * about the client's own token) but the token itself goes nowhere.
+ */
+static bool caller_allowed(struct es_http_request *req)
+{
+	const struct es_auth *auth = req->http->conf.auth;
+	enum es_http_access access;
+	const char *token;
+	char why[256], challenge[400];
+
+	if (!auth)
+		return true;
+	access = access_of(req);
+	if (access == ES_HTTP_PUBLIC)
+		return true;
+	token = bearer_token(req);
+	if (!token) {
+		es_http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				   "Bearer realm=\"eventshop\"");
+		es_http_reply_problem(req, MHD_HTTP_UNAUTHORIZED, NULL, "Authentication required",
+				      "This resource needs a bearer token: Authorization: Bearer "
+				      "<token>.",
+				      NULL);
+		return false;
+	}
+	if (es_auth_verify(auth, token, (long long)time(NULL), &req->caller, why, sizeof(why))) {
+		snprintf(challenge, sizeof(challenge),
+			 "Bearer realm=\"eventshop\", error=\"invalid_token\", "
+			 "error_description=\"%s\"",
+			 why);
+		es_http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
+		es_http_reply_problem(req, MHD_HTTP_UNAUTHORIZED, NULL, "Invalid token", why, NULL);
+		return false;
+	}
+	if (access == ES_HTTP_OPERATOR && req->caller.role != ES_AUTH_OPERATOR) {
+		es_http_reply_problem(req, MHD_HTTP_FORBIDDEN, NULL, "Operators only",
+				      "This resource is for the shop's operators; a customer's "
+				      "token does not open it.",
+				      NULL);
+		return false;
+	}
+	return true;
+}
+
 static enum MHD_Result request_begin(struct es_http_request *req)
 {
 	struct es_http *http = req->http;
@@ -337,6 +425,8 @@ static enum MHD_Result request_begin(struct es_http_request *req)
 		return reject(req, MHD_HTTP_METHOD_NOT_ALLOWED, detail);
 	}
 	req->route_label = req->route->pattern;
+	if (!caller_allowed(req))
+		return queue_reply(req);
 	if (content_length_over(req, http->conf.body_limit))
 		return body_too_large(req);
 	return MHD_YES;
@@ -458,6 +548,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct es_http_request *req = *con_cls;
 
+	http_guard_request_ended(cls, conn);
 	if (!req)
 		return;
 	if (!req->queued)
@@ -472,9 +563,30 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct es_http *http = cls;
+	long long second = es_monotonic_ms() / 1000;
+	unsigned long dropped = 0;
+	bool log = true;
 	char msg[1024];
 	size_t len;
 
+	pthread_mutex_lock(&http->log_lock);
+	if (second != http->log_second) {
+		dropped = http->log_dropped;
+		http->log_second = second;
+		http->log_count = 0;
+		http->log_dropped = 0;
+	}
+	if (++http->log_count > LOG_BURST) {
+		http->log_dropped++;
+		log = false;
+	}
+	pthread_mutex_unlock(&http->log_lock);
+	if (dropped)
+		es_warn("http: %lu more message(s) of libmicrohttpd in the last second left out",
+			dropped);
+	if (!log)
+		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	len = strlen(msg);
 	while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
@@ -491,7 +603,9 @@ int es_http_start(struct es_http *http, char *errstr, size_t errstr_size)
 	struct MHD_OptionItem extra[] = {
 		{MHD_OPTION_END, 0, NULL},
 		{MHD_OPTION_END, 0, NULL},
+		{MHD_OPTION_END, 0, NULL},
 	};
+	size_t nextra = 0;
 	const union MHD_DaemonInfo *info;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 
@@ -507,17 +621,25 @@ int es_http_start(struct es_http *http, char *errstr, size_t errstr_size)
 				 http->conf.bind_addr);
 			return -1;
 		}
-		extra[0] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &sin};
+		extra[nextra++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &sin};
 	}
+	if (http->conf.client_connection_limit)
+		extra[nextra++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+							  http->conf.client_connection_limit, NULL};
+	if (http_guard_start(http, errstr, errstr_size))
+		return -1;
 
 	/* The logger goes first, so that option errors are logged through it. */
 	http->daemon = MHD_start_daemon(
 		flags, http->conf.port, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER,
 		on_mhd_log, http, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+		MHD_OPTION_NOTIFY_CONNECTION, http_guard_on_connection, http,
+		MHD_OPTION_URI_LOG_CALLBACK, http_guard_on_request_line, http,
 		MHD_OPTION_THREAD_POOL_SIZE, http->conf.threads, MHD_OPTION_CONNECTION_TIMEOUT,
 		http->conf.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
 		http->conf.connection_limit, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
 	if (!http->daemon) {
+		http_guard_stop(http);
 		snprintf(errstr, errstr_size, "http: cannot listen on %s:%u (see the log above)",
 			 http->conf.bind_addr ? http->conf.bind_addr : "*", http->conf.port);
 		return -1;
@@ -562,6 +684,7 @@ void es_http_stop(struct es_http *http)
 		return;
 	drain(http);
 	MHD_stop_daemon(http->daemon);
+	http_guard_stop(http);
 	http->daemon = NULL;
 	http->port = 0;
 }
@@ -571,6 +694,8 @@ void es_http_free(struct es_http *http)
 	if (!http)
 		return;
 	es_http_stop(http);
+	http_guard_release(http);
+	pthread_mutex_destroy(&http->log_lock);
 	for (size_t i = 0; i < http->nroutes; i++)
 		http_route_release(&http->routes[i]);
 	free(http->routes);

@@ -6,10 +6,12 @@
  *                  from its first byte to its answer, the built-in routes
  *   http_route.c   routes: patterns like /orders/{id}, matching, Allow
  *   http_reply.c   what a handler sees of its request and how it answers
+ *   http_guard.c   the whole-request deadline that cuts off slow clients
  */
 #ifndef ES_HTTP_PRIVATE_H
 #define ES_HTTP_PRIVATE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -31,7 +33,10 @@ struct route {
 	size_t nseg;
 	es_http_handler fn;
 	void *arg;
+	enum es_http_access access;
 };
+
+struct http_watch; /* http_guard.c's, one per open connection */
 
 struct es_http {
 	struct es_http_conf conf;
@@ -41,6 +46,24 @@ struct es_http {
 	size_t nroutes;
 	struct es_counter *requests;
 	struct es_histogram *duration;
+
+	/* http_guard.c's: the open connections and their deadlines, under
+	 * guard_lock, and the thread that enforces them. */
+	pthread_mutex_t guard_lock;
+	pthread_cond_t guard_wake;
+	struct http_watch *watches;
+	pthread_t guard_thread;
+	bool guard_ready; /* lock and condition made */
+	bool guard_running; /* thread started */
+	bool guard_stop;
+	struct es_counter *timeouts;
+
+	/* on_mhd_log's: at most LOG_BURST of libmicrohttpd's messages a
+	 * second (a flood of refused connections would flood the log). */
+	pthread_mutex_t log_lock;
+	long long log_second;
+	unsigned int log_count;
+	unsigned long log_dropped;
 };
 
 struct header {
@@ -59,6 +82,7 @@ struct es_http_request {
 	const struct route *route;
 	struct timespec started;
 	struct es_db *db; /* es_http_db's, given back after the handler */
+	struct es_caller caller; /* who the token says is calling (es_http_caller) */
 
 	char *pathbuf; /* the path's copy that seg[] points into */
 	const char *seg[ES_HTTP_MAX_SEGMENTS];
@@ -81,6 +105,21 @@ struct es_http_request {
 	struct header **headers_tail;
 	bool queued;
 };
+
+/* The guard (http_guard.c). init makes its lock and condition (before
+ * the server starts), start and stop its thread (stop after libmicrohttpd
+ * has stopped), release undoes init; the others are libmicrohttpd's
+ * connection and request-line callbacks and the moments a request is
+ * answered and ended. */
+int http_guard_init(struct es_http *http, char *errstr, size_t errstr_size);
+int http_guard_start(struct es_http *http, char *errstr, size_t errstr_size);
+void http_guard_stop(struct es_http *http);
+void http_guard_release(struct es_http *http);
+void http_guard_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code);
+void *http_guard_on_request_line(void *cls, const char *uri, struct MHD_Connection *conn);
+void http_guard_answered(struct es_http *http, struct MHD_Connection *conn);
+void http_guard_request_ended(struct es_http *http, struct MHD_Connection *conn);
 
 /* Frees what es_http_route allocated for r. */
 void http_route_release(struct route *r);

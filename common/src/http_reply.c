@@ -23,6 +23,11 @@ const char *es_http_route_pattern(const struct es_http_request *req)
 	return req->route ? req->route->pattern : NULL;
 }
 
+const struct es_caller *es_http_caller(const struct es_http_request *req)
+{
+	return &req->caller;
+}
+
 const char *es_http_param(const struct es_http_request *req, const char *name)
 {
 	const struct route *r = req->route;

@@ -115,6 +115,14 @@ static bool same_shape(const struct route *a, const struct route *b)
 int es_http_route(struct es_http *http, const char *method, const char *pattern, es_http_handler fn,
 		  void *arg, char *errstr, size_t errstr_size)
 {
+	return es_http_route_for(http, ES_HTTP_PUBLIC, method, pattern, fn, arg, errstr,
+				 errstr_size);
+}
+
+int es_http_route_for(struct es_http *http, enum es_http_access access, const char *method,
+		      const char *pattern, es_http_handler fn, void *arg, char *errstr,
+		      size_t errstr_size)
+{
 	struct route r = {0};
 	struct route *routes;
 	int result = -1;
@@ -147,6 +155,7 @@ int es_http_route(struct es_http *http, const char *method, const char *pattern,
 	}
 	r.fn = fn;
 	r.arg = arg;
+	r.access = access;
 	http->routes = routes;
 	http->routes[http->nroutes++] = r;
 	result = 0;

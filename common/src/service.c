@@ -53,7 +53,7 @@ static int read_config(struct es_service *svc, const struct es_service_spec *spe
 		       struct es_http_conf *http, char *errstr, size_t errstr_size)
 {
 	enum es_log_level level;
-	long port, threads;
+	long port, threads, client_limit, request_timeout;
 	char dflt[128];
 	const char *s;
 
@@ -92,10 +92,18 @@ static int read_config(struct es_service *svc, const struct es_service_spec *spe
 
 	es_http_conf_init(http);
 	if (es_config_long("HTTP_PORT", spec->http_port, 0, 65535, &port, errstr, errstr_size) ||
-	    es_config_long("HTTP_THREADS", 4, 1, 256, &threads, errstr, errstr_size))
+	    es_config_long("HTTP_THREADS", ES_HTTP_DEFAULT_THREADS, 1, 256, &threads, errstr,
+			   errstr_size) ||
+	    es_config_long("HTTP_CLIENT_CONNECTION_LIMIT", ES_HTTP_DEFAULT_CLIENT_CONNECTION_LIMIT,
+			   0, ES_HTTP_DEFAULT_CONNECTION_LIMIT, &client_limit, errstr,
+			   errstr_size) ||
+	    es_config_long("HTTP_REQUEST_TIMEOUT_S", ES_HTTP_DEFAULT_REQUEST_TIMEOUT, 0, 3600,
+			   &request_timeout, errstr, errstr_size))
 		return -1;
 	http->port = (unsigned short)port;
 	http->threads = (unsigned int)threads;
+	http->client_connection_limit = (unsigned int)client_limit;
+	http->request_timeout = (unsigned int)request_timeout;
 	http->bind_addr = es_config_str("HTTP_BIND", "127.0.0.1");
 	http->metrics = svc->metrics;
 	http->ready = ready;
@@ -128,8 +136,10 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 	    es_config_long("CONSUMER_BATCH_MAX", ES_CONSUMER_BATCH_MAX, 1, 10000, &batch_max,
 			   errstr, errstr_size) ||
 	    es_retention_config_env(&svc->retention, errstr, errstr_size) ||
+	    es_auth_from_env(&svc->auth, errstr, errstr_size) ||
 	    es_kafka_metrics_register(svc->metrics, &svc->kmetrics, errstr, errstr_size))
 		goto fail;
+	http.auth = svc->auth;
 	svc->batch_max = (int)batch_max;
 	svc->pruned = es_counter_register(
 		svc->metrics, "es_retention_deleted_total",
@@ -194,6 +204,9 @@ int es_service_start(struct es_service *svc, char *errstr, size_t errstr_size)
 	if (svc->relay && es_relay_start(svc->relay, errstr, errstr_size))
 		return -1;
 	es_info("serving HTTP on port %u", es_http_port(svc->http));
+	if (!svc->auth)
+		es_warn("AUTH_JWT_KEY_FILE is not set: every route is open to everyone, every "
+			"customer's orders to every caller (development only; see docs/auth.md)");
 	return 0;
 }
 
@@ -284,5 +297,6 @@ void es_service_release(struct es_service *svc)
 	es_dbpool_free(svc->pool);
 	es_db_free(svc->db);
 	es_metrics_free(svc->metrics);
+	es_auth_free(svc->auth);
 	memset(svc, 0, sizeof(*svc));
 }

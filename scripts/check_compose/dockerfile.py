@@ -24,6 +24,7 @@ DEV_TO_RUNTIME = {
     "libpq-dev": "libpq5",
     "uuid-dev": "libuuid1",
     "libcurl4-openssl-dev": "libcurl4",
+    "libjwt-dev": "libjwt0",
 }
 TEST_ONLY_DEV = {"libclang-rt-dev"}
 HEALTHCHECK_PACKAGES = ("curl", "ca-certificates")

@@ -74,7 +74,8 @@ static int run_daemon(struct es_service *svc, char *errstr, size_t errstr_size)
 					     "Orders in the analytics read model, by status.",
 					     labels, errstr, errstr_size);
 	if (!app.orders_gauge ||
-	    es_http_route(svc->http, "GET", "/stats", get_stats, NULL, errstr, errstr_size) ||
+	    es_http_route_for(svc->http, ES_HTTP_OPERATOR, "GET", "/stats", get_stats, NULL, errstr,
+			      errstr_size) ||
 	    es_service_start(svc, errstr, errstr_size))
 		return -1;
 	if (analytics_refresh_gauge(&app, why, sizeof(why)))

@@ -66,5 +66,6 @@ static int get_emails(struct es_http_request *req, void *arg)
 
 int email_api_routes(struct es_http *http, char *errstr, size_t errstr_size)
 {
-	return es_http_route(http, "GET", "/emails", get_emails, NULL, errstr, errstr_size);
+	return es_http_route_for(http, ES_HTTP_OPERATOR, "GET", "/emails", get_emails, NULL, errstr,
+				 errstr_size);
 }

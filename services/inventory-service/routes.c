@@ -44,9 +44,10 @@ static int get_reservation(struct es_http_request *req, void *arg)
 
 int inventory_routes(struct es_http *http, char *errstr, size_t errstr_size)
 {
-	if (es_http_route(http, "GET", "/stock", get_stock, NULL, errstr, errstr_size) ||
-	    es_http_route(http, "GET", "/reservations/{orderId}", get_reservation, NULL, errstr,
-			  errstr_size))
+	if (es_http_route_for(http, ES_HTTP_OPERATOR, "GET", "/stock", get_stock, NULL, errstr,
+			      errstr_size) ||
+	    es_http_route_for(http, ES_HTTP_OPERATOR, "GET", "/reservations/{orderId}",
+			      get_reservation, NULL, errstr, errstr_size))
 		return -1;
 	return 0;
 }

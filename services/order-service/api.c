@@ -36,6 +36,17 @@ static int bad_order_id(struct es_http_request *req)
 
 /* ------------------------------------------------------------- products */
 
+/* The customer a request is restricted to: the caller's own id for a
+ * customer's token, NULL for an operator (or when auth is off). Another
+ * customer's order is answered as no order at all (404, not 403), so that
+ * a token does not even confirm that an order id exists. */
+static const char *owner(const struct es_http_request *req)
+{
+	const struct es_caller *caller = es_http_caller(req);
+
+	return caller->role == ES_AUTH_CUSTOMER ? caller->customer_id : NULL;
+}
+
 static int get_products(struct es_http_request *req, void *arg)
 {
 	char err[512];
@@ -280,6 +291,12 @@ static int post_order(struct es_http_request *req, void *arg)
 			req, status,
 			status == 400 ? PROBLEM("malformed-request") : PROBLEM("invalid-order"),
 			status == 400 ? "Malformed request" : "Invalid order", detail, errors);
+	if (owner(req) && strcmp(order.customer_id, owner(req))) {
+		order_request_release(&order);
+		return es_http_reply_problem(req, 403, PROBLEM("customer-mismatch"), NULL,
+					     "customerId must be the customer the token names",
+					     NULL);
+	}
 	c.traceparent = es_http_header(req, "traceparent");
 	db = es_http_db(req, err, sizeof(err));
 	if (!db) {
@@ -395,7 +412,7 @@ static json_t *order_json(struct es_db *db, PGresult *res, int row, bool timelin
 static int get_order(struct es_http_request *req, void *arg)
 {
 	const char *id = es_http_param(req, "orderId");
-	const char *params[1] = {id};
+	const char *params[2] = {id, owner(req)};
 	char err[512];
 	struct es_db *db;
 	PGresult *res;
@@ -406,8 +423,10 @@ static int get_order(struct es_http_request *req, void *arg)
 	db = es_http_db(req, err, sizeof(err));
 	if (!db)
 		return unavailable(req, err);
-	res = es_db_query(db, "SELECT " ORDER_COLUMNS " FROM orders WHERE order_id = $1", 1, params,
-			  err, sizeof(err));
+	res = es_db_query(db,
+			  "SELECT " ORDER_COLUMNS " FROM orders WHERE order_id = $1"
+			  " AND ($2::text IS NULL OR customer_id = $2)",
+			  2, params, err, sizeof(err));
 	if (!res)
 		return unavailable(req, err);
 	if (PQntuples(res) == 0) {
@@ -460,6 +479,13 @@ static int list_orders(struct es_http_request *req, void *arg)
 						     NULL);
 	}
 	snprintf(limit, sizeof(limit), "%ld", n);
+	if (owner(req)) {
+		/* A customer sees only their own orders: a filter naming
+		 * another customer finds none. */
+		if (params[0] && strcmp(params[0], owner(req)))
+			return es_http_reply_json(req, 200, json_pack("{s:[]}", "orders"));
+		params[0] = owner(req);
+	}
 	db = es_http_db(req, err, sizeof(err));
 	if (!db)
 		return unavailable(req, err);
@@ -491,6 +517,7 @@ static int list_orders(struct es_http_request *req, void *arg)
 struct cancel {
 	struct order_app *app;
 	const char *order_id;
+	const char *owner; /* owner(req): the order must be this customer's */
 	int cancelled; /* 1 cancelled, 0 not pending */
 	double seconds;
 	char status[16]; /* the current status when not cancelled; "" if unknown */
@@ -503,6 +530,22 @@ static int cancel_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 	PGresult *res;
 
 	c->status[0] = '\0';
+	c->cancelled = 0;
+	if (c->owner) {
+		const char *mine[2] = {c->order_id, c->owner};
+
+		/* Another customer's order is not there for this caller. */
+		res = es_db_query(db,
+				  "SELECT 1 FROM orders WHERE order_id = $1 AND customer_id = $2",
+				  2, mine, errstr, errstr_size);
+		if (!res)
+			return -1;
+		if (PQntuples(res) == 0) {
+			PQclear(res);
+			return 0;
+		}
+		PQclear(res);
+	}
 	c->cancelled = order_cancel_in_tx(c->app, db, NULL, c->order_id, "CUSTOMER_REQUEST",
 					  "cancelled at the customer's request", NULL, &c->seconds,
 					  errstr, errstr_size);
@@ -521,7 +564,8 @@ static int cancel_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 static int cancel_order(struct es_http_request *req, void *arg)
 {
 	struct order_app *app = arg;
-	struct cancel c = {.app = app, .order_id = es_http_param(req, "orderId")};
+	struct cancel c = {
+		.app = app, .order_id = es_http_param(req, "orderId"), .owner = owner(req)};
 	char err[512], detail[128];
 	struct es_db *db;
 
@@ -549,12 +593,17 @@ static int cancel_order(struct es_http_request *req, void *arg)
 
 int order_api_routes(struct order_app *app, struct es_http *http, char *errstr, size_t errstr_size)
 {
+	/* The catalog is for everyone; orders for their customer (and the
+	 * shop's operators) when tokens are asked for (es/auth.h). */
 	if (es_http_route(http, "GET", "/products", get_products, app, errstr, errstr_size) ||
-	    es_http_route(http, "POST", "/orders", post_order, app, errstr, errstr_size) ||
-	    es_http_route(http, "GET", "/orders", list_orders, app, errstr, errstr_size) ||
-	    es_http_route(http, "GET", "/orders/{orderId}", get_order, app, errstr, errstr_size) ||
-	    es_http_route(http, "POST", "/orders/{orderId}/cancel", cancel_order, app, errstr,
-			  errstr_size))
+	    es_http_route_for(http, ES_HTTP_CUSTOMER, "POST", "/orders", post_order, app, errstr,
+			      errstr_size) ||
+	    es_http_route_for(http, ES_HTTP_CUSTOMER, "GET", "/orders", list_orders, app, errstr,
+			      errstr_size) ||
+	    es_http_route_for(http, ES_HTTP_CUSTOMER, "GET", "/orders/{orderId}", get_order, app,
+			      errstr, errstr_size) ||
+	    es_http_route_for(http, ES_HTTP_CUSTOMER, "POST", "/orders/{orderId}/cancel",
+			      cancel_order, app, errstr, errstr_size))
 		return -1;
 	return 0;
 }

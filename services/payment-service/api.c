@@ -33,6 +33,6 @@ static int get_payment(struct es_http_request *req, void *arg)
 
 int payment_api_routes(struct es_http *http, char *errstr, size_t errstr_size)
 {
-	return es_http_route(http, "GET", "/payments/{orderId}", get_payment, NULL, errstr,
-			     errstr_size);
+	return es_http_route_for(http, ES_HTTP_OPERATOR, "GET", "/payments/{orderId}", get_payment,
+				 NULL, errstr, errstr_size);
 }

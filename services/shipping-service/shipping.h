@@ -205,8 +205,10 @@ int shipping_sweep_once(struct shipping_app *app, struct es_db *db, char *errstr
 
 /* -------------------------------------------------------------------- api */
 
-/* Adds GET /shipments/{orderId} to http, whose requests reach the
- * database through es_http_db. Returns 0, or -1 with errstr filled. */
+/* Adds GET /shipments/{orderId} to http, an operator's route (with
+ * AUTH_JWT_KEY_FILE set, it needs an operator's token), whose requests
+ * reach the database through es_http_db. Returns 0, or -1 with errstr
+ * filled. */
 int shipping_api_routes(struct es_http *http, char *errstr, size_t errstr_size);
 
 #endif

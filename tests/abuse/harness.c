@@ -73,7 +73,13 @@ const char *rc_name(int rc)
 
 int conn_open(struct conn *c)
 {
+	return conn_open_from(c, NULL);
+}
+
+int conn_open_from(struct conn *c, const char *source)
+{
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in from = {.sin_family = AF_INET};
 	int one = 1;
 
 	memset(c, 0, sizeof(*c));
@@ -81,6 +87,12 @@ int conn_open(struct conn *c)
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return ANS_CONNECT;
+	if (source && (inet_pton(AF_INET, source, &from.sin_addr) != 1 ||
+		       bind(c->fd, (struct sockaddr *)&from, sizeof(from)))) {
+		close(c->fd);
+		c->fd = -1;
+		return ANS_CONNECT;
+	}
 	if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin))) {
 		close(c->fd);
 		c->fd = -1;

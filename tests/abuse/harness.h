@@ -18,6 +18,8 @@
 
 #define LIMIT ES_HTTP_DEFAULT_BODY_LIMIT
 #define CONN_TIMEOUT_S ES_HTTP_DEFAULT_CONNECTION_TIMEOUT
+#define REQUEST_TIMEOUT_S ES_HTTP_DEFAULT_REQUEST_TIMEOUT
+#define CLIENT_CONNECTIONS ES_HTTP_DEFAULT_CLIENT_CONNECTION_LIMIT
 #define ANSWER_MS 15000 /* an answer that takes longer counts as none (ASan is slow) */
 #define PROBLEM(name) "urn:eventshop:problem:" name
 
@@ -61,6 +63,9 @@ struct resp {
 
 /* A raw HTTP client: conn_open returns 0 or ANS_CONNECT. */
 int conn_open(struct conn *c);
+/* The same from the local address source ("127.0.0.2": another client, as
+ * the daemon sees it). */
+int conn_open_from(struct conn *c, const char *source);
 void conn_close(struct conn *c);
 /* Closes with a TCP reset instead of a FIN. */
 void conn_reset(struct conn *c);

@@ -39,6 +39,11 @@ int64_t now_ms(void)
 
 void client_open_port(struct client *c, unsigned short port)
 {
+	client_open_from(c, port, NULL);
+}
+
+void client_open_from(struct client *c, unsigned short port, const char *source)
+{
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
 	int one = 1;
 
@@ -46,6 +51,13 @@ void client_open_port(struct client *c, unsigned short port)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	c->fd = socket(AF_INET, SOCK_STREAM, 0);
 	ck_assert_int_ge(c->fd, 0);
+	if (source) {
+		struct sockaddr_in from = {.sin_family = AF_INET};
+
+		ck_assert_int_eq(inet_pton(AF_INET, source, &from.sin_addr), 1);
+		ck_assert_msg(bind(c->fd, (struct sockaddr *)&from, sizeof(from)) == 0,
+			      "bind to %s: %s", source, strerror(errno));
+	}
 	ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	/* Small writes leave as separate segments: a piecemeal request. */
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -295,18 +307,29 @@ static bool is_ready(void *arg, char *reason, size_t reason_size)
 	return false;
 }
 
+void server_conf(struct es_http_conf *conf, unsigned int timeout)
+{
+	es_http_conf_init(conf);
+	conf->bind_addr = "127.0.0.1";
+	conf->threads = 2;
+	conf->connection_timeout = timeout;
+	conf->metrics = reg;
+	conf->ready = is_ready;
+}
+
 struct es_http *server_new(unsigned int timeout)
 {
 	struct es_http_conf conf;
+
+	server_conf(&conf, timeout);
+	return server_start(&conf);
+}
+
+struct es_http *server_start(const struct es_http_conf *conf)
+{
 	struct es_http *h;
 
-	es_http_conf_init(&conf);
-	conf.bind_addr = "127.0.0.1";
-	conf.threads = 2;
-	conf.connection_timeout = timeout;
-	conf.metrics = reg;
-	conf.ready = is_ready;
-	h = es_http_new(&conf, errstr, sizeof(errstr));
+	h = es_http_new(conf, errstr, sizeof(errstr));
 	ck_assert_msg(h != NULL, "%s", errstr);
 	ck_assert_int_eq(es_http_route(h, "GET", "/orders/{orderId}", get_order, NULL, errstr,
 				       sizeof(errstr)),

@@ -52,6 +52,9 @@ struct resp {
 /* A raw HTTP client; its calls fail the test when the socket does. */
 int64_t now_ms(void);
 void client_open_port(struct client *c, unsigned short port);
+/* The same from the local address source (e.g. "127.0.0.2": another
+ * client, as the server sees it); NULL: the system's choice. */
+void client_open_from(struct client *c, unsigned short port, const char *source);
 /* Connects to the server under test. */
 void client_open(struct client *c);
 void client_close(struct client *c);
@@ -77,6 +80,10 @@ long long posted_length(const struct resp *r);
 /* Another server like the one under test, with the given connection
  * timeout, registering its metrics in reg. */
 struct es_http *server_new(unsigned int timeout);
+/* The configuration server_new starts from, and a server with the routes
+ * above started on conf (a test's own variant of it). */
+void server_conf(struct es_http_conf *conf, unsigned int timeout);
+struct es_http *server_start(const struct es_http_conf *conf);
 
 /* Runs the tests add_tests adds to the tcase, each on a fresh server, as
  * suite `suite`: main's exit status. */

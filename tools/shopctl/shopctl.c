@@ -8,6 +8,7 @@
  *   shopctl outbox list|retry SERVICE ...  outbox.c
  *   shopctl rebuild-analytics              rebuild.c
  *   shopctl watch [--from-beginning] ...   watch.c
+ *   shopctl token CUSTOMER_ID              token.c
  *
  * Kafka is KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092); KAFKA_* pass
  * through to librdkafka as for the daemons. order-service is --url or
@@ -37,6 +38,7 @@ static const struct command commands[] = {
 	 "analytics-service --rebuild (stop analytics-service first)"},
 	{"watch", shopctl_cmd_watch,
 	 "print the events of every topic as one stream, in time order"},
+	{"token", shopctl_cmd_token, "print a bearer token for a customer or an operator"},
 	{NULL, NULL, NULL},
 };
 

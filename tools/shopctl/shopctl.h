@@ -25,6 +25,7 @@ int shopctl_cmd_place(int argc, char **argv);
 int shopctl_cmd_follow(int argc, char **argv);
 int shopctl_cmd_dlq(int argc, char **argv);
 int shopctl_cmd_outbox(int argc, char **argv);
+int shopctl_cmd_token(int argc, char **argv);
 int shopctl_cmd_rebuild_analytics(int argc, char **argv);
 int shopctl_cmd_watch(int argc, char **argv);
 

@@ -29,6 +29,18 @@
  * ends, unless more than another 1 MiB follows: then the connection is
  * closed without an answer.
  *
+ * Slow and greedy clients: a connection idle for conf.connection_timeout
+ * is closed; one source address may hold at most
+ * conf.client_connection_limit connections (more are refused at once), so
+ * that one client cannot take all conf.connection_limit of them; and a
+ * request must be complete within conf.request_timeout of its start (a
+ * new connection's first byte, or a kept-alive connection's request line),
+ * or its connection is cut without an answer, so that a client sending a
+ * byte now and then (never idle) cannot hold a connection for ever. Once
+ * an answer is queued the deadline no longer applies. Cuts are counted in
+ * es_http_request_timeouts_total. libmicrohttpd's own messages (e.g. a
+ * refused connection) are logged at most a few a second.
+ *
  * Every request that got an answer is counted in
  *   es_http_requests_total{method, route, status}
  *   es_http_request_duration_seconds{method, route}   (histogram)
@@ -51,6 +63,7 @@
 
 #include <jansson.h>
 
+#include "es/auth.h"
 #include "es/db.h"
 #include "es/dbpool.h"
 #include "es/metrics.h"
@@ -58,6 +71,8 @@
 #define ES_HTTP_DEFAULT_THREADS 4
 #define ES_HTTP_DEFAULT_CONNECTION_TIMEOUT 30 /* seconds */
 #define ES_HTTP_DEFAULT_CONNECTION_LIMIT 1024
+#define ES_HTTP_DEFAULT_CLIENT_CONNECTION_LIMIT 128 /* per source address */
+#define ES_HTTP_DEFAULT_REQUEST_TIMEOUT 10 /* seconds */
 #define ES_HTTP_DEFAULT_BODY_LIMIT 65536 /* bytes; the contract's 64 KiB */
 
 /* The most '/'-separated segments in a route pattern. A request path with
@@ -89,11 +104,14 @@ struct es_http_conf {
 	unsigned int threads; /* size of the thread pool */
 	unsigned int connection_timeout; /* seconds a connection may stay idle; 0: forever */
 	unsigned int connection_limit; /* concurrent connections; more are refused */
+	unsigned int client_connection_limit; /* the same from one address; 0: no limit */
+	unsigned int request_timeout; /* seconds from a request's start to its answer; 0: none */
 	size_t body_limit; /* largest request body accepted, bytes (<= 1 GiB) */
 	struct es_metrics *metrics; /* not owned; NULL: no /metrics, no counts */
 	es_http_ready_fn ready; /* NULL: always ready */
 	void *ready_arg;
 	struct es_dbpool *db_pool; /* not owned; lends es_http_db's connections */
+	const struct es_auth *auth; /* not owned; NULL: every route open to anyone */
 };
 
 /* Fills conf with the defaults above, port 0, all interfaces, no metrics,
@@ -123,6 +141,30 @@ struct es_http *es_http_new(const struct es_http_conf *conf, char *errstr, size_
  */
 int es_http_route(struct es_http *http, const char *method, const char *pattern, es_http_handler fn,
 		  void *arg, char *errstr, size_t errstr_size);
+
+/*
+ * Who may call a route. With conf.auth set, a CUSTOMER route needs a valid
+ * bearer token (a customer's or an operator's) and an OPERATOR route an
+ * operator's: the server checks it before the body is read and the handler
+ * called, and answers 401 problem+json with WWW-Authenticate: Bearer (no
+ * token, or one that does not verify) or 403 (a customer's token on an
+ * operator's route). Without conf.auth every route is open. The built-in
+ * /metrics is an OPERATOR route when the server listens beyond 127.0.0.1.
+ */
+enum es_http_access {
+	ES_HTTP_PUBLIC,
+	ES_HTTP_CUSTOMER,
+	ES_HTTP_OPERATOR,
+};
+
+/* es_http_route for a route that only some callers may use. */
+int es_http_route_for(struct es_http *http, enum es_http_access access, const char *method,
+		      const char *pattern, es_http_handler fn, void *arg, char *errstr,
+		      size_t errstr_size);
+
+/* Who is calling: role ES_AUTH_ANYONE on a public route or with auth off;
+ * otherwise what the verified token says. Valid for the request. */
+const struct es_caller *es_http_caller(const struct es_http_request *req);
 
 /* Starts listening and serving. Returns 0, or -1 with errstr filled (e.g.
  * the port is taken). */

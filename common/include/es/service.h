@@ -23,6 +23,11 @@
  *   HTTP_PORT                 the service's port from the contract (8080..8086)
  *   HTTP_BIND                 127.0.0.1 (0.0.0.0 in containers)
  *   HTTP_THREADS              4
+ *   HTTP_CLIENT_CONNECTION_LIMIT  128: connections one address may hold (0: any)
+ *   HTTP_REQUEST_TIMEOUT_S    10: a request not complete by then is cut (0: never)
+ *   AUTH_JWT_KEY_FILE, AUTH_JWT_ALG  unset, HS256: the key that bearer tokens
+ *                             are verified with (es/auth.h); unset, no route
+ *                             asks for one
  *   LOG_LEVEL                 info (debug, info, warn, error)
  *   TOPIC_ORDERS, TOPIC_PAYMENTS, TOPIC_INVENTORY, TOPIC_NOTIFICATIONS,
  *   TOPIC_SHIPMENTS           orders, payments, inventory, notifications,
@@ -52,6 +57,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "es/auth.h"
 #include "es/db.h"
 #include "es/dispatch.h"
 #include "es/http.h"
@@ -90,6 +96,7 @@ struct es_service {
 	struct es_db *db; /* the consumer thread's connection */
 	struct es_dbpool *pool; /* the HTTP handlers' (es_http_db) */
 	struct es_metrics *metrics;
+	struct es_auth *auth; /* AUTH_JWT_KEY_FILE's verifier; NULL: no tokens asked */
 	struct es_kafka_metrics kmetrics;
 	struct es_http *http; /* created by init, started by start */
 	struct es_relay *relay; /* when spec.relay */
