@@ -1,4 +1,4 @@
-# eventshop's container image: the five daemons, the console and shopctl in one image,
+# eventshop's container image: the six daemons, the console and shopctl in one image,
 # built the way CI builds them, on Debian bookworm like the tests.
 #
 #   build    debian:bookworm, the packages of scripts/install-deps (the very
@@ -9,7 +9,7 @@
 #            deploy/, and a non-root user
 #
 # The program to run is the command: order-service, payment-service,
-# inventory-service, email-service, analytics-service, eventshop-console, or
+# inventory-service, email-service, analytics-service, shipping-service, eventshop-console, or
 # `shopctl create-topics /app/deploy/topics.txt` (docker-compose.yml).
 # scripts/check-compose checks that the build steps below are still those
 # of scripts/install-deps and scripts/test.
@@ -33,7 +33,8 @@ RUN cmake --build /src/build -j "$(nproc)"
 
 # The programs the image ships, without their debug sections.
 RUN install -d /out && \
-	for p in order-service payment-service inventory-service email-service analytics-service; do \
+	for p in order-service payment-service inventory-service email-service analytics-service \
+		shipping-service; do \
 		install -m 0755 -s "/src/build/services/$p/$p" /out/ || exit 1; \
 	done && \
 	install -m 0755 -s /src/build/tools/shopctl/shopctl /out/ && \
@@ -64,5 +65,5 @@ WORKDIR /app
 USER 10001:10001
 # Inside a container the daemons must listen beyond loopback.
 ENV HTTP_BIND=0.0.0.0
-EXPOSE 8080 8081 8082 8083 8084 8085
+EXPOSE 8080 8081 8082 8083 8084 8085 8086
 CMD ["shopctl", "--help"]

@@ -17,7 +17,7 @@ import subprocess
 import time
 
 SERVICES = ["order-service", "payment-service", "inventory-service", "email-service",
-            "analytics-service"]
+            "analytics-service", "shipping-service"]
 
 
 def load(path):

@@ -33,7 +33,8 @@ static const char *const payment_reasons[] = {"CARD_DECLINED", "INSUFFICIENT_FUN
 					      "LIMIT_EXCEEDED", NULL};
 static const char *const inventory_reasons[] = {"OUT_OF_STOCK", NULL};
 static const char *const templates[] = {"order-received", "order-confirmed", "order-cancelled",
-					"refund-issued", NULL};
+					"refund-issued",  "order-shipped",   NULL};
+static const char *const carriers[] = {"DHL", "UPS", "DPD", NULL};
 
 /* Table rows: a plain field, an enum field, an items array, the end. */
 // clang-format off
@@ -103,6 +104,26 @@ static const struct field email_sent[] = {
 	F("orderId", UUID), E("template", templates), F("to", STR), F("messageId", STR), END,
 };
 
+static const struct field shipment_created[] = {
+	F("orderId", UUID),
+	F("shipmentId", UUID),
+	E("carrier", carriers),
+	F("trackingNumber", STR),
+	END,
+};
+static const struct field shipment_delivered[] = {
+	F("orderId", UUID),
+	F("shipmentId", UUID),
+	F("trackingNumber", STR),
+	END,
+};
+static const struct field shipment_cancelled[] = {
+	F("orderId", UUID),
+	F("shipmentId", UUID),
+	E("reason", cancel_reasons),
+	END,
+};
+
 static const struct shape shapes[] = {
 	{ES_ORDER_PLACED, order_placed},
 	{ES_ORDER_CONFIRMED, order_confirmed},
@@ -114,6 +135,10 @@ static const struct shape shapes[] = {
 	{ES_INVENTORY_REJECTED, inventory_rejected},
 	{ES_INVENTORY_RELEASED, inventory_reserved},
 	{ES_EMAIL_SENT, email_sent},
+	{ES_SHIPMENT_CREATED, shipment_created},
+	{ES_SHIPMENT_DISPATCHED, shipment_created},
+	{ES_SHIPMENT_DELIVERED, shipment_delivered},
+	{ES_SHIPMENT_CANCELLED, shipment_cancelled},
 };
 
 static const struct shape *shape_of(const char *type)

@@ -18,6 +18,7 @@ int es_service_topics(struct es_topics *t, char *errstr, size_t errstr_size)
 	t->payments = es_config_str("TOPIC_PAYMENTS", "payments");
 	t->inventory = es_config_str("TOPIC_INVENTORY", "inventory");
 	t->notifications = es_config_str("TOPIC_NOTIFICATIONS", "notifications");
+	t->shipments = es_config_str("TOPIC_SHIPMENTS", "shipments");
 	return 0;
 }
 

@@ -15,8 +15,8 @@ usage: scripts/check-compose [--self-test [-v]]
      Kafka and PostgreSQL are healthy and the `topics` job succeeded; that
      job creates deploy/topics.txt, which holds every topic the daemons use
      (schemas/asyncapi.yaml's, dlq.<daemon>, TOPIC_* overrides); Kafka is
-     a 4.x KRaft single node; only order-service's, analytics-service's and
-     eventshop-console's ports and Mailpit's 8025 are published, on
+     a 4.x KRaft single node; only order-service's, analytics-service's,
+     shipping-service's and eventshop-console's ports and Mailpit's 8025 are published, on
      127.0.0.1.
   3. the Dockerfile builds the way CI does: .ci/run runs
      scripts/install-deps and scripts/test (which builds with

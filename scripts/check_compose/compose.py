@@ -17,10 +17,11 @@ KAFKA_BOOTSTRAP = "kafka:9092"
 SMTP_URL = "smtp://mailpit:1025"
 
 # What the compose file publishes on the host, by design: the REST front
-# door, the read side's GET /stats, the live web console (each on its
-# port from the code) and Mailpit's web UI. Everything else answers only
-# inside the Compose network.
-PUBLISHED_DAEMONS = ("order-service", "analytics-service", "eventshop-console")
+# door, the read side's GET /stats, GET /shipments/{orderId}, the live web
+# console (each on its port from the code) and Mailpit's web UI. Everything
+# else answers only inside the Compose network.
+PUBLISHED_DAEMONS = ("order-service", "analytics-service", "shipping-service",
+                     "eventshop-console")
 MAILPIT_UI_PORT = 8025
 LOOPBACK = "127.0.0.1"
 
@@ -399,8 +400,9 @@ def check_all_services(services):
 
 def check_published(services, ports):
     """Only the front door (order-service), the read side's GET /stats
-    (analytics-service), the live web console (eventshop-console), each on
-    its port from the code, and Mailpit's web UI are published, each on 127.0.0.1 only and on the same port as inside.
+    (analytics-service), GET /shipments/{orderId} (shipping-service), the
+    live web console (eventshop-console), each on its port from the code,
+    and Mailpit's web UI are published, each on 127.0.0.1 only and on the same port as inside.
 
     Nothing else of the shop (PostgreSQL, Kafka, the other daemons'
     /metrics) is meant to be reachable from outside the Compose network, and

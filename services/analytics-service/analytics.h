@@ -1,12 +1,13 @@
 /*
- * analytics: the CQRS read side of eventshop. Every event of the four topics
+ * analytics: the CQRS read side of eventshop. Every event of the five topics
  * updates read models in analytics-service's own tables, once per event id
  * (the inbox), in whatever order the topics deliver them:
  *
  *   analytics_orders        one row per order: status, total, cancel reason,
  *                           placed and terminal times (the events' `time`)
  *   analytics_order_items   the lines of each OrderPlaced
- *   analytics_counts        payments, reservations and emails, counted
+ *   analytics_counts        payments, reservations, emails and shipments, counted
+ *   analytics_deliveries    when each order's ShipmentDelivered happened
  *
  * Every update is an upsert that gives the same rows whatever the relative
  * order of the events, and a terminal status (CONFIRMED, CANCELLED) never

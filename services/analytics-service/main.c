@@ -21,8 +21,9 @@ static void usage(FILE *f)
 		"usage: analytics-service [--rebuild | --help]\n"
 		"\n"
 		"Without arguments, runs the daemon: consumes the orders, payments,\n"
-		"inventory and notifications topics into read models and serves\n"
-		"GET /stats, /livez, /readyz and /metrics on HTTP_PORT (default %d).\n"
+		"inventory, notifications and shipments topics into read models and\n"
+		"serves GET /stats, /livez, /readyz and /metrics on HTTP_PORT\n"
+		"(default %d).\n"
 		"\n"
 		"  --rebuild  while every instance of the daemon is stopped: join the\n"
 		"             consumer group (CONSUMER_GROUP), refuse if another member\n"
@@ -82,14 +83,16 @@ static int run_daemon(struct es_service *svc, char *errstr, size_t errstr_size)
 	return es_service_consume(
 		svc,
 		(const char *const[]){svc->topics.orders, svc->topics.payments,
-				      svc->topics.inventory, svc->topics.notifications, NULL},
+				      svc->topics.inventory, svc->topics.notifications,
+				      svc->topics.shipments, NULL},
 		&analytics_handlers, &app, analytics_tick, &app, errstr, errstr_size);
 }
 
 static int run_rebuild(struct es_service *svc, char *errstr, size_t errstr_size)
 {
-	const char *topics[] = {svc->topics.orders, svc->topics.payments, svc->topics.inventory,
-				svc->topics.notifications, NULL};
+	const char *topics[] = {svc->topics.orders,    svc->topics.payments,
+				svc->topics.inventory, svc->topics.notifications,
+				svc->topics.shipments, NULL};
 
 	printf("rebuilding the read models of %s (schema %s, consumer group %s)\n",
 	       ANALYTICS_SERVICE, svc->schema, svc->group);

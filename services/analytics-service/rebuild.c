@@ -330,6 +330,10 @@ static int wipe_in_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_s
 	rep->counts = es_db_exec(db, "DELETE FROM analytics_counts", 0, NULL, errstr, errstr_size);
 	if (rep->counts < 0)
 		return -1;
+	rep->deliveries = es_db_exec(db, "DELETE FROM analytics_deliveries", 0, NULL, errstr,
+				     errstr_size);
+	if (rep->deliveries < 0)
+		return -1;
 	rep->inbox = es_db_exec(db, "DELETE FROM es_inbox WHERE consumer = $1", 1,
 				(const char *[]){ANALYTICS_SERVICE}, errstr, errstr_size);
 	return rep->inbox < 0 ? -1 : 0;
@@ -357,9 +361,9 @@ static int wipe(struct es_db *db, struct analytics_rebuild_report *rep, FILE *ou
 		return -1;
 	}
 	say(out,
-	    "read models deleted: %ld orders, %ld order lines, %ld counters; %ld inbox rows of "
-	    "%s\n",
-	    rep->orders, rep->items, rep->counts, rep->inbox, ANALYTICS_SERVICE);
+	    "read models deleted: %ld orders, %ld order lines, %ld counters, %ld deliveries; %ld "
+	    "inbox rows of %s\n",
+	    rep->orders, rep->items, rep->counts, rep->deliveries, rep->inbox, ANALYTICS_SERVICE);
 	return 0;
 }
 

@@ -52,7 +52,7 @@ struct analytics_rebuild_report {
 	int missing_topics; /* topics that do not exist (nothing to replay) */
 	int partitions; /* partitions whose offsets were reset */
 	long long replay_messages; /* sum of (high - low) watermarks: to consume again */
-	long orders, items, counts; /* read-model rows deleted */
+	long orders, items, counts, deliveries; /* read-model rows deleted */
 	long inbox; /* inbox rows of analytics-service deleted */
 };
 

@@ -113,32 +113,57 @@ static int load_revenue(struct es_db *db, struct analytics_stats *st, char *errs
  * Both times come from order-service's clock; GREATEST keeps a stray clock
  * step from turning into a negative latency.
  */
-static int load_latency(struct es_db *db, struct analytics_stats *st, char *errstr,
-			size_t errstr_size)
+static int load_percentiles(struct es_db *db, const char *durations, bool *known, long long *p50,
+			    long long *p95, long long *p99, char *errstr, size_t errstr_size)
 {
+	char sql[1024];
 	PGresult *res;
 	int rc = -1;
 
-	res = es_db_query(
-		db,
-		"SELECT percentile_disc(0.50) WITHIN GROUP (ORDER BY ms) AS p50, "
-		"percentile_disc(0.95) WITHIN GROUP (ORDER BY ms) AS p95, "
-		"percentile_disc(0.99) WITHIN GROUP (ORDER BY ms) AS p99 "
-		"FROM (SELECT GREATEST(0, round(extract(epoch FROM terminal_at - placed_at) "
-		"* 1000))::bigint AS ms FROM analytics_orders "
-		"WHERE status <> 'PENDING' AND placed_at IS NOT NULL) AS latency",
-		0, NULL, errstr, errstr_size);
+	snprintf(sql, sizeof(sql),
+		 "SELECT percentile_disc(0.50) WITHIN GROUP (ORDER BY ms) AS p50, "
+		 "percentile_disc(0.95) WITHIN GROUP (ORDER BY ms) AS p95, "
+		 "percentile_disc(0.99) WITHIN GROUP (ORDER BY ms) AS p99 FROM (%s) AS d",
+		 durations);
+	res = es_db_query(db, sql, 0, NULL, errstr, errstr_size);
 	if (!res)
 		return -1;
-	st->has_latency = es_db_get(res, 0, "p50") != NULL;
-	if (st->has_latency && (get_ll(res, 0, "p50", &st->p50_ms, errstr, errstr_size) ||
-				get_ll(res, 0, "p95", &st->p95_ms, errstr, errstr_size) ||
-				get_ll(res, 0, "p99", &st->p99_ms, errstr, errstr_size)))
+	*known = es_db_get(res, 0, "p50") != NULL;
+	if (*known && (get_ll(res, 0, "p50", p50, errstr, errstr_size) ||
+		       get_ll(res, 0, "p95", p95, errstr, errstr_size) ||
+		       get_ll(res, 0, "p99", p99, errstr, errstr_size)))
 		goto out;
 	rc = 0;
 out:
 	PQclear(res);
 	return rc;
+}
+
+/* The saga: OrderPlaced's time to the terminal event's. */
+static int load_latency(struct es_db *db, struct analytics_stats *st, char *errstr,
+			size_t errstr_size)
+{
+	return load_percentiles(db,
+				"SELECT GREATEST(0, round(extract(epoch FROM terminal_at - "
+				"placed_at) * 1000))::bigint AS ms FROM analytics_orders "
+				"WHERE status <> 'PENDING' AND placed_at IS NOT NULL",
+				&st->has_latency, &st->p50_ms, &st->p95_ms, &st->p99_ms, errstr,
+				errstr_size);
+}
+
+/* Shipping: OrderConfirmed's time (order-service's clock) to
+ * ShipmentDelivered's (shipping-service's); GREATEST as above. */
+static int load_delivery(struct es_db *db, struct analytics_stats *st, char *errstr,
+			 size_t errstr_size)
+{
+	return load_percentiles(
+		db,
+		"SELECT GREATEST(0, round(extract(epoch FROM d.delivered_at - "
+		"o.terminal_at) * 1000))::bigint AS ms "
+		"FROM analytics_deliveries d JOIN analytics_orders o USING (order_id) "
+		"WHERE o.status = 'CONFIRMED'",
+		&st->has_delivery, &st->delivery_p50_ms, &st->delivery_p95_ms, &st->delivery_p99_ms,
+		errstr, errstr_size);
 }
 
 static int load_counts(struct es_db *db, struct analytics_stats *st, char *errstr,
@@ -154,13 +179,17 @@ static int load_counts(struct es_db *db, struct analytics_stats *st, char *errst
 		{"reservations", "reserved", &st->reservations_reserved},
 		{"reservations", "rejected", &st->reservations_rejected},
 		{"reservations", "released", &st->reservations_released},
+		{"shipments", "created", &st->shipments_created},
+		{"shipments", "dispatched", &st->shipments_dispatched},
+		{"shipments", "delivered", &st->shipments_delivered},
+		{"shipments", "cancelled", &st->shipments_cancelled},
 	};
 	PGresult *res;
 	int rc = -1;
 
 	res = es_db_query(db,
 			  "SELECT family, name, n FROM analytics_counts "
-			  "WHERE family IN ('payments', 'reservations')",
+			  "WHERE family IN ('payments', 'reservations', 'shipments')",
 			  0, NULL, errstr, errstr_size);
 	if (!res)
 		return -1;
@@ -211,7 +240,9 @@ static int load_in_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_s
 		       "LIMIT $1::int",
 		       1, (const char *[]){limit}, st->top, ANALYTICS_TOP_PRODUCTS, &st->ntop,
 		       errstr, errstr_size) ||
-	    load_latency(db, st, errstr, errstr_size) || load_counts(db, st, errstr, errstr_size) ||
+	    load_latency(db, st, errstr, errstr_size) ||
+	    load_delivery(db, st, errstr, errstr_size) ||
+	    load_counts(db, st, errstr, errstr_size) ||
 	    load_named(db,
 		       "SELECT name, n FROM analytics_counts WHERE family = 'emails' "
 		       "ORDER BY name",
@@ -255,6 +286,19 @@ static json_t *latency_value(bool known, long long ms)
 	return known ? json_integer(ms) : json_null();
 }
 
+/* The shipments' counts and their delivery time after confirmation. */
+static json_t *shipments_json(const struct analytics_stats *st)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:{s:o, s:o, s:o}}", "created",
+			 (json_int_t)st->shipments_created, "dispatched",
+			 (json_int_t)st->shipments_dispatched, "delivered",
+			 (json_int_t)st->shipments_delivered, "cancelled",
+			 (json_int_t)st->shipments_cancelled, "deliveryMs", "p50",
+			 latency_value(st->has_delivery, st->delivery_p50_ms), "p95",
+			 latency_value(st->has_delivery, st->delivery_p95_ms), "p99",
+			 latency_value(st->has_delivery, st->delivery_p99_ms));
+}
+
 json_t *analytics_stats_json(const struct analytics_stats *st)
 {
 	json_t *top = json_array();
@@ -265,7 +309,7 @@ json_t *analytics_stats_json(const struct analytics_stats *st)
 	/* json_pack's "o" steals each reference, also when it fails. */
 	return json_pack(
 		"{s:{s:I, s:I, s:I, s:I}, s:I, s:o, s:o, s:{s:o, s:o, s:o}, s:{s:I, s:I, s:I}, "
-		"s:{s:I, s:I, s:I}, s:o}",
+		"s:{s:I, s:I, s:I}, s:o, s:o}",
 		"orders", "placed", (json_int_t)st->orders.placed, "confirmed",
 		(json_int_t)st->orders.confirmed, "cancelled", (json_int_t)st->orders.cancelled,
 		"pending", (json_int_t)st->orders.pending, "revenueCents",
@@ -279,7 +323,7 @@ json_t *analytics_stats_json(const struct analytics_stats *st)
 		(json_int_t)st->reservations_reserved, "rejected",
 		(json_int_t)st->reservations_rejected, "released",
 		(json_int_t)st->reservations_released, "emails",
-		named_object(st->emails, st->nemails));
+		named_object(st->emails, st->nemails), "shipments", shipments_json(st));
 }
 
 json_t *analytics_stats_build(struct es_db *db, char *errstr, size_t errstr_size)

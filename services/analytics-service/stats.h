@@ -9,7 +9,9 @@
  *    "sagaLatencyMs":{"p50":300,"p95":500,"p99":500},
  *    "payments":{"processed":3,"failed":1,"refunded":0},
  *    "reservations":{"reserved":4,"rejected":1,"released":1},
- *    "emails":{"order-received":6,...}}
+ *    "emails":{"order-received":6,...},
+ *    "shipments":{"created":3,"dispatched":3,"delivered":2,"cancelled":0,
+ *                 "deliveryMs":{"p50":4000,"p95":4100,"p99":4100}}}
  *
  * "placed" counts every order the read model knows; confirmed + cancelled +
  * pending = placed. cancelReasons lists only reasons seen. topProducts has
@@ -17,8 +19,10 @@
  * ANALYTICS_TOP_PRODUCTS. sagaLatencyMs is terminal time minus placed time
  * over terminal orders (PostgreSQL percentile_disc, whole ms); with no
  * terminal order yet its three values are null, never a made-up 0.
- * "payments", "reservations" and "emails" go beyond the contract's fields:
- * the counts of the other topics' events.
+ * "payments", "reservations", "emails" and "shipments" go beyond the
+ * contract's fields: the counts of the other topics' events; deliveryMs is
+ * ShipmentDelivered's time minus OrderConfirmed's over delivered orders
+ * (null while none is).
  */
 #ifndef ANALYTICS_STATS_H
 #define ANALYTICS_STATS_H
@@ -57,6 +61,10 @@ struct analytics_stats {
 	long long reservations_reserved, reservations_rejected, reservations_released;
 	struct analytics_count emails[ANALYTICS_MAX_NAMES]; /* name = template */
 	size_t nemails;
+	long long shipments_created, shipments_dispatched, shipments_delivered;
+	long long shipments_cancelled;
+	bool has_delivery; /* false: no confirmed order delivered yet */
+	long long delivery_p50_ms, delivery_p95_ms, delivery_p99_ms;
 };
 
 /*

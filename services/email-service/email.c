@@ -40,6 +40,7 @@ static int template_of(const char *type, enum email_template *t)
 		{ES_ORDER_CONFIRMED, EMAIL_ORDER_CONFIRMED},
 		{ES_ORDER_CANCELLED, EMAIL_ORDER_CANCELLED},
 		{ES_PAYMENT_REFUNDED, EMAIL_REFUND_ISSUED},
+		{ES_SHIPMENT_DISPATCHED, EMAIL_ORDER_SHIPPED},
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -173,6 +174,10 @@ static void fill_message(struct email_message *m, enum email_template t, const c
 	case EMAIL_ORDER_CANCELLED:
 		m->reason = es_data_str(cause, "reason");
 		m->detail = es_data_str(cause, "detail");
+		break;
+	case EMAIL_ORDER_SHIPPED:
+		m->carrier = es_data_str(cause, "carrier");
+		m->tracking_number = es_data_str(cause, "trackingNumber");
 		break;
 	default:
 		m->cents = es_data_int(cause, "amountCents");
@@ -465,7 +470,7 @@ static enum es_handler_result check_mailable(struct es_effect *fx)
 		return ES_HANDLER_REJECT;
 	}
 	s = es_data_str(ev, "currency");
-	if (t != EMAIL_ORDER_CANCELLED && !email_currency_valid(s)) {
+	if (email_template_has_amount(t) && !email_currency_valid(s)) {
 		snprintf(fx->reason, sizeof(fx->reason),
 			 "%s data: /currency must be an ISO 4217 code such as EUR", ev->type);
 		return ES_HANDLER_REJECT;
@@ -503,11 +508,9 @@ static void count_sent(struct es_effect *fx)
 
 /* Every other known type causes no email. */
 static const struct es_dispatch_rule rules[] = {
-	{ES_ORDER_PLACED, effect},
-	{ES_ORDER_CONFIRMED, effect},
-	{ES_ORDER_CANCELLED, effect},
-	{ES_PAYMENT_REFUNDED, effect},
-	{NULL, NULL},
+	{ES_ORDER_PLACED, effect},	  {ES_ORDER_CONFIRMED, effect},
+	{ES_ORDER_CANCELLED, effect},	  {ES_PAYMENT_REFUNDED, effect},
+	{ES_SHIPMENT_DISPATCHED, effect}, {NULL, NULL},
 };
 
 const struct es_handlers email_handlers = {

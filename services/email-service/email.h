@@ -6,12 +6,13 @@
  *   OrderConfirmed   -> order-confirmed
  *   OrderCancelled   -> order-cancelled  (the reason in words)
  *   PaymentRefunded  -> refund-issued    (the amount with its currency)
+ *   ShipmentDispatched -> order-shipped  (the carrier and tracking number)
  *
  * Every other known type needs nothing; an unknown type or data off the
  * contract is rejected (dead letter).
  *
  * Only OrderPlaced carries the customer's address, so it is stored
- * (email_orders). The orders and payments topics are consumed
+ * (email_orders). The orders, payments and shipments topics are consumed
  * independently, so another order's event may come first: its email then
  * waits in email_pending and goes out when OrderPlaced arrives. Waiting is
  * never done by answering RETRY, which would pause every partition and so
@@ -66,7 +67,7 @@ int email_metrics_register(struct email_app *app, struct es_metrics *reg, char *
 
 /*
  * What email-service does with events (es/dispatch.h; the app is a struct
- * email_app): the four events above are mailed, once per (order,
+ * email_app): the five events above are mailed, once per (order,
  * template); one whose data cannot be mailed is REJECTed; a mail server
  * that is away makes the batch RETRY. A batch's Maildir deliveries are
  * made durable together, before its transaction commits.

@@ -1,7 +1,8 @@
 /*
- * email-service: sends the customer the contract's four emails
- * (order-received, order-confirmed, order-cancelled, refund-issued) for the
- * events of the orders and payments topics, into a Maildir or through an
+ * email-service: sends the customer the contract's five emails
+ * (order-received, order-confirmed, order-cancelled, refund-issued,
+ * order-shipped) for the events of the orders, payments and shipments
+ * topics, into a Maildir or through an
  * SMTP server, and announces each with EmailSent on the notifications
  * topic (through its outbox).
  */
@@ -52,7 +53,8 @@ int main(void)
 	    email_api_routes(svc.http, errstr, sizeof(errstr)) ||
 	    es_service_start(&svc, errstr, sizeof(errstr)) ||
 	    es_service_consume(&svc,
-			       (const char *const[]){svc.topics.orders, svc.topics.payments, NULL},
+			       (const char *const[]){svc.topics.orders, svc.topics.payments,
+						     svc.topics.shipments, NULL},
 			       &email_handlers, &app, NULL, NULL, errstr, sizeof(errstr)))
 		es_error("stopping: %s", errstr);
 	else

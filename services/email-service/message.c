@@ -12,15 +12,17 @@
 #define TEXT_MAX 200
 
 static const char *const template_names[EMAIL_NTEMPLATES] = {
-	"order-received",
-	"order-confirmed",
-	"order-cancelled",
-	"refund-issued",
+	"order-received", "order-confirmed", "order-cancelled", "refund-issued", "order-shipped",
 };
 
 const char *email_template_name(enum email_template t)
 {
 	return (unsigned)t < EMAIL_NTEMPLATES ? template_names[t] : NULL;
+}
+
+bool email_template_has_amount(enum email_template t)
+{
+	return t != EMAIL_ORDER_CANCELLED && t != EMAIL_ORDER_SHIPPED;
 }
 
 int email_template_parse(const char *name, enum email_template *out)
@@ -308,7 +310,7 @@ static void body_items(struct mbuf *b, const struct email_message *m)
 static int render_body(struct mbuf *b, const struct email_message *m, const char *money,
 		       char *errstr, size_t errstr_size)
 {
-	char detail[TEXT_MAX + 4];
+	char detail[TEXT_MAX + 4], carrier[TEXT_MAX + 4], tracking[TEXT_MAX + 4];
 	const char *words;
 
 	LINE(b, "Hello,");
@@ -350,6 +352,21 @@ static int render_body(struct mbuf *b, const struct email_message *m, const char
 		LINE(b, "Depending on your bank it may take a few days to appear on your");
 		LINE(b, "statement.");
 		break;
+	case EMAIL_ORDER_SHIPPED:
+		/* Both come from an event: cleaned like any text shown. */
+		clean_text(m->carrier ? m->carrier : "", carrier, sizeof(carrier));
+		clean_text(m->tracking_number ? m->tracking_number : "", tracking,
+			   sizeof(tracking));
+		if (!*carrier || !*tracking) {
+			snprintf(errstr, errstr_size,
+				 "order-shipped needs a carrier and a tracking "
+				 "number");
+			return -1;
+		}
+		LINE(b, "your order %s is on its way.", m->order_id);
+		LINE(b, "Carrier: %s", carrier);
+		LINE(b, "Tracking number: %s", tracking);
+		break;
 	default:
 		snprintf(errstr, errstr_size, "unknown template %d", (int)m->tmpl);
 		return -1;
@@ -372,6 +389,9 @@ static void write_subject(struct mbuf *b, const struct email_message *m, const c
 		break;
 	case EMAIL_ORDER_CANCELLED:
 		LINE(b, "Subject: Your eventshop order %s was cancelled", m->order_id);
+		break;
+	case EMAIL_ORDER_SHIPPED:
+		LINE(b, "Subject: Your eventshop order %s has shipped", m->order_id);
 		break;
 	default:
 		LINE(b, "Subject: Refund of %s for your eventshop order %s", money, m->order_id);
@@ -403,7 +423,7 @@ static int check_message(const struct email_message *m, char *errstr, size_t err
 		snprintf(errstr, errstr_size, "From %s", why);
 		return -1;
 	}
-	if (m->tmpl != EMAIL_ORDER_CANCELLED && !email_currency_valid(m->currency)) {
+	if (email_template_has_amount(m->tmpl) && !email_currency_valid(m->currency)) {
 		snprintf(errstr, errstr_size, "currency \"%s\" is not an ISO 4217 code",
 			 m->currency ? m->currency : "(none)");
 		return -1;
@@ -421,7 +441,7 @@ char *email_message_render(const struct email_message *m, size_t *len, char *err
 		return NULL;
 	if (email_format_date(m->date, date, sizeof(date)) ||
 	    email_message_id(m->order_id, m->tmpl, msgid, sizeof(msgid)) ||
-	    (m->tmpl != EMAIL_ORDER_CANCELLED &&
+	    (email_template_has_amount(m->tmpl) &&
 	     email_format_money(m->cents, m->currency, money, sizeof(money)))) {
 		snprintf(errstr, errstr_size, "cannot format the date, Message-ID or amount");
 		return NULL;

@@ -36,11 +36,15 @@ enum email_template {
 	EMAIL_ORDER_CONFIRMED,
 	EMAIL_ORDER_CANCELLED,
 	EMAIL_REFUND_ISSUED,
+	EMAIL_ORDER_SHIPPED,
 	EMAIL_NTEMPLATES,
 };
 
 /* The contract's name of a template ("order-received"...). */
 const char *email_template_name(enum email_template t);
+
+/* true for the templates that state an amount (with its currency). */
+bool email_template_has_amount(enum email_template t);
 
 /* Looks up a name. Returns 0 with *out set, or -1 when it is none. */
 int email_template_parse(const char *name, enum email_template *out);
@@ -57,6 +61,8 @@ struct email_message {
 	const char *reason; /* order-cancelled: the contract's reason code */
 	const char *detail; /* order-cancelled: optional free text (cleaned) */
 	const json_t *items; /* order-received: optional OrderPlaced items (borrowed) */
+	const char *carrier; /* order-shipped: ShipmentDispatched's (cleaned) */
+	const char *tracking_number; /* order-shipped: likewise */
 };
 
 /*

@@ -141,6 +141,12 @@ def drive(shop):
         for path in ("/livez", "/readyz", "/metrics"):
             shop.call(service, "GET", path)
     shop.call("analytics-service", "GET", "/stats")
+    # The confirmed order's shipment (delivered by now: SHIPPING_DELAY_MS is
+    # short here), an order with none, an unknown one, a malformed id.
+    for i in ids[:2]:
+        shop.call("shipping-service", "GET", "/shipments/" + i)
+    shop.call("shipping-service", "GET", "/shipments/" + str(uuid.uuid4()))
+    shop.call("shipping-service", "GET", "/shipments/not-a-uuid")
     shop.call(o, "HEAD", "/products")
 
 

@@ -6,9 +6,11 @@
  *
  *   build/tests/contract_emit_events | tests/contract/validate.py --events -
  *
- * The sagas cover all ten event types: confirmed; cancelled after a
- * declined card (the reservation released); cancelled for lack of stock
- * (the charge refunded). Ids and times are new on every run. Exits 1 when
+ * The sagas cover every event type but ShipmentCancelled (which only an
+ * order cancelled after its confirmation would cause, and the contract
+ * ends an order once): confirmed, then shipped and delivered; cancelled
+ * after a declined card (the reservation released); cancelled for lack of
+ * stock (the charge refunded). Ids and times are new on every run. Exits 1 when
  * the library rejects one of its own events (es_event_parse,
  * es_event_data_check).
  */
@@ -62,6 +64,27 @@ static json_t *payment(const char *order_id, const char *payment_id, int cents)
 			 "amountCents", cents, "currency", "EUR");
 }
 
+/* The shipment of a confirmed order: created, dispatched (with its mail),
+ * delivered, each caused by the one before. */
+static void shipped(const char *order_id, const struct es_event *confirmed)
+{
+	const char *sid = "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", *track = "ES0123456789AB";
+	struct es_event *created, *dispatched;
+
+	created = emit("shipping-service", "ShipmentCreated", order_id, confirmed, NULL,
+		       json_pack("{s:s, s:s, s:s, s:s}", "orderId", order_id, "shipmentId", sid,
+				 "carrier", "DHL", "trackingNumber", track));
+	dispatched = emit("shipping-service", "ShipmentDispatched", order_id, created, NULL,
+			  json_pack("{s:s, s:s, s:s, s:s}", "orderId", order_id, "shipmentId", sid,
+				    "carrier", "DHL", "trackingNumber", track));
+	email(order_id, dispatched, "order-shipped", "ada@example.com");
+	es_event_free(emit("shipping-service", "ShipmentDelivered", order_id, dispatched, NULL,
+			   json_pack("{s:s, s:s, s:s}", "orderId", order_id, "shipmentId", sid,
+				     "trackingNumber", track)));
+	es_event_free(dispatched);
+	es_event_free(created);
+}
+
 /* Confirmed: 2 mugs and a sticker pack, paid with tok_visa. */
 static void saga_confirmed(void)
 {
@@ -90,6 +113,7 @@ static void saga_confirmed(void)
 				   "reservationId", "res-1", "totalCents", 3097, "currency",
 				   "EUR"));
 	email(o, confirmed, "order-confirmed", "ada@example.com");
+	shipped(o, confirmed);
 	es_event_free(confirmed);
 	es_event_free(paid);
 	es_event_free(reserved);

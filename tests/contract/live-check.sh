@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the running code against the contract: starts the five daemons
+# Checks the running code against the contract: starts the six daemons
 # of a build, drives traffic through every route and outcome
 # (drive_shop.py), dumps the topics and dead-letter topics with kcat, and
 # validates all of it with validate.py (events, Kafka keys and headers,
@@ -9,8 +9,9 @@
 #
 #   BUILD_DIR  the CMake build holding services/<name>/<name>; not needed
 #              when ORDER_SERVICE_BIN, PAYMENT_SERVICE_BIN,
-#              INVENTORY_SERVICE_BIN, EMAIL_SERVICE_BIN and
-#              ANALYTICS_SERVICE_BIN name the daemons (as ctest sets them)
+#              INVENTORY_SERVICE_BIN, EMAIL_SERVICE_BIN,
+#              ANALYTICS_SERVICE_BIN and SHIPPING_SERVICE_BIN name the
+#              daemons (as ctest sets them)
 #   OUT_DIR    where the recordings stay (http.jsonl, events.jsonl,
 #              dead-letters.jsonl, the daemons' logs); default: a temporary
 #              directory, removed on success
@@ -42,7 +43,8 @@ if [[ -z ${PYTHON:-} ]]; then
   if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
 
-SERVICES=(order-service payment-service inventory-service email-service analytics-service)
+SERVICES=(order-service payment-service inventory-service email-service analytics-service
+  shipping-service)
 declare -A BIN=()
 for s in "${SERVICES[@]}"; do
   var=${s^^}_BIN
@@ -78,7 +80,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The topics first: a consumer does not create what it subscribes to.
-TOPICS=("$RUN.orders" "$RUN.payments" "$RUN.inventory" "$RUN.notifications")
+TOPICS=("$RUN.orders" "$RUN.payments" "$RUN.inventory" "$RUN.notifications" "$RUN.shipments")
 for s in "${SERVICES[@]}"; do TOPICS+=("$RUN.dlq.$s"); done
 for t in "${TOPICS[@]}"; do
   kcat -b "$B" -X allow.auto.create.topics=true -L -t "$t" >/dev/null 2>&1
@@ -88,6 +90,7 @@ for s in "${SERVICES[@]}"; do
   env DATABASE_SCHEMA="${RUN}_${s//-/_}" CONSUMER_GROUP="$RUN.$s" \
     TOPIC_ORDERS="$RUN.orders" TOPIC_PAYMENTS="$RUN.payments" \
     TOPIC_INVENTORY="$RUN.inventory" TOPIC_NOTIFICATIONS="$RUN.notifications" \
+    TOPIC_SHIPMENTS="$RUN.shipments" SHIPPING_DELAY_MS=200 \
     TOPIC_DLQ="$RUN.dlq.$s" HTTP_PORT=0 HTTP_BIND=127.0.0.1 MAILDIR="$OUT/maildir" \
     LOG_LEVEL=info "${BIN[$s]}" >"$OUT/$s.log" 2>&1 &
   PID[$s]=$!
@@ -121,10 +124,10 @@ sleep 5
 
 : >"$OUT/events.jsonl"
 : >"$OUT/dead-letters.jsonl"
-for t in "$RUN.orders" "$RUN.payments" "$RUN.inventory" "$RUN.notifications"; do
+for t in "$RUN.orders" "$RUN.payments" "$RUN.inventory" "$RUN.notifications" "$RUN.shipments"; do
   kcat -b "$B" -C -J -e -q -t "$t" | grep -vF "$GARBAGE" >>"$OUT/events.jsonl"
 done
-for s in payment-service inventory-service email-service analytics-service; do
+for s in payment-service inventory-service email-service analytics-service shipping-service; do
   kcat -b "$B" -C -J -e -q -t "$RUN.dlq.$s" >>"$OUT/dead-letters.jsonl"
 done
 say "recorded $(wc -l <"$OUT/http.jsonl") exchanges, $(wc -l <"$OUT/events.jsonl") events," \
@@ -133,9 +136,9 @@ say "recorded $(wc -l <"$OUT/http.jsonl") exchanges, $(wc -l <"$OUT/events.jsonl
   --http "$OUT/http.jsonl"
 rc=$?
 n=$(wc -l <"$OUT/dead-letters.jsonl")
-if ((n != 4)); then
-  say "FAIL: $n dead letters for the unprocessable message; expected 4, one from each" \
-    "consumer of the orders topic (payment, inventory, email, analytics)"
+if ((n != 5)); then
+  say "FAIL: $n dead letters for the unprocessable message; expected 5, one from each" \
+    "consumer of the orders topic (payment, inventory, email, analytics, shipping)"
   rc=1
 fi
 if ((rc == 0 && KEEP == 0)); then

@@ -111,6 +111,9 @@ static void check_order(struct check *c, const struct es_catalog *cat, const cha
 	int refunded = count_of(c, id, ES_PAYMENT_REFUNDED);
 	int reserved = count_of(c, id, ES_INVENTORY_RESERVED);
 	int released = count_of(c, id, ES_INVENTORY_RELEASED);
+	int created = count_of(c, id, ES_SHIPMENT_CREATED);
+	int dispatched = count_of(c, id, ES_SHIPMENT_DISPATCHED);
+	int delivered = count_of(c, id, ES_SHIPMENT_DELIVERED);
 	json_t *emails = events_of(c, id, ES_EMAIL_SENT);
 	struct {
 		const char *name;
@@ -120,6 +123,7 @@ static void check_order(struct check *c, const struct es_catalog *cat, const cha
 		{"order-confirmed", !strcmp(status, "CONFIRMED")},
 		{"order-cancelled", !strcmp(status, "CANCELLED")},
 		{"refund-issued", refunded > 0},
+		{"order-shipped", !strcmp(status, "CONFIRMED")},
 	};
 	const char *eid;
 	json_t *data;
@@ -137,6 +141,13 @@ static void check_order(struct check *c, const struct es_catalog *cat, const cha
 				"order %s CONFIRMED with %d PaymentProcessed, %d PaymentRefunded, "
 				"%d InventoryReserved, %d InventoryReleased (invariant 2)",
 				id, processed, refunded, reserved, released);
+		if (created != 1 || dispatched != 1 || delivered != 1)
+			violation(c,
+				  "order %s CONFIRMED with %d ShipmentCreated, %d "
+				  "ShipmentDispatched, %d ShipmentDelivered (invariant 8)",
+				  id, created, dispatched, delivered);
+		else
+			c->r.shipped++;
 		for (size_t i = 0; i < json_array_size(json_object_get(o, "items")); i++) {
 			json_t *it = json_array_get(json_object_get(o, "items"), i);
 			const char *sku = json_string_value(json_object_get(it, "sku"));
@@ -154,6 +165,9 @@ static void check_order(struct check *c, const struct es_catalog *cat, const cha
 				"order %s CANCELLED with %d PaymentProcessed / %d PaymentRefunded, "
 				"%d InventoryReserved / %d InventoryReleased (invariant 3)",
 				id, processed, refunded, reserved, released);
+		if (dispatched)
+			violation(c, "order %s CANCELLED with %d ShipmentDispatched (invariant 8)",
+				  id, dispatched);
 	}
 
 	/* Invariant 5: each expected (order, template) once, no other. */
@@ -254,13 +268,14 @@ static void count_dead_letters(struct check *c)
 static void attempt(struct check *c, struct es_catalog *cat, char (*accepted)[37], size_t n)
 {
 	const char *topics[] = {c->shop->topic_orders, c->shop->topic_payments,
-				c->shop->topic_inventory, c->shop->topic_notifications};
+				c->shop->topic_inventory, c->shop->topic_notifications,
+				c->shop->topic_shipments};
 	long *sold = calloc(cat->count, sizeof(long)); /* confirmed quantity per product */
 	const char *id;
 	json_t *o;
 
 	memset(&c->r, 0, sizeof(c->r));
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
 		read_topic(c, topics[i]);
 	fetch_orders(c);
 	for (size_t i = 0; i < n; i++) {
@@ -308,10 +323,10 @@ int shop_check_invariants(const struct shop *shop, char (*accepted)[37], size_t 
 		fprintf(stderr, "VIOLATION: %s\n",
 			json_string_value(json_array_get(c.problems, i)));
 	fprintf(stderr,
-		"invariants: %d orders (%d confirmed, %d cancelled, %d pending), %d emails, "
-		"%d dead letters, %d violation(s)\n",
-		c.r.orders, c.r.confirmed, c.r.cancelled, c.r.pending, c.r.emails, c.r.dead_letters,
-		c.r.violations);
+		"invariants: %d orders (%d confirmed, %d of them delivered, %d cancelled, %d "
+		"pending), %d emails, %d dead letters, %d violation(s)\n",
+		c.r.orders, c.r.confirmed, c.r.shipped, c.r.cancelled, c.r.pending, c.r.emails,
+		c.r.dead_letters, c.r.violations);
 	if (report)
 		*report = c.r;
 	json_decref(c.events);

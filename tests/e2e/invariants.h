@@ -1,5 +1,6 @@
 /*
- * invariants: the contract's seven invariants, checked from the outside
+ * invariants: the contract's seven invariants and shipping's, checked from
+ * the outside
  * (the REST APIs, the topics, the maildir), so that any test can call it
  * after any mix of load, kills, restarts and duplicate deliveries:
  *
@@ -10,8 +11,11 @@
  *   4. per sku: stock = initial - quantities of CONFIRMED orders, >= 0;
  *   5. each (order, template) email is delivered once;
  *   6. analytics' counts equal the order service's;
- *   7. a redelivered event has its effect once (2-5 count distinct event
- *      ids, and a second effect would show as a second event).
+ *   7. a redelivered event has its effect once (2-5 and 8 count distinct
+ *      event ids, and a second effect would show as a second event);
+ *   8. a CONFIRMED order has exactly one shipment, created, dispatched and
+ *      delivered once each (and its order-shipped email, in 5); a
+ *      CANCELLED order has no shipment that was dispatched.
  *
  * Eventual consistency: the check is repeated until it passes or the time
  * runs out, and only the last attempt's violations are reported.
@@ -28,7 +32,8 @@ struct invariants_report {
 	int confirmed, cancelled, pending;
 	int emails; /* distinct EmailSent */
 	int dead_letters; /* messages on the five DLQ topics */
-	int violations; /* 0 when all seven hold */
+	int shipped; /* CONFIRMED orders whose shipment was delivered */
+	int violations; /* 0 when all eight hold */
 };
 
 /*

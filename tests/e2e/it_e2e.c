@@ -1,8 +1,8 @@
 /*
- * End to end: the five daemons as separate processes on the real broker
+ * End to end: the six daemons as separate processes on the real broker
  * and the real database, driven through the front door, checked through
  * the APIs, the topics and the maildir, and finally against the contract's
- * seven invariants.
+ * seven invariants and shipping's (invariants.h).
  *
  * Two shops: "main" (default saga timeout) for the saga paths, errors,
  * duplicates, dead letters, two instances per group and the concurrency
@@ -405,6 +405,7 @@ START_TEST(malformed_messages_are_dead_lettered_and_the_next_is_processed)
 	ck_assert(dlq_has("order-service", shop_main.topic_inventory, 30000));
 	ck_assert(dlq_has("analytics-service", shop_main.topic_orders, 30000));
 	ck_assert(dlq_has("analytics-service", shop_main.topic_notifications, 30000));
+	ck_assert(dlq_has("shipping-service", shop_main.topic_orders, 30000));
 	o = place_and_wait("mug-classic", 1, "tok_visa");
 	ck_assert_str_eq(str(o, "status"), "CONFIRMED");
 	json_decref(o);
@@ -533,7 +534,72 @@ START_TEST(two_hundred_concurrent_orders_sell_exactly_five_posters)
 }
 END_TEST
 
-START_TEST(main_shop_keeps_all_seven_invariants)
+/* ------------------------------------------------------------- shipping */
+
+/* GET /shipments/{id} until its status is want; the last body (caller
+ * owns) or NULL. */
+static json_t *shipment_when(const char *id, const char *want, int timeout_ms)
+{
+	char url[200];
+	long long deadline = shop_now_ms() + timeout_ms;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/shipments/%s",
+		 shop_main.port[SHOP_SHIPPING][0], id);
+	while (shop_now_ms() < deadline) {
+		json_t *b = NULL;
+
+		if (shop_http("GET", url, NULL, NULL, &b) == 200 && !strcmp(str(b, "status"), want))
+			return b;
+		json_decref(b);
+		nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+	}
+	return NULL;
+}
+
+/*
+ * shipping-service killed (SIGKILL) while a confirmed order waits for it:
+ * the order is confirmed without it (nobody waits for shipping), and once
+ * started again it reads the OrderConfirmed it missed and ships it. Its
+ * state is the fold of its stream: three events, versions 1 to 3. A
+ * declined order gets no shipment.
+ */
+START_TEST(a_confirmed_order_is_shipped_across_a_kill_of_shipping)
+{
+	static const char *const types[] = {"ShipmentCreated", "ShipmentDispatched",
+					    "ShipmentDelivered"};
+	json_t *o, *declined, *s, *stream;
+	char url[200];
+
+	ck_assert_int_eq(shop_signal(&shop_main, SHOP_SHIPPING, 0, SIGKILL), 0);
+	o = place_and_wait("sticker-pack", 1, "tok_visa");
+	ck_assert_str_eq(str(o, "status"), "CONFIRMED");
+	declined = place_and_wait("sticker-pack", 1, "tok_declined");
+	ck_assert_str_eq(str(declined, "status"), "CANCELLED");
+	ck_assert_int_eq(shop_start(&shop_main, SHOP_SHIPPING, 0), 0);
+
+	s = shipment_when(str(o, "orderId"), "DELIVERED", 60000);
+	ck_assert_msg(s, "order %s was not delivered", str(o, "orderId"));
+	ck_assert_int_eq(json_integer_value(json_object_get(s, "version")), 3);
+	stream = json_object_get(s, "stream");
+	ck_assert_int_eq(json_array_size(stream), 3);
+	for (size_t i = 0; i < 3; i++) {
+		json_t *e = json_array_get(stream, i);
+
+		ck_assert_str_eq(str(e, "type"), types[i]);
+		ck_assert_int_eq(json_integer_value(json_object_get(e, "version")), (int)i + 1);
+	}
+	ck_assert(mail_exists(&shop_main, str(o, "orderId"), "order-shipped", 20000));
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/shipments/%s",
+		 shop_main.port[SHOP_SHIPPING][0], str(declined, "orderId"));
+	ck_assert_int_eq(shop_http("GET", url, NULL, NULL, NULL), 404);
+	json_decref(s);
+	json_decref(declined);
+	json_decref(o);
+}
+END_TEST
+
+START_TEST(main_shop_keeps_all_invariants)
 {
 	struct invariants_report r;
 
@@ -586,7 +652,7 @@ START_TEST(customer_cancel_and_saga_timeout_with_payment_stopped)
 }
 END_TEST
 
-START_TEST(timeout_shop_keeps_all_seven_invariants)
+START_TEST(timeout_shop_keeps_all_invariants)
 {
 	ck_assert_int_eq(
 		shop_check_invariants(&shop_timeout, accepted_timeout, n_timeout, 60000, NULL), 0);
@@ -627,9 +693,10 @@ int main(void)
 	tcase_add_test(tc, malformed_messages_are_dead_lettered_and_the_next_is_processed);
 	tcase_add_test(tc, two_instances_of_payment_and_inventory_share_the_work);
 	tcase_add_test(tc, two_hundred_concurrent_orders_sell_exactly_five_posters);
-	tcase_add_test(tc, main_shop_keeps_all_seven_invariants);
+	tcase_add_test(tc, a_confirmed_order_is_shipped_across_a_kill_of_shipping);
+	tcase_add_test(tc, main_shop_keeps_all_invariants);
 	tcase_add_test(tc, customer_cancel_and_saga_timeout_with_payment_stopped);
-	tcase_add_test(tc, timeout_shop_keeps_all_seven_invariants);
+	tcase_add_test(tc, timeout_shop_keeps_all_invariants);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);

@@ -18,12 +18,12 @@
 
 const char *const shop_names[SHOP_NSERVICES] = {
 	"order-service", "payment-service",   "inventory-service",
-	"email-service", "analytics-service",
+	"email-service", "analytics-service", "shipping-service",
 };
 
 static const char *const bin_vars[SHOP_NSERVICES] = {
 	"ORDER_SERVICE_BIN", "PAYMENT_SERVICE_BIN",   "INVENTORY_SERVICE_BIN",
-	"EMAIL_SERVICE_BIN", "ANALYTICS_SERVICE_BIN",
+	"EMAIL_SERVICE_BIN", "ANALYTICS_SERVICE_BIN", "SHIPPING_SERVICE_BIN",
 };
 
 long long shop_now_ms(void)
@@ -58,7 +58,9 @@ int shop_init(struct shop *shop, const char *bootstrap, const char *database_url
 	snprintf(shop->topic_inventory, sizeof(shop->topic_inventory), "%s.inventory", shop->run);
 	snprintf(shop->topic_notifications, sizeof(shop->topic_notifications), "%s.notifications",
 		 shop->run);
+	snprintf(shop->topic_shipments, sizeof(shop->topic_shipments), "%s.shipments", shop->run);
 	if (es_test_kafka_create_topic(bootstrap, shop->topic_orders, 6) ||
+	    es_test_kafka_create_topic(bootstrap, shop->topic_shipments, 6) ||
 	    es_test_kafka_create_topic(bootstrap, shop->topic_payments, 6) ||
 	    es_test_kafka_create_topic(bootstrap, shop->topic_inventory, 6) ||
 	    es_test_kafka_create_topic(bootstrap, shop->topic_notifications, 3))
@@ -78,6 +80,7 @@ void shop_export_topics(const struct shop *shop)
 	setenv("TOPIC_PAYMENTS", shop->topic_payments, 1);
 	setenv("TOPIC_INVENTORY", shop->topic_inventory, 1);
 	setenv("TOPIC_NOTIFICATIONS", shop->topic_notifications, 1);
+	setenv("TOPIC_SHIPMENTS", shop->topic_shipments, 1);
 }
 
 /* The child's environment on top of ours (execve would lose KAFKA_* etc.
@@ -93,6 +96,9 @@ static void child_env(const struct shop *shop, enum shop_service s)
 	setenv("DATABASE_SCHEMA", buf, 1);
 	setenv("HTTP_PORT", "0", 1);
 	setenv("HTTP_BIND", "127.0.0.1", 1);
+	/* Shipments move on quickly, so that the invariants can wait for
+	 * every confirmed order's delivery. */
+	setenv("SHIPPING_DELAY_MS", "100", 1);
 	snprintf(buf, sizeof(buf), "%s.dlq.%s", shop->run, short_name);
 	setenv("TOPIC_DLQ", buf, 1);
 	snprintf(buf, sizeof(buf), "%s.%s", shop->run, short_name);

@@ -1,5 +1,5 @@
 /*
- * shop: the five daemons as separate processes, for end-to-end tests.
+ * shop: the six daemons as separate processes, for end-to-end tests.
  *
  * A shop gets names of its own (topics prefixed with a unique run id, one
  * database schema per service, a maildir in a temporary directory, free
@@ -24,6 +24,7 @@ enum shop_service {
 	SHOP_INVENTORY,
 	SHOP_EMAIL,
 	SHOP_ANALYTICS,
+	SHOP_SHIPPING,
 	SHOP_NSERVICES,
 };
 
@@ -36,6 +37,7 @@ struct shop {
 	const char *bootstrap;
 	const char *database_url;
 	char topic_orders[96], topic_payments[96], topic_inventory[96], topic_notifications[96];
+	char topic_shipments[96];
 	unsigned short port[SHOP_NSERVICES][SHOP_MAX_INSTANCES];
 	pid_t pid[SHOP_NSERVICES][SHOP_MAX_INSTANCES];
 	long saga_timeout_ms; /* 0: the daemon's default */
@@ -44,7 +46,7 @@ struct shop {
 extern const char *const shop_names[SHOP_NSERVICES]; /* "order-service", ... */
 
 /*
- * Creates the shop's topics (6 partitions each, and the five DLQs) and
+ * Creates the shop's topics (6 partitions each, and the six DLQs) and
  * temporary directory. Returns 0, or -1 with a message printed.
  */
 int shop_init(struct shop *shop, const char *bootstrap, const char *database_url);

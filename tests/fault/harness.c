@@ -260,9 +260,10 @@ void load_print(const char *name, struct load *l)
 
 /* ------------------------------------------------------- watching daemons */
 
-/* The sum of every sample of `family` on instance 0's /metrics, or -1 when
- * the daemon does not answer. */
-static double metric_sum(const struct shop *shop, enum shop_service s, const char *family)
+/* The sum of the samples of `family` on instance 0's /metrics whose labels
+ * hold `label` (NULL: every sample), or -1 when the daemon does not answer. */
+static double metric_sum_where(const struct shop *shop, enum shop_service s, const char *family,
+			       const char *label)
 {
 	char url[160];
 	char *text = NULL;
@@ -279,12 +280,20 @@ static double metric_sum(const struct shop *shop, enum shop_service s, const cha
 			if (strncmp(line, family, len) || (line[len] != '{' && line[len] != ' '))
 				continue;
 			value = line[len] == '{' ? strchr(line, '}') : line + len;
+			if (label &&
+			    (!value || !memmem(line, (size_t)(value - line), label, strlen(label))))
+				continue;
 			if (value)
 				sum += strtod(value + 1, NULL);
 		}
 	}
 	free(text);
 	return sum;
+}
+
+static double metric_sum(const struct shop *shop, enum shop_service s, const char *family)
+{
+	return metric_sum_where(shop, s, family, NULL);
 }
 
 /* Lines of a service's logs (all instances, all restarts) holding needle. */
@@ -383,28 +392,55 @@ static int pending_orders(const struct shop *shop)
  * and no daemon consumed anything for the last second. Restarts daemons
  * that exited meanwhile. Returns 0, or -1 when timeout_ms passed.
  */
+/* Events a daemon has read but not yet finished with: its counters of
+ * events consumed (counted as a batch is read), less those handled and
+ * those that were not even CloudEvents (dead-lettered unhandled). -1 when
+ * it does not answer. */
+static double in_flight(const struct shop *shop, enum shop_service s)
+{
+	double consumed = metric_sum(shop, s, "es_events_consumed_total");
+	double handled = metric_sum(shop, s, "es_events_handled_total");
+	double invalid = metric_sum_where(shop, s, "es_events_consumed_total", "type=\"invalid\"");
+
+	return consumed < 0 || handled < 0 || invalid < 0 ? -1 : consumed - handled - invalid;
+}
+
+/* Quiet after this many seconds without a new event consumed, even when
+ * a daemon's counters say events are in flight (a batch dropped when its
+ * partitions were revoked is read again, and counted again, by the next
+ * owner). */
+#define QUIET_ANYWAY_S 5
+
 int wait_quiet(struct shop *shop, int timeout_ms, int *exits, int *crashes)
 {
 	long long start = shop_now_ms(), deadline = start + timeout_ms;
 	double last = -2;
-	int pending = -1;
-	double backlog = -1;
+	int pending = -1, still = 0;
+	double backlog = -1, busy = -1;
 
 	while (shop_now_ms() < deadline) {
 		double consumed = 0;
 
 		backlog = 0;
+		busy = 0;
 		for (int s = 0; s < SHOP_NSERVICES; s++) {
-			double c, b;
+			double c, b, f;
 
 			supervise(shop, (enum shop_service)s, exits, crashes);
 			c = metric_sum(shop, (enum shop_service)s, "es_events_consumed_total");
 			b = metric_sum(shop, (enum shop_service)s, "es_outbox_backlog");
+			f = in_flight(shop, (enum shop_service)s);
 			consumed = c < 0 || consumed < 0 ? -1 : consumed + c;
 			backlog = b < 0 || backlog < 0 ? -1 : backlog + b;
+			busy = f < 0 || busy < 0 ? -1 : busy + f;
 		}
 		pending = pending_orders(shop);
-		if (pending == 0 && backlog == 0 && consumed >= 0 && consumed == last) {
+		/* Nothing new read for a second is not enough by itself: a daemon
+		 * may be a second into a large batch (email-service's fsyncs). */
+		still = pending == 0 && backlog == 0 && consumed >= 0 && consumed == last
+				? still + 1
+				: 0;
+		if (still && (busy == 0 || still >= QUIET_ANYWAY_S)) {
 			fprintf(stderr, "quiet after %.1f s\n", secs_since(start));
 			return 0;
 		}

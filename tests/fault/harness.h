@@ -74,7 +74,8 @@ int log_count(const struct shop *shop, enum shop_service s, const char *needle);
 int log_total(const struct shop *shop, const char *needle);
 /*
  * Waits until the shop is quiet: no PENDING order, every outbox published,
- * and no daemon consumed anything for the last second. Restarts daemons
+ * no daemon consumed anything for the last second, and every event read
+ * handled (or nothing read for 5 s). Restarts daemons
  * that exited meanwhile. Returns 0, or -1 when timeout_ms passed.
  */
 int wait_quiet(struct shop *shop, int timeout_ms, int *exits, int *crashes);

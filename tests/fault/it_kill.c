@@ -59,10 +59,11 @@ START_TEST(kill_9_random_daemons_during_load)
 		kills += c.kills[s];
 	fprintf(stderr,
 		"kill_9: %d SIGKILLs (order %d, payment %d, inventory %d, email %d, analytics "
-		"%d), %d restarts (longest kill-to-ready %.1f s), %d restart failures, %d exits "
+		"%d, shipping %d), %d restarts (longest kill-to-ready %.1f s), %d restart "
+		"failures, %d exits "
 		"by themselves (%d crashes)\n",
 		kills, c.kills[SHOP_ORDER], c.kills[SHOP_PAYMENT], c.kills[SHOP_INVENTORY],
-		c.kills[SHOP_EMAIL], c.kills[SHOP_ANALYTICS], c.restarts,
+		c.kills[SHOP_EMAIL], c.kills[SHOP_ANALYTICS], c.kills[SHOP_SHIPPING], c.restarts,
 		(double)c.restart_ms_max / 1000.0, c.restart_failures, c.exits, c.crashes);
 	fprintf(stderr,
 		"kill_9: the victims had applied %.0f batches of more than " BIG_BATCH

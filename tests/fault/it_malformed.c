@@ -1,8 +1,8 @@
 /*
  * Fault injection (harness.c), 2: garbage bytes, events of unknown types
- * and well-formed CloudEvents that break the schema, published to all four
+ * and well-formed CloudEvents that break the schema, published to all five
  * topics during the load: each is dead-lettered by exactly the services
- * that must, nothing else is; then the seven invariants.
+ * that must, nothing else is; then the invariants (invariants.h).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,10 +23,15 @@
 
 #define BY(s) (1u << (s))
 /* Who consumes each topic (README: services, topics and events). */
-#define READS_ORDERS (BY(SHOP_PAYMENT) | BY(SHOP_INVENTORY) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS))
+#define READS_ORDERS                                                                   \
+	(BY(SHOP_PAYMENT) | BY(SHOP_INVENTORY) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS) | \
+	 BY(SHOP_SHIPPING))
+/* OrderPlaced: shipping-service acts on no OrderPlaced, so checks none. */
+#define READS_ORDER_PLACED (READS_ORDERS & ~BY(SHOP_SHIPPING))
 #define READS_PAYMENTS (BY(SHOP_ORDER) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS))
 #define READS_INVENTORY (BY(SHOP_ORDER) | BY(SHOP_ANALYTICS))
 #define READS_NOTIFICATIONS (BY(SHOP_ANALYTICS))
+#define READS_SHIPMENTS (BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS))
 
 struct injected {
 	const char *topic;
@@ -140,6 +145,7 @@ static void inject_round(struct injector *in)
 	inject_garbage(in, sh->topic_payments, READS_PAYMENTS);
 	inject_garbage(in, sh->topic_inventory, READS_INVENTORY);
 	inject_garbage(in, sh->topic_notifications, READS_NOTIFICATIONS);
+	inject_garbage(in, sh->topic_shipments, READS_SHIPMENTS);
 
 	/* orders */
 	if (accepted_last(&in->l->acc, real))
@@ -149,7 +155,7 @@ static void inject_round(struct injector *in)
 				       "inject@example.com", "items", "sku", "mug-classic",
 				       "quantity", 0, "unitPriceCents", 1299, "totalCents", 0,
 				       "currency", "EUR", "paymentToken", "tok_visa"),
-			     READS_ORDERS, "OrderPlaced with quantity 0");
+			     READS_ORDER_PLACED, "OrderPlaced with quantity 0");
 	es_uuid_new(r);
 	inject_event(
 		in, sh->topic_orders, "order-service", ES_ORDER_CANCELLED, r,
@@ -159,7 +165,7 @@ static void inject_round(struct injector *in)
 	inject_event(in, sh->topic_orders, "order-service", ES_ORDER_CONFIRMED, r,
 		     json_pack("{s:s,s:s,s:s,s:i,s:s}", "orderId", r, "paymentId", "p-1",
 			       "reservationId", "r-1", "totalCents", -1, "currency", "EUR"),
-		     BY(SHOP_INVENTORY) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS),
+		     BY(SHOP_INVENTORY) | BY(SHOP_EMAIL) | BY(SHOP_ANALYTICS) | BY(SHOP_SHIPPING),
 		     "OrderConfirmed with totalCents -1");
 	es_uuid_new(r);
 	inject_event(in, sh->topic_orders, "order-service", "OrderShipped", r,
@@ -223,6 +229,22 @@ static void inject_round(struct injector *in)
 	inject_event(in, sh->topic_notifications, "email-service", "EmailBounced", r,
 		     json_pack("{s:s}", "orderId", r), READS_NOTIFICATIONS,
 		     "unknown type EmailBounced");
+
+	/* shipments: email acts on ShipmentDispatched only, analytics on all */
+	es_uuid_new(r);
+	inject_event(in, sh->topic_shipments, "shipping-service", ES_SHIPMENT_DISPATCHED, r,
+		     json_pack("{s:s,s:s,s:s,s:s}", "orderId", r, "shipmentId", r, "carrier",
+			       "Pigeon Post", "trackingNumber", "ES1"),
+		     READS_SHIPMENTS, "ShipmentDispatched with an unknown carrier");
+	es_uuid_new(r);
+	inject_event(in, sh->topic_shipments, "shipping-service", ES_SHIPMENT_CREATED, r,
+		     json_pack("{s:s,s:s,s:s,s:s}", "orderId", r, "shipmentId", "ship-1", "carrier",
+			       "DHL", "trackingNumber", "ES1"),
+		     BY(SHOP_ANALYTICS), "ShipmentCreated whose shipmentId is not a UUID");
+	es_uuid_new(r);
+	inject_event(in, sh->topic_shipments, "shipping-service", "ShipmentLost", r,
+		     json_pack("{s:s}", "orderId", r), READS_SHIPMENTS,
+		     "unknown type ShipmentLost");
 	if (es_producer_flush(in->p, 10000)) {
 		fprintf(stderr, "injected messages not delivered in 10 s\n");
 		in->failures++;
@@ -357,10 +379,11 @@ START_TEST(malformed_and_schema_violating_events_during_load)
 	}
 	fprintf(stderr,
 		"malformed: %d messages injected in %d rounds (%d failed), %d dead letters "
-		"expected: order %d, payment %d, inventory %d, email %d, analytics %d\n",
+		"expected: order %d, payment %d, inventory %d, email %d, analytics %d, shipping "
+		"%d\n",
 		in.n, in.rounds, in.failures, expected, per_service[SHOP_ORDER],
 		per_service[SHOP_PAYMENT], per_service[SHOP_INVENTORY], per_service[SHOP_EMAIL],
-		per_service[SHOP_ANALYTICS]);
+		per_service[SHOP_ANALYTICS], per_service[SHOP_SHIPPING]);
 
 	wait_quiet(&shop, 120000, &exits, &crashes);
 	violations = shop_check_invariants(&shop, l.acc.ids, l.acc.n, 90000, &rep);

@@ -50,8 +50,38 @@ START_TEST(every_contract_event_passes_with_its_fields)
 					   "refund-issued", "to", "a@b.co", "messageId", "<x@y>"),
 				 err, sizeof(err)) == 0,
 		      "%s", err);
+	ck_assert_msg(check_data(ES_SHIPMENT_DISPATCHED,
+				 json_pack("{s:s,s:s,s:s,s:s}", "orderId", ORDER, "shipmentId",
+					   ORDER, "carrier", "DPD", "trackingNumber", "ES12345678"),
+				 err, sizeof(err)) == 0,
+		      "%s", err);
+	ck_assert_msg(check_data(ES_SHIPMENT_CANCELLED,
+				 json_pack("{s:s,s:s,s:s}", "orderId", ORDER, "shipmentId", ORDER,
+					   "reason", "CUSTOMER_REQUEST"),
+				 err, sizeof(err)) == 0,
+		      "%s", err);
 	ck_assert(es_event_type_known(ES_INVENTORY_RELEASED));
+	ck_assert(es_event_type_known(ES_SHIPMENT_DELIVERED));
 	ck_assert(!es_event_type_known("OrderShipped"));
+}
+END_TEST
+
+START_TEST(a_shipment_needs_a_known_carrier_and_a_uuid)
+{
+	char err[256];
+
+	ck_assert_int_eq(check_data(ES_SHIPMENT_CREATED,
+				    json_pack("{s:s,s:s,s:s,s:s}", "orderId", ORDER, "shipmentId",
+					      ORDER, "carrier", "Pigeon", "trackingNumber", "ES1"),
+				    err, sizeof(err)),
+			 -1);
+	ck_assert_msg(strstr(err, "/carrier"), "%s", err);
+	ck_assert_int_eq(check_data(ES_SHIPMENT_DELIVERED,
+				    json_pack("{s:s,s:s,s:s}", "orderId", ORDER, "shipmentId",
+					      "ship-1", "trackingNumber", "ES1"),
+				    err, sizeof(err)),
+			 -1);
+	ck_assert_msg(strstr(err, "/shipmentId"), "%s", err);
 }
 END_TEST
 
@@ -116,6 +146,7 @@ int main(void)
 
 	tcase_add_test(tc, every_contract_event_passes_with_its_fields);
 	tcase_add_test(tc, misfits_are_named_with_a_pointer);
+	tcase_add_test(tc, a_shipment_needs_a_known_carrier_and_a_uuid);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

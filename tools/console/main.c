@@ -12,9 +12,9 @@
  *   CONSOLE_RING_EVENTS     2000, CONSOLE_RING_BYTES 8388608: what it keeps
  *   ORDER_SERVICE_URL       http://127.0.0.1:8080: where the page's orders go
  *   CONSOLE_SERVICES        name=url,... whose /readyz the panel shows; by
- *                           default the five daemons on 8080 to 8084
+ *                           default the six daemons on 8080 to 8084 and 8086
  *   CONSOLE_GROUPS          the consumer groups whose lag the panel shows;
- *                           by default the five daemons' (their names)
+ *                           by default the six daemons' (their names)
  *   LOG_LEVEL               info
  */
 #include <errno.h>
@@ -41,11 +41,11 @@
 
 static const char *const default_dlq =
 	"dlq.order-service,dlq.payment-service,dlq.inventory-service,dlq.email-service,"
-	"dlq.analytics-service";
+	"dlq.analytics-service,dlq.shipping-service";
 static const char *const default_services =
 	"order-service=http://127.0.0.1:8080,payment-service=http://127.0.0.1:8081,"
 	"inventory-service=http://127.0.0.1:8082,email-service=http://127.0.0.1:8083,"
-	"analytics-service=http://127.0.0.1:8084";
+	"analytics-service=http://127.0.0.1:8084,shipping-service=http://127.0.0.1:8086";
 
 struct config {
 	const char *bootstrap;
@@ -81,7 +81,8 @@ static int read_topics(struct console *c, char *errstr, size_t errstr_size)
 	if (add_topic(c, t.orders, strlen(t.orders), false, errstr, errstr_size) ||
 	    add_topic(c, t.payments, strlen(t.payments), false, errstr, errstr_size) ||
 	    add_topic(c, t.inventory, strlen(t.inventory), false, errstr, errstr_size) ||
-	    add_topic(c, t.notifications, strlen(t.notifications), false, errstr, errstr_size))
+	    add_topic(c, t.notifications, strlen(t.notifications), false, errstr, errstr_size) ||
+	    add_topic(c, t.shipments, strlen(t.shipments), false, errstr, errstr_size))
 		return -1;
 	while (*dlq) {
 		size_t len = strcspn(dlq, ",");
@@ -134,7 +135,7 @@ static int read_groups(struct console *c, char *errstr, size_t errstr_size)
 {
 	const char *s = es_config_str("CONSOLE_GROUPS", "order-service,payment-service,"
 							"inventory-service,email-service,"
-							"analytics-service");
+							"analytics-service,shipping-service");
 
 	while (*s) {
 		size_t len = strcspn(s, ",");

@@ -24,17 +24,23 @@
 #define DELIVERY_TIMEOUT_MS 60000
 
 static const char *const services[] = {
-	"order-service", "payment-service",   "inventory-service",
-	"email-service", "analytics-service", NULL,
+	"order-service",
+	"payment-service",
+	"inventory-service",
+	"email-service",
+	"analytics-service",
+	"shipping-service",
+	NULL,
 };
 
 static void usage_list(FILE *f)
 {
 	fprintf(f, "usage: shopctl dlq list [--topic TOPIC]... [SERVICE...]\n"
 		   "\n"
-		   "Lists the dead letters of the given services (default all five:\n"
+		   "Lists the dead letters of the given services (default all six:\n"
 		   "order-service payment-service inventory-service email-service\n"
-		   "analytics-service), one line each, read from dlq.<service>:\n"
+		   "analytics-service shipping-service), one line each, read from\n"
+		   "dlq.<service>:\n"
 		   "\n"
 		   "  TOPIC[PARTITION]@OFFSET  original=TOPIC[PARTITION]@OFFSET  attempts=N\n"
 		   "      time=WHEN  error=WHY\n"
@@ -42,7 +48,7 @@ static void usage_list(FILE *f)
 		   "(on one line). Control characters in header values are escaped; a header\n"
 		   "that is missing shows as \"?\". The count per topic goes to stderr.\n"
 		   "\n"
-		   "  --topic TOPIC  read this topic too (instead of the default five when\n"
+		   "  --topic TOPIC  read this topic too (instead of the default six when\n"
 		   "                 no SERVICE is named)\n"
 		   "\n"
 		   "TOPIC_DLQ, when set, is the dead-letter topic of the one SERVICE named,\n"

@@ -17,8 +17,13 @@
 #define MAX_WINDOW_MS 60000
 
 static const char *const dlq_topics[] = {
-	"dlq.order-service", "dlq.payment-service",   "dlq.inventory-service",
-	"dlq.email-service", "dlq.analytics-service", NULL,
+	"dlq.order-service",
+	"dlq.payment-service",
+	"dlq.inventory-service",
+	"dlq.email-service",
+	"dlq.analytics-service",
+	"dlq.shipping-service",
+	NULL,
 };
 
 enum color_mode {
@@ -34,11 +39,12 @@ static void usage(FILE *f)
 		"                     [--window MS] [--color[=WHEN]] [--topics T1,T2,...]\n"
 		"\n"
 		"Prints the events of every topic of the shop as one stream, one line per\n"
-		"event, in the order they happened: the topics orders, payments, inventory\n"
-		"and notifications ($TOPIC_ORDERS, $TOPIC_PAYMENTS, $TOPIC_INVENTORY,\n"
-		"$TOPIC_NOTIFICATIONS when set) and the dead-letter topics dlq.order-service,\n"
-		"dlq.payment-service, dlq.inventory-service, dlq.email-service and\n"
-		"dlq.analytics-service. A topic that does not exist yet is skipped with a\n"
+		"event, in the order they happened: the topics orders, payments, inventory,\n"
+		"notifications and shipments ($TOPIC_ORDERS, $TOPIC_PAYMENTS,\n"
+		"$TOPIC_INVENTORY, $TOPIC_NOTIFICATIONS, $TOPIC_SHIPMENTS when set) and the\n"
+		"dead-letter topics dlq.order-service, dlq.payment-service,\n"
+		"dlq.inventory-service, dlq.email-service, dlq.analytics-service and\n"
+		"dlq.shipping-service. A topic that does not exist yet is skipped with a\n"
 		"notice. For example:\n"
 		"\n"
 		"  12:03:04.123  orders/2@17       OrderPlaced        order 1b2c3d4e  id 9f3a01c2  "
@@ -150,6 +156,7 @@ static int add_default_topics(struct shopctl_watch_opts *o)
 		es_config_str("TOPIC_PAYMENTS", "payments"),
 		es_config_str("TOPIC_INVENTORY", "inventory"),
 		es_config_str("TOPIC_NOTIFICATIONS", "notifications"),
+		es_config_str("TOPIC_SHIPMENTS", "shipments"),
 	};
 	int rc;
 

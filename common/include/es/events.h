@@ -26,8 +26,12 @@
 #define ES_INVENTORY_REJECTED "InventoryRejected"
 #define ES_INVENTORY_RELEASED "InventoryReleased"
 #define ES_EMAIL_SENT "EmailSent"
+#define ES_SHIPMENT_CREATED "ShipmentCreated"
+#define ES_SHIPMENT_DISPATCHED "ShipmentDispatched"
+#define ES_SHIPMENT_DELIVERED "ShipmentDelivered"
+#define ES_SHIPMENT_CANCELLED "ShipmentCancelled"
 
-/* true for the ten types above. */
+/* true for the fourteen types above. */
 bool es_event_type_known(const char *type);
 
 /*

@@ -20,7 +20,7 @@
  *   DATABASE_URL              postgresql://postgres@127.0.0.1:5432/postgres
  *   DATABASE_SCHEMA           the service name with "_" for "-" (payment_service)
  *   DATABASE_CONNECT_TIMEOUT_MS  60000: how long a start waits for the database
- *   HTTP_PORT                 the service's port from the contract (8080..8084)
+ *   HTTP_PORT                 the service's port from the contract (8080..8086)
  *   HTTP_BIND                 127.0.0.1 (0.0.0.0 in containers)
  *   HTTP_THREADS              4
  *   HTTP_CLIENT_CONNECTION_LIMIT  128: connections one address may hold (0: any)
@@ -29,8 +29,9 @@
  *                             are verified with (es/auth.h); unset, no route
  *                             asks for one
  *   LOG_LEVEL                 info (debug, info, warn, error)
- *   TOPIC_ORDERS, TOPIC_PAYMENTS, TOPIC_INVENTORY, TOPIC_NOTIFICATIONS
- *                             orders, payments, inventory, notifications
+ *   TOPIC_ORDERS, TOPIC_PAYMENTS, TOPIC_INVENTORY, TOPIC_NOTIFICATIONS,
+ *   TOPIC_SHIPMENTS           orders, payments, inventory, notifications,
+ *                             shipments
  *   TOPIC_DLQ                 dlq.<service>
  *   CONSUMER_GROUP            the service name
  *   CONSUMER_BATCH_MAX        256: most events applied in one transaction
@@ -83,6 +84,7 @@ struct es_topics {
 	const char *payments;
 	const char *inventory;
 	const char *notifications;
+	const char *shipments;
 };
 
 struct es_service {

@@ -122,8 +122,9 @@ struct daemon_env {
  * stderr to err_fd when they are >= 0. */
 static pid_t spawn(const struct daemon_env *e, const char *arg, int out_fd, int err_fd)
 {
-	static const char *const topic_vars[IT_NTOPICS] = {
-		"TOPIC_ORDERS", "TOPIC_PAYMENTS", "TOPIC_INVENTORY", "TOPIC_NOTIFICATIONS"};
+	static const char *const topic_vars[IT_NTOPICS] = {"TOPIC_ORDERS", "TOPIC_PAYMENTS",
+							   "TOPIC_INVENTORY", "TOPIC_NOTIFICATIONS",
+							   "TOPIC_SHIPMENTS"};
 	pid_t pid = fork();
 
 	ck_assert_int_ge(pid, 0);
@@ -280,8 +281,8 @@ START_TEST(daemon_serves_stats_stops_on_sigterm_and_rebuilds)
 	}
 	close(out_fd);
 	printf("%s", body);
-	ck_assert_msg(strstr(body, "offsets of 4 partitions reset"), "%s", body);
-	ck_assert_msg(strstr(body, "36 inbox rows"), "%s", body);
+	ck_assert_msg(strstr(body, "offsets of 5 partitions reset"), "%s", body);
+	ck_assert_msg(strstr(body, "48 inbox rows"), "%s", body);
 
 	pid = spawn(&e, NULL, -1, -1);
 	wait_for_stats(e.http_port);

@@ -65,8 +65,8 @@ static void deliver_by_topic(struct analytics *app, const struct it_saga *s)
 static void deliver_interleaved(struct analytics *app, const struct it_saga *s,
 				bool orders_reversed)
 {
-	static const enum it_topic turn[] = {IT_NOTIFICATIONS, IT_INVENTORY, IT_PAYMENTS,
-					     IT_ORDERS};
+	static const enum it_topic turn[] = {IT_SHIPMENTS, IT_NOTIFICATIONS, IT_INVENTORY,
+					     IT_PAYMENTS, IT_ORDERS};
 	size_t next[IT_NTOPICS] = {0};
 	size_t done = 0;
 
@@ -109,7 +109,11 @@ START_TEST(mixed_orders_give_the_contract_numbers)
 						"\"p99\":null},\"payments\":{\"processed\":0,"
 						"\"failed\":0,\"refunded\":0},\"reservations\":{"
 						"\"reserved\":0,\"rejected\":0,\"released\":0},"
-						"\"emails\":{}}",
+						"\"emails\":{},\"shipments\":{"
+						"\"created\":0,\"dispatched\":0,"
+						"\"delivered\":0,\"cancelled\":0,"
+						"\"deliveryMs\":{\"p50\":null,"
+						"\"p95\":null,\"p99\":null}}}",
 						0, NULL));
 	it_saga_build(&s);
 	deliver_by_topic(&app, &s);

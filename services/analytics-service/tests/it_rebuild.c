@@ -81,6 +81,7 @@ START_TEST(rebuild_replays_the_topics_to_the_same_numbers)
 	ck_assert_int_eq(rep.partitions, IT_NTOPICS * PARTITIONS);
 	ck_assert_int_eq(rep.replay_messages, (long long)w.saga.total);
 	ck_assert_int_eq(rep.orders, 6);
+	ck_assert_int_eq(rep.deliveries, 3);
 	ck_assert_int_eq(rep.inbox, (long)w.saga.total);
 	/* Offsets at the beginning, read models and inbox empty. */
 	for (int t = 0; t < IT_NTOPICS; t++) {

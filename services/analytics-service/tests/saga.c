@@ -7,7 +7,8 @@
 
 #include "es/events.h"
 
-const char *const it_topic_names[IT_NTOPICS] = {"orders", "payments", "inventory", "notifications"};
+const char *const it_topic_names[IT_NTOPICS] = {"orders", "payments", "inventory", "notifications",
+						"shipments"};
 
 /*
  * Confirmed quantities: sticker-pack 10, hoodie-eda 3, mug-classic 3,
@@ -26,7 +27,9 @@ const char it_saga_expected_stats[] =
 	"\"payments\":{\"processed\":5,\"failed\":1,\"refunded\":1},"
 	"\"reservations\":{\"reserved\":4,\"rejected\":1,\"released\":1},"
 	"\"emails\":{\"order-cancelled\":2,\"order-confirmed\":3,\"order-received\":6,"
-	"\"refund-issued\":1}}";
+	"\"order-shipped\":3,\"refund-issued\":1},"
+	"\"shipments\":{\"created\":3,\"dispatched\":3,\"delivered\":3,\"cancelled\":0,"
+	"\"deliveryMs\":{\"p50\":4200,\"p95\":4300,\"p99\":4300}}}";
 
 enum outcome { CONFIRMED, DECLINED, OUT_OF_STOCK, PENDING };
 
@@ -88,6 +91,23 @@ static void email(struct builder *b, const char *template, long long at_ms)
 		      "<m@example.com>"));
 }
 
+/* A confirmed order's shipment: created at once, dispatched a second
+ * later (with its mail), delivered delivery_ms after the confirmation. */
+static void shipped(struct builder *b, long long confirmed_ms, long long delivery_ms)
+{
+	const char *sid = "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f";
+
+	add(b, IT_SHIPMENTS, "shipping-service", ES_SHIPMENT_CREATED, confirmed_ms + 20,
+	    json_pack("{s:s, s:s, s:s}", "shipmentId", sid, "carrier", "DHL", "trackingNumber",
+		      "ES0123456789AB"));
+	add(b, IT_SHIPMENTS, "shipping-service", ES_SHIPMENT_DISPATCHED, confirmed_ms + 1000,
+	    json_pack("{s:s, s:s, s:s}", "shipmentId", sid, "carrier", "DHL", "trackingNumber",
+		      "ES0123456789AB"));
+	email(b, "order-shipped", confirmed_ms + 1005);
+	add(b, IT_SHIPMENTS, "shipping-service", ES_SHIPMENT_DELIVERED, confirmed_ms + delivery_ms,
+	    json_pack("{s:s, s:s}", "shipmentId", sid, "trackingNumber", "ES0123456789AB"));
+}
+
 static void build_order(struct it_saga *s, const struct order *o, long long placed_ms)
 {
 	struct builder b = {.s = s};
@@ -127,6 +147,7 @@ static void build_order(struct it_saga *s, const struct order *o, long long plac
 		    json_pack("{s:s, s:s, s:I, s:s}", "paymentId", "pay-1", "reservationId",
 			      "res-1", "totalCents", (json_int_t)total, "currency", "EUR"));
 		email(&b, "order-confirmed", end_ms + 5);
+		shipped(&b, end_ms, 4000 + o->latency_ms);
 		break;
 	case DECLINED:
 		add(&b, IT_INVENTORY, "inventory-service", ES_INVENTORY_RESERVED, placed_ms + 20,

@@ -37,7 +37,9 @@ START_TEST(empty_read_model_gives_zeros_and_null_latency)
 		    "\"sagaLatencyMs\":{\"p50\":null,\"p95\":null,\"p99\":null},"
 		    "\"payments\":{\"processed\":0,\"failed\":0,\"refunded\":0},"
 		    "\"reservations\":{\"reserved\":0,\"rejected\":0,\"released\":0},"
-		    "\"emails\":{}}");
+		    "\"emails\":{},"
+		    "\"shipments\":{\"created\":0,\"dispatched\":0,\"delivered\":0,\"cancelled\":0,"
+		    "\"deliveryMs\":{\"p50\":null,\"p95\":null,\"p99\":null}}}");
 }
 END_TEST
 
@@ -71,6 +73,11 @@ START_TEST(figures_become_the_contract_fields_in_order)
 	st.reservations_rejected = 1;
 	st.reservations_released = 1;
 	st.emails[st.nemails++] = (struct analytics_count){dup("order-received"), 6};
+	st.shipments_created = 3;
+	st.shipments_dispatched = 2;
+	st.shipments_delivered = 1;
+	st.has_delivery = true;
+	st.delivery_p50_ms = st.delivery_p95_ms = st.delivery_p99_ms = 4000;
 	assert_json(analytics_stats_json(&st),
 		    "{\"orders\":{\"placed\":6,\"confirmed\":3,\"cancelled\":2,\"pending\":1},"
 		    "\"revenueCents\":12345,"
@@ -80,7 +87,9 @@ START_TEST(figures_become_the_contract_fields_in_order)
 		    "\"sagaLatencyMs\":{\"p50\":300,\"p95\":500,\"p99\":500},"
 		    "\"payments\":{\"processed\":4,\"failed\":1,\"refunded\":1},"
 		    "\"reservations\":{\"reserved\":4,\"rejected\":1,\"released\":1},"
-		    "\"emails\":{\"order-received\":6}}");
+		    "\"emails\":{\"order-received\":6},"
+		    "\"shipments\":{\"created\":3,\"dispatched\":2,\"delivered\":1,\"cancelled\":0,"
+		    "\"deliveryMs\":{\"p50\":4000,\"p95\":4000,\"p99\":4000}}}");
 	analytics_stats_release(&st);
 	ck_assert_uint_eq(st.nreasons + st.ntop + st.nemails, 0);
 }

@@ -137,6 +137,15 @@ static struct es_event *payment_refunded(const char *order)
 }
 
 /* Runs the handler as the consumer loop would, and frees nothing. */
+/* ShipmentDispatched, from shipping-service: the order is on its way. */
+static struct es_event *shipment_dispatched(const char *order, const char *tracking)
+{
+	return es_event_new("shipping-service", ES_SHIPMENT_DISPATCHED, order, NULL, NULL,
+			    json_pack("{s:s, s:s, s:s, s:s}", "orderId", order, "shipmentId",
+				      "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "carrier", "UPS",
+				      "trackingNumber", tracking));
+}
+
 static enum es_handler_result handle(const struct es_event *ev, char *reason, size_t size)
 {
 	struct es_dispatch d = {.consumer = EMAIL_SERVICE,
@@ -450,6 +459,39 @@ START_TEST(order_confirmed_sends_order_confirmed)
 }
 END_TEST
 
+/* The shipping lesson's consumer: a new producer's event, a new email,
+ * and no producer of the shop changed. Before the order's OrderPlaced
+ * (unknown order) the mail waits, as every other one does. */
+START_TEST(shipment_dispatched_sends_order_shipped_with_the_tracking_number)
+{
+	struct es_event *dispatched = shipment_dispatched(fx.order, "ES0B6F2C9E51D4");
+	struct es_event *placed = order_placed(fx.order, CUSTOMER);
+	struct es_event *sent;
+	const char *mail;
+
+	handle_ok(dispatched);
+	ck_assert_int_eq(files_in("new"), 0);
+	ck_assert_int_eq(pending_rows(fx.order), 1);
+	handle_ok(placed);
+	mail = mail_file(fx.order, "order-shipped");
+	ck_assert_msg(mail, "no order-shipped file");
+	ck_assert_ptr_nonnull(strstr(mail, "has shipped"));
+	ck_assert_ptr_nonnull(strstr(mail, "Carrier: UPS"));
+	ck_assert_ptr_nonnull(strstr(mail, "Tracking number: ES0B6F2C9E51D4"));
+	sent = email_sent_event(fx.order, "order-shipped");
+	ck_assert_str_eq(sent->causationid, dispatched->id);
+	es_event_free(sent);
+	assert_metric("es_emails_sent_total{template=\"order-shipped\"} 1");
+
+	/* Redelivered: once. */
+	handle_ok(dispatched);
+	ck_assert_int_eq(files_in("new"), 2);
+	ck_assert_int_eq(sent_rows(fx.order), 2);
+	es_event_free(placed);
+	es_event_free(dispatched);
+}
+END_TEST
+
 START_TEST(order_cancelled_sends_the_reason_in_words)
 {
 	struct es_event *placed = order_placed(fx.order, CUSTOMER);
@@ -639,6 +681,7 @@ static Suite *handler_suite(void)
 	tcase_add_test(tc, one_batch_of_two_orders_sends_each_email_once);
 	tcase_add_test(tc, order_confirmed_sends_order_confirmed);
 	tcase_add_test(tc, order_cancelled_sends_the_reason_in_words);
+	tcase_add_test(tc, shipment_dispatched_sends_order_shipped_with_the_tracking_number);
 	tcase_add_test(tc, other_known_types_do_nothing_and_bad_events_are_rejected);
 	tcase_add_test(tc, failed_delivery_is_retried_and_records_nothing);
 	tcase_add_test(tc, get_emails_lists_what_was_sent);

@@ -22,10 +22,14 @@ EVENT_TYPES = {
     "InventoryRejected": ("inventory-service", "inventory"),
     "InventoryReleased": ("inventory-service", "inventory"),
     "EmailSent": ("email-service", "notifications"),
+    "ShipmentCreated": ("shipping-service", "shipments"),
+    "ShipmentDispatched": ("shipping-service", "shipments"),
+    "ShipmentDelivered": ("shipping-service", "shipments"),
+    "ShipmentCancelled": ("shipping-service", "shipments"),
 }
 SERVICES = ["order-service", "payment-service", "inventory-service", "email-service",
-            "analytics-service"]
-DEFAULT_TOPICS = {"orders", "payments", "inventory", "notifications"}
+            "analytics-service", "shipping-service"]
+DEFAULT_TOPICS = {"orders", "payments", "inventory", "notifications", "shipments"}
 CE_HEADERS = ["content-type", "ce_specversion", "ce_id", "ce_type", "ce_source"]
 DLQ_HEADERS = ["dlq.error", "dlq.original.topic", "dlq.original.partition",
                "dlq.original.offset", "dlq.attempts", "dlq.service", "dlq.time"]

@@ -33,6 +33,7 @@ class Saga:
         self.traceparent = {}  # subject -> (traceparent, where)
         self.terminal = {}  # subject -> (type, id, where)
         self.emails = {}  # (subject, template) -> (id, where)
+        self.shipments = {}  # (subject, type) -> (id, shipmentId, where)
         self.pending_causes = []  # (where, event) whose cause was not seen yet
 
 
@@ -118,11 +119,29 @@ def check_saga(saga, where, ev):
         if e[0] != eid:
             problems.append("email %s for order %s already sent at %s (each once)" % (
                 key[1], subject, e[1]))
+    if ev["type"].startswith("Shipment"):
+        problems += check_shipment(saga, where, ev)
     if "causationid" in ev:
         if ev["causationid"] == eid:
             problems.append("causationid is the event's own id")
         else:
             saga.pending_causes.append((where, ev))
+    return problems
+
+
+def check_shipment(saga, where, ev):
+    """An order has one shipment, and its stream one event of each type."""
+    problems = []
+    subject, eid, sid = ev["subject"], ev["id"], ev["data"]["shipmentId"]
+    s = saga.shipments.setdefault((subject, ev["type"]), (eid, sid, where))
+    if s[0] != eid:
+        problems.append("%s for order %s already at %s (a shipment's stream has one of each)"
+                        % (ev["type"], subject, s[2]))
+    for (other_subject, _), (_, other_sid, other_where) in saga.shipments.items():
+        if other_subject == subject and other_sid != sid:
+            problems.append("shipment %s of order %s, which has shipment %s at %s (one "
+                            "shipment per order)" % (sid, subject, other_sid, other_where))
+            break
     return problems
 
 

@@ -87,7 +87,7 @@ def check_schemas(store, schemas_dir, report, check=True):
     contract = set(EVENT_TYPES)
     problems = []
     if envelope_types != contract:
-        problems.append("envelope type enum %s differs from the contract's ten types" % (
+        problems.append("envelope type enum %s differs from the contract's types" % (
             sorted(envelope_types or [])))
     if event_files != contract:
         problems.append("schemas/events/ has %s, the contract's types are %s" % (

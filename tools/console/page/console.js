@@ -15,7 +15,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 
 // Lanes, left to right: who produces and who consumes.
 const LANES = ['client', 'order-service', 'Kafka', 'payment-service',
-  'inventory-service', 'email-service', 'analytics-service'];
+  'inventory-service', 'email-service', 'analytics-service', 'shipping-service'];
 const LANE_W = 150;
 const ROW_H = 44;
 const TOP = 60;
@@ -23,8 +23,9 @@ const TOP = 60;
 // Who consumes each type (the contract's topic table).
 const CONSUMERS = {
   OrderPlaced: ['payment-service', 'inventory-service', 'email-service', 'analytics-service'],
-  OrderConfirmed: ['inventory-service', 'email-service', 'analytics-service'],
-  OrderCancelled: ['payment-service', 'inventory-service', 'email-service', 'analytics-service'],
+  OrderConfirmed: ['inventory-service', 'email-service', 'analytics-service', 'shipping-service'],
+  OrderCancelled: ['payment-service', 'inventory-service', 'email-service', 'analytics-service',
+    'shipping-service'],
   PaymentProcessed: ['order-service', 'analytics-service'],
   PaymentFailed: ['order-service', 'analytics-service'],
   PaymentRefunded: ['order-service', 'email-service', 'analytics-service'],
@@ -32,6 +33,10 @@ const CONSUMERS = {
   InventoryRejected: ['order-service', 'analytics-service'],
   InventoryReleased: ['order-service', 'analytics-service'],
   EmailSent: ['analytics-service'],
+  ShipmentCreated: ['analytics-service'],
+  ShipmentDispatched: ['email-service', 'analytics-service'],
+  ShipmentDelivered: ['analytics-service'],
+  ShipmentCancelled: ['analytics-service'],
 };
 const COMPENSATIONS = new Set(['PaymentRefunded', 'InventoryReleased']);
 const FAILURES = new Set(['PaymentFailed', 'InventoryRejected', 'OrderCancelled']);
