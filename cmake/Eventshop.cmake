@@ -68,3 +68,23 @@ function(es_add_integration_test name src)
     FIXTURES_REQUIRED "kafka;postgres" LABELS integration TIMEOUT 600
     SKIP_RETURN_CODE 77)
 endfunction()
+
+# The environment that tests/e2e/shop.c needs to start the shop's daemons
+# as processes: <DAEMON>_BIN=<its binary> for each of the six. out_var is
+# left empty (and what said in the configure log) when this build lacks one
+# of them (ES_SERVICES): the caller then registers nothing.
+function(es_shop_env out_var what)
+  set(env "")
+  foreach(d order-service payment-service inventory-service email-service analytics-service
+            shipping-service)
+    if(NOT TARGET ${d})
+      message(STATUS "${what} not registered: ${d} is not part of this build")
+      set(${out_var} "" PARENT_SCOPE)
+      return()
+    endif()
+    string(TOUPPER ${d} var)
+    string(REPLACE "-" "_" var ${var})
+    list(APPEND env "${var}_BIN=$<TARGET_FILE:${d}>")
+  endforeach()
+  set(${out_var} "${env}" PARENT_SCOPE)
+endfunction()

@@ -181,18 +181,20 @@ async function main() {
     }
 
     // The live panel: every daemon ready, the dead letters counted.
-    await waitFor('the panel', () => page.$$eval('#services li[data-ready="true"]', (l) => l.length === 5));
+    const daemons = (process.env.CONSOLE_SERVICES || '').split(',').length;
+    await waitFor('the panel', () => page.$$eval('#services li[data-ready="true"]',
+      (l, n) => l.length === n, daemons));
     await waitFor('dead letters counted', () => page.$$eval('#dlq tr',
       (rows) => rows.some((r) => r.querySelector('td.count') && Number(r.querySelector('td.count').textContent) > 0)));
 
     // Consumer lag: every group's committed offsets, read from the broker
     // (the panel), and each daemon's own in its /metrics.
-    // Each group has committed offsets on the orders topic (all five read
-    // it, but for order-service, which reads payments and inventory).
-    await waitFor('the groups\' lag', () => page.$$eval('#lag tr[data-group]', (rows) => rows.length === 5 &&
+    // Each group has committed offsets on the orders topic (every daemon
+    // reads it, but for order-service, which reads payments and inventory).
+    await waitFor('the groups\' lag', () => page.$$eval('#lag tr[data-group]', (rows, n) => rows.length === n &&
       rows.every((r) => /^\d+$/.test(r.querySelector('td.count').textContent) &&
         r.nextElementSibling && r.nextElementSibling.classList.contains('detail') &&
-        /(orders|payments) \d+/.test(r.nextElementSibling.textContent))));
+        /(orders|payments) \d+/.test(r.nextElementSibling.textContent)), daemons));
     for (const entry of (process.env.CONSOLE_SERVICES || '').split(',')) {
       const base = entry.slice(entry.indexOf('=') + 1);
       await waitFor(`es_consumer_lag in ${base}/metrics`, async () =>
