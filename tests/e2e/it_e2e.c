@@ -12,6 +12,7 @@
  * everything the others did.
  */
 #include <check.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -659,10 +660,66 @@ START_TEST(timeout_shop_keeps_all_invariants)
 }
 END_TEST
 
+/* What no daemon may ever log: a bearer token (every JWT starts with the
+ * base64 of {"alg"), the key they are signed with, the database password. */
+#define DB_PASSWORD "e2e-password-that-must-not-be-logged"
+
+static int secrets_in_logs(const struct shop *shop, const char *key, char *where, size_t size)
+{
+	static const char jwt_head[] = "eyJhbGci";
+	DIR *d = opendir(shop->dir);
+	struct dirent *e;
+	int found = 0, files = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) && !found) {
+		char path[600], line[65536];
+		size_t n = strlen(e->d_name);
+		FILE *f;
+
+		if (n < 5 || strcmp(e->d_name + n - 4, ".log"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", shop->dir, e->d_name);
+		f = fopen(path, "r");
+		ck_assert_ptr_nonnull(f);
+		files++;
+		for (int no = 1; fgets(line, sizeof(line), f); no++) {
+			if (strstr(line, jwt_head) || strstr(line, DB_PASSWORD) ||
+			    (*key && strstr(line, key))) {
+				snprintf(where, size, "%s:%d: %.200s", e->d_name, no, line);
+				found = 1;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+	ck_assert_int_gt(files, 0);
+	return found;
+}
+
+START_TEST(no_log_line_holds_a_token_or_a_password)
+{
+	const struct shop *shops[] = {&shop_main, &shop_timeout};
+	char key[256] = "", where[800];
+	FILE *f = fopen(getenv("AUTH_JWT_KEY_FILE"), "r");
+
+	/* The run used tokens all along (every request of the harness, the
+	 * daemons checking them) and a database URL with a password. */
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(key, sizeof(key), f));
+	fclose(f);
+	for (size_t i = 0; i < 2; i++)
+		ck_assert_msg(!secrets_in_logs(shops[i], key, where, sizeof(where)),
+			      "a secret in a daemon's log: %s", where);
+}
+END_TEST
+
 int main(void)
 {
 	const char *bootstrap = es_test_kafka_bootstrap();
 	const char *database_url = es_test_database_url();
+	char *url_with_password = NULL;
 	Suite *s;
 	TCase *tc;
 	SRunner *sr;
@@ -672,6 +729,12 @@ int main(void)
 		return ES_TEST_SKIP;
 	es_log_init("e2e", ES_LOG_WARN);
 	setenv("CK_FORK", "no", 1);
+	/* A password in the database URL (the test cluster trusts local
+	 * connections, so it is never asked for): no log may show it. */
+	if (asprintf(&url_with_password, "%s%cpassword=%s", database_url,
+		     strchr(database_url, '?') ? '&' : '?', DB_PASSWORD) < 0)
+		return 1;
+	database_url = url_with_password;
 	if (shop_init(&shop_main, bootstrap, database_url) || shop_start_all(&shop_main))
 		goto fail;
 	if (shop_init(&shop_timeout, bootstrap, database_url))
@@ -697,6 +760,7 @@ int main(void)
 	tcase_add_test(tc, main_shop_keeps_all_invariants);
 	tcase_add_test(tc, customer_cancel_and_saga_timeout_with_payment_stopped);
 	tcase_add_test(tc, timeout_shop_keeps_all_invariants);
+	tcase_add_test(tc, no_log_line_holds_a_token_or_a_password);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);
@@ -705,9 +769,11 @@ int main(void)
 	srunner_free(sr);
 	shop_release(&shop_main);
 	shop_release(&shop_timeout);
+	free(url_with_password);
 	return failed ? 1 : 0;
 fail:
 	shop_release(&shop_main);
 	shop_release(&shop_timeout);
+	free(url_with_password);
 	return 1;
 }

@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "es/auth.h"
 #include "testkafka.h"
 #include "testsupport.h"
 
@@ -39,6 +41,32 @@ static void sleep_ms(int ms)
 	nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
 }
 
+/*
+ * The shop asks for bearer tokens (es/auth.h), as the demo's does: a key in
+ * the run's directory, exported as AUTH_JWT_KEY_FILE for the daemons (they
+ * inherit it) and for shop_http, which signs the harness's requests with it.
+ * A key the caller exported already is kept (abuse.http.auth's).
+ */
+static int use_tokens(struct shop *shop)
+{
+	char path[300];
+	FILE *f;
+
+	if (getenv("AUTH_JWT_KEY_FILE"))
+		return 0;
+	snprintf(path, sizeof(path), "%s/jwt.secret", shop->dir);
+	f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	fprintf(f, "%s-%s", shop->run, "the e2e harness's secret, over 32 bytes");
+	if (fclose(f))
+		return -1;
+	setenv("AUTH_JWT_KEY_FILE", path, 1);
+	return 0;
+}
+
 int shop_init(struct shop *shop, const char *bootstrap, const char *database_url)
 {
 	char topic[160];
@@ -53,6 +81,8 @@ int shop_init(struct shop *shop, const char *bootstrap, const char *database_url
 		return -1;
 	}
 	snprintf(shop->maildir, sizeof(shop->maildir), "%s/maildir", shop->dir);
+	if (use_tokens(shop))
+		return -1;
 	snprintf(shop->topic_orders, sizeof(shop->topic_orders), "%s.orders", shop->run);
 	snprintf(shop->topic_payments, sizeof(shop->topic_payments), "%s.payments", shop->run);
 	snprintf(shop->topic_inventory, sizeof(shop->topic_inventory), "%s.inventory", shop->run);
@@ -263,6 +293,10 @@ void shop_release(struct shop *shop)
 		for (int i = 0; i < SHOP_MAX_INSTANCES; i++)
 			shop_signal(shop, (enum shop_service)s, i, SIGTERM);
 	}
+	/* The key this shop made goes with it: a later shop makes its own. */
+	if (shop->dir[0] && getenv("AUTH_JWT_KEY_FILE") &&
+	    !strncmp(getenv("AUTH_JWT_KEY_FILE"), shop->dir, strlen(shop->dir)))
+		unsetenv("AUTH_JWT_KEY_FILE");
 	if (shop->dir[0] && !getenv("ES_KEEP_SHOP"))
 		nftw(shop->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -292,6 +326,25 @@ static size_t collect(char *ptr, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* Appends an operator's token to list when the shop asks for tokens and
+ * headers carry none: the harness reads every order and every daemon's
+ * diagnostic routes, as an operator does. */
+static struct curl_slist *with_token(struct curl_slist *list, const char *const *headers)
+{
+	char auth[ES_AUTH_HEADER_MAX], err[256];
+
+	for (size_t i = 0; headers && headers[i]; i++) {
+		if (!strncasecmp(headers[i], "Authorization:", 14))
+			return list;
+	}
+	if (es_auth_header_from_env(ES_AUTH_OPERATOR, NULL, 3600, auth, sizeof(auth), err,
+				    sizeof(err))) {
+		fprintf(stderr, "shop: no token: %s\n", err);
+		return list;
+	}
+	return auth[0] ? curl_slist_append(list, auth) : list;
+}
+
 long shop_http(const char *method, const char *url, const char *body, const char *const *headers,
 	       json_t **json)
 {
@@ -317,6 +370,7 @@ long shop_http(const char *method, const char *url, const char *body, const char
 	}
 	for (size_t i = 0; headers && headers[i]; i++)
 		list = curl_slist_append(list, headers[i]);
+	list = with_token(list, headers);
 	if (list)
 		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
 	if (curl_easy_perform(curl) == CURLE_OK) {
@@ -340,13 +394,18 @@ long shop_get_text(const char *url, char **text)
 	*text = NULL;
 	if (!curl)
 		return 0;
+	struct curl_slist *list = with_token(NULL, NULL);
+
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	if (list)
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
 	if (curl_easy_perform(curl) == CURLE_OK)
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(list);
 	curl_easy_cleanup(curl);
 	*text = b.data;
 	return status;
@@ -355,16 +414,25 @@ long shop_get_text(const char *url, char **text)
 long shop_place(const struct shop *shop, const char *body, const char *idempotency_key,
 		char *order_id)
 {
-	char url[128], key[300];
-	const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
-	json_t *reply;
+	char url[128], key[300], auth[ES_AUTH_HEADER_MAX], err[256];
+	const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
+	json_t *reply, *order = json_loads(body, 0, NULL);
+	const char *customer = json_string_value(json_object_get(order, "customerId"));
+	size_t nh = 1;
 	long status;
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/orders", shop->port[SHOP_ORDER][0]);
 	if (idempotency_key) {
 		snprintf(key, sizeof(key), "Idempotency-Key: %s", idempotency_key);
-		headers[1] = key;
+		headers[nh++] = key;
 	}
+	/* The customer places the order with their own token. */
+	if (customer && *customer &&
+	    !es_auth_header_from_env(ES_AUTH_CUSTOMER, customer, 3600, auth, sizeof(auth), err,
+				     sizeof(err)) &&
+	    auth[0])
+		headers[nh++] = auth;
+	json_decref(order);
 	status = shop_http("POST", url, body, headers, &reply);
 	if (status == 202 && order_id)
 		snprintf(order_id, 37, "%s", json_string_value(json_object_get(reply, "orderId")));

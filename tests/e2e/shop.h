@@ -7,7 +7,10 @@
  * The daemons are the real binaries (their paths come from the
  * environment: ORDER_SERVICE_BIN and so on, set by ctest), started with
  * fork/exec and stopped with SIGTERM, or killed with SIGKILL to test
- * crashes.
+ * crashes. Like the demo's, a shop asks for bearer tokens (es/auth.h):
+ * shop_init exports AUTH_JWT_KEY_FILE (a key in its directory, unless one
+ * is exported already), shop_place sends the order's customer's token and
+ * shop_http and shop_get_text an operator's.
  */
 #ifndef ES_SHOP_H
 #define ES_SHOP_H
@@ -74,7 +77,8 @@ const char *shop_url(const struct shop *shop, enum shop_service s, char *buf, si
 
 /*
  * One HTTP request with libcurl (body may be NULL; headers a
- * NULL-terminated list of "Name: value" or NULL). Returns the status (0 on
+ * NULL-terminated list of "Name: value" or NULL; an operator's token is
+ * added unless they hold an Authorization). Returns the status (0 on
  * a transport error) and, when the answer is JSON, *json (caller owns; may
  * be NULL).
  */
