@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "es/auth.h"
 #include "es/kafka.h"
 #include "es/log.h"
 #include "invariants.h"
@@ -660,6 +661,57 @@ START_TEST(timeout_shop_keeps_all_invariants)
 }
 END_TEST
 
+/* Every daemon's diagnostic route: 401 problem with no token, 403 with a
+ * customer's, answered with an operator's (shop_http's own). */
+START_TEST(diagnostic_routes_are_for_operators)
+{
+	static const struct {
+		enum shop_service s;
+		const char *path; /* the order id follows when it ends in '/' or '=' */
+	} routes[] = {
+		{SHOP_PAYMENT, "/payments/"},	    {SHOP_INVENTORY, "/stock"},
+		{SHOP_INVENTORY, "/reservations/"}, {SHOP_EMAIL, "/emails?orderId="},
+		{SHOP_ANALYTICS, "/stats"},	    {SHOP_SHIPPING, "/shipments/"},
+	};
+	char customer[ES_AUTH_HEADER_MAX], err[256];
+	const char *none[] = {"Authorization:", NULL}; /* curl: send no such header */
+	const char *mine[] = {customer, NULL};
+	json_t *o = place_and_wait("mug-classic", 1, "tok_visa");
+	const char *id = str(o, "orderId");
+
+	ck_assert_int_eq(es_auth_header_from_env(ES_AUTH_CUSTOMER, "c-e2e", 300, customer,
+						 sizeof(customer), err, sizeof(err)),
+			 0);
+	ck_assert_msg(customer[0], "the e2e shop asks for no tokens");
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		char base[64], path[128], url[256];
+		json_t *b = NULL;
+		long st;
+
+		size_t n = strlen(routes[i].path);
+		bool with_id = routes[i].path[n - 1] == '/' || routes[i].path[n - 1] == '=';
+
+		snprintf(path, sizeof(path), "%s%s", routes[i].path, with_id ? id : "");
+		snprintf(url, sizeof(url), "%s%s",
+			 shop_url(&shop_main, routes[i].s, base, sizeof(base)), path);
+		st = shop_http("GET", url, NULL, none, &b);
+		ck_assert_msg(st == 401 && json_object_get(b, "status"), "GET %s, no token: %ld",
+			      path, st);
+		json_decref(b);
+		st = shop_http("GET", url, NULL, mine, &b);
+		ck_assert_msg(st == 403 && json_object_get(b, "status"),
+			      "GET %s, a customer's token: %ld", path, st);
+		json_decref(b);
+		/* The shipment may not exist yet: 404 is an answer too. */
+		st = shop_http("GET", url, NULL, NULL, &b);
+		ck_assert_msg(st == 200 || (st == 404 && routes[i].s == SHOP_SHIPPING),
+			      "GET %s, an operator's token: %ld", path, st);
+		json_decref(b);
+	}
+	json_decref(o);
+}
+END_TEST
+
 /* What no daemon may ever log: a bearer token (every JWT starts with the
  * base64 of {"alg"), the key they are signed with, the database password. */
 #define DB_PASSWORD "e2e-password-that-must-not-be-logged"
@@ -750,6 +802,7 @@ int main(void)
 	tcase_add_test(tc, declined_card_cancels_and_gives_the_stock_back);
 	tcase_add_test(tc, poster_over_stock_is_cancelled_and_the_charge_refunded);
 	tcase_add_test(tc, front_door_answers_every_error_with_a_problem);
+	tcase_add_test(tc, diagnostic_routes_are_for_operators);
 	tcase_add_test(tc, cancelling_a_terminal_order_is_409);
 	tcase_add_test(tc, idempotency_key_replays_and_refuses_another_body);
 	tcase_add_test(tc, the_same_event_delivered_twice_has_its_effect_once);
