@@ -248,15 +248,26 @@ static void retention_tick(struct es_service *svc)
 }
 
 /*
- * The batch handler with the fault switches around the dispatch: a
- * transient failure instead of the batch (fail_next), or death right after
- * its commit, before the consumer stores its offsets (crash_after_commit).
+ * The batch handler with the fault switches around the dispatch: a batch
+ * held while paused (pause), a transient failure instead of the batch
+ * (fail_next), or death right after its commit, before the consumer stores
+ * its offsets (crash_after_commit).
  */
 static enum es_handler_result faulty_batch(void *arg, struct es_batch_item *items, size_t n,
 					   char *reason, size_t reason_size)
 {
 	enum es_handler_result r;
 
+	/* The pause switch, set while the poll that read this batch was under
+	 * way: the batch waits in hand, unapplied, until the switch is
+	 * cleared (a stop leaves it to be read again). */
+	while (es_fault_on(ES_FAULT_PAUSE)) {
+		if (es_stop) {
+			snprintf(reason, reason_size, "paused by the fault switch, then stopped");
+			return ES_HANDLER_RETRY;
+		}
+		es_sleep_ms(100);
+	}
 	if (es_fault_take(ES_FAULT_FAIL_NEXT)) {
 		snprintf(reason, reason_size,
 			 "fault switch fail_next: a transient failure on purpose");
