@@ -250,7 +250,8 @@ static int clear(struct es_http_request *req, void *arg)
 	return es_http_reply_json(req, 200, fault_json(&faults[id]));
 }
 
-struct es_http *es_faults_admin_new(unsigned short public_port, char *errstr, size_t errstr_size)
+struct es_http *es_faults_admin_new(unsigned short public_port, const struct es_auth *auth,
+				    char *errstr, size_t errstr_size)
 {
 	struct es_http_conf conf;
 	struct es_http *http;
@@ -272,13 +273,18 @@ struct es_http *es_faults_admin_new(unsigned short public_port, char *errstr, si
 	conf.bind_addr = es_config_str("ADMIN_BIND", "127.0.0.1");
 	conf.port = (unsigned short)port;
 	conf.threads = 2; /* libmicrohttpd ignores (and warns about) a pool of one */
+	conf.auth = auth;
 	http = es_http_new(&conf, errstr, errstr_size);
 	if (!http)
 		return NULL;
-	if (es_http_route(http, "GET", "/faults", list, NULL, errstr, errstr_size) ||
-	    es_http_route(http, "DELETE", "/faults", clear, NULL, errstr, errstr_size) ||
-	    es_http_route(http, "PUT", "/faults/{name}", set, NULL, errstr, errstr_size) ||
-	    es_http_route(http, "DELETE", "/faults/{name}", clear, NULL, errstr, errstr_size)) {
+	if (es_http_route_for(http, ES_HTTP_OPERATOR, "GET", "/faults", list, NULL, errstr,
+			      errstr_size) ||
+	    es_http_route_for(http, ES_HTTP_OPERATOR, "DELETE", "/faults", clear, NULL, errstr,
+			      errstr_size) ||
+	    es_http_route_for(http, ES_HTTP_OPERATOR, "PUT", "/faults/{name}", set, NULL, errstr,
+			      errstr_size) ||
+	    es_http_route_for(http, ES_HTTP_OPERATOR, "DELETE", "/faults/{name}", clear, NULL,
+			      errstr, errstr_size)) {
 		es_http_free(http);
 		return NULL;
 	}

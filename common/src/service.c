@@ -146,7 +146,7 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 	svc->batch_max = (int)batch_max;
 	/* The fault switches' server: a wrong ADMIN_PORT stops the start
 	 * before the database is waited for. */
-	svc->admin = es_faults_admin_new(http.port, errstr, errstr_size);
+	svc->admin = es_faults_admin_new(http.port, svc->auth, errstr, errstr_size);
 	if (!svc->admin && errstr[0])
 		goto fail;
 	svc->pruned = es_counter_register(

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "es/auth.h"
 #include "es/faults.h"
 #include "http_fixture.h"
 
@@ -79,13 +81,13 @@ END_TEST
 START_TEST(no_admin_server_without_admin_port)
 {
 	unsetenv("ADMIN_PORT");
-	ck_assert_ptr_null(es_faults_admin_new(8080, errstr, sizeof(errstr)));
+	ck_assert_ptr_null(es_faults_admin_new(8080, NULL, errstr, sizeof(errstr)));
 	ck_assert_str_eq(errstr, "");
 	setenv("ADMIN_PORT", "80x", 1);
-	ck_assert_ptr_null(es_faults_admin_new(8080, errstr, sizeof(errstr)));
+	ck_assert_ptr_null(es_faults_admin_new(8080, NULL, errstr, sizeof(errstr)));
 	ck_assert_ptr_nonnull(strstr(errstr, "ADMIN_PORT"));
 	setenv("ADMIN_PORT", "8080", 1);
-	ck_assert_ptr_null(es_faults_admin_new(8080, errstr, sizeof(errstr)));
+	ck_assert_ptr_null(es_faults_admin_new(8080, NULL, errstr, sizeof(errstr)));
 	ck_assert_ptr_nonnull(strstr(errstr, "is HTTP_PORT"));
 	unsetenv("ADMIN_PORT");
 }
@@ -143,7 +145,7 @@ START_TEST(admin_server_lists_sets_and_clears)
 	json_t *j;
 
 	setenv("ADMIN_PORT", "0", 1);
-	admin = es_faults_admin_new(es_http_port(http), errstr, sizeof(errstr));
+	admin = es_faults_admin_new(es_http_port(http), NULL, errstr, sizeof(errstr));
 	unsetenv("ADMIN_PORT");
 	ck_assert_ptr_nonnull(admin);
 	ck_assert_int_eq(es_http_start(admin, errstr, sizeof(errstr)), 0);
@@ -187,6 +189,52 @@ START_TEST(admin_server_lists_sets_and_clears)
 }
 END_TEST
 
+START_TEST(with_tokens_the_switches_are_an_operators)
+{
+	char key_file[] = "/tmp/es-faults-key-XXXXXX", err[256], hdr[ES_AUTH_HEADER_MAX];
+	static const char secret[] = "the faults test's secret, over thirty-two bytes";
+	struct es_http *admin;
+	struct es_auth *auth;
+	struct client c;
+	struct resp r;
+	char raw[ES_AUTH_HEADER_MAX + 200];
+	int fd = mkstemp(key_file);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, secret, strlen(secret)), (ssize_t)strlen(secret));
+	close(fd);
+	auth = es_auth_new("HS256", key_file, err, sizeof(err));
+	ck_assert_msg(auth != NULL, "%s", err);
+	setenv("ADMIN_PORT", "0", 1);
+	admin = es_faults_admin_new(es_http_port(http), auth, errstr, sizeof(errstr));
+	unsetenv("ADMIN_PORT");
+	ck_assert_ptr_nonnull(admin);
+	ck_assert_int_eq(es_http_start(admin, errstr, sizeof(errstr)), 0);
+	/* No token: 401, and nothing changes. */
+	admin_call(es_http_port(admin), "PUT", "/faults/pause", "{\"value\": 1}", &r);
+	expect_problem(&r, 401);
+	resp_free(&r);
+	ck_assert_int_eq(es_fault_value(ES_FAULT_PAUSE), 0);
+	/* An operator's token lists them. */
+	setenv("AUTH_JWT_KEY_FILE", key_file, 1);
+	ck_assert_int_eq(es_auth_header_from_env(ES_AUTH_OPERATOR, NULL, 60, hdr, sizeof(hdr), err,
+						 sizeof(err)),
+			 0);
+	unsetenv("AUTH_JWT_KEY_FILE");
+	snprintf(raw, sizeof(raw),
+		 "GET /faults HTTP/1.1\r\nHost: t\r\n%s\r\nConnection: close\r\n\r\n", hdr);
+	client_open_port(&c, es_http_port(admin));
+	client_sends(&c, raw);
+	client_read(&c, &r, false);
+	client_close(&c);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+	es_http_free(admin);
+	es_auth_free(auth);
+	unlink(key_file);
+}
+END_TEST
+
 START_TEST(the_public_server_has_no_faults_route)
 {
 	struct resp r;
@@ -205,6 +253,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, every_switch_is_in_metrics);
 	tcase_add_test(tc, no_admin_server_without_admin_port);
 	tcase_add_test(tc, admin_server_lists_sets_and_clears);
+	tcase_add_test(tc, with_tokens_the_switches_are_an_operators);
 	tcase_add_test(tc, the_public_server_has_no_faults_route);
 }
 

@@ -47,16 +47,26 @@ static void print_switch(json_t *s)
 /* One request; prints the switch(es) answered. */
 static int request(const char *method, const char *url, const char *body)
 {
-	static const char *const headers[] = {"Content-Type: application/json", NULL};
+	const char *headers[3] = {NULL, NULL, NULL};
 	struct shopctl_http_reply reply;
-	char errstr[512];
+	char errstr[512], auth[ES_AUTH_HEADER_MAX];
+	size_t nh = 0;
 	json_t *list;
 	size_t i;
 	json_t *s;
 	int rc = SHOPCTL_FAIL;
 
-	if (shopctl_http(method, url, body ? headers : NULL, body, &reply, errstr,
-			 sizeof(errstr))) {
+	if (body)
+		headers[nh++] = "Content-Type: application/json";
+	/* The switches are an operator's when the shop asks for tokens. */
+	if (es_auth_header_from_env(ES_AUTH_OPERATOR, NULL, SHOPCTL_TOKEN_TTL_S, auth, sizeof(auth),
+				    errstr, sizeof(errstr))) {
+		shopctl_err("AUTH_JWT_KEY_FILE: %s", errstr);
+		return SHOPCTL_FAIL;
+	}
+	if (auth[0])
+		headers[nh++] = auth;
+	if (shopctl_http(method, url, nh ? headers : NULL, body, &reply, errstr, sizeof(errstr))) {
 		shopctl_err("faults: %s", errstr);
 		return SHOPCTL_FAIL;
 	}

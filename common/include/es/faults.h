@@ -104,8 +104,10 @@ int es_faults_register_metrics(struct es_metrics *reg, char *errstr, size_t errs
  * errstr "" when ADMIN_PORT is unset (the switches cannot be set: that is
  * the default), else errstr saying what is wrong with ADMIN_PORT or
  * ADMIN_BIND. public_port is the daemon's public HTTP_PORT, which the
- * admin port may not be.
+ * admin port may not be. With auth (the daemon's AUTH_JWT_KEY_FILE; not
+ * owned, NULL: none) the switches are an operator's routes (es/auth.h).
  */
-struct es_http *es_faults_admin_new(unsigned short public_port, char *errstr, size_t errstr_size);
+struct es_http *es_faults_admin_new(unsigned short public_port, const struct es_auth *auth,
+				    char *errstr, size_t errstr_size);
 
 #endif
