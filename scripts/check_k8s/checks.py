@@ -1,0 +1,246 @@
+"""The checks of scripts/check-k8s, each a function that returns an Outcome
+(check_compose.report: the same OK/FAIL/SKIP lines as check-compose).
+
+The schemas are applied by python3-jsonschema (Draft 4: the dialect of both
+the Kubernetes JSON schemas and the CRDs' OpenAPI v3 schemas, whose
+`exclusiveMinimum` is a boolean). Like the API server's strict field
+validation (kubectl apply's default), a field that the schema does not
+name is an error: every object schema that lists its properties gets
+additionalProperties false, unless it keeps unknown fields on purpose
+(x-kubernetes-preserve-unknown-fields, as Kafka's `config` does).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import yaml
+
+from check_compose.project import DataError, load_yaml
+from check_compose.report import Outcome, skipped
+
+from .generate import GENERATED, KAFKA_CA_SECRET, generate, read_services
+
+SCHEMAS = "deploy/k8s/schemas"
+KUSTOMIZATIONS = ("deploy/k8s/base", "deploy/k8s/overlays/local")
+# Secrets the operators make themselves: not in any render.
+OPERATOR_SECRETS = {KAFKA_CA_SECRET}
+# es_service_consume(&svc, (const char *const[]){svc.topics.orders, NULL}, ...
+CONSUME_CALL = re.compile(r"es_service_consume\s*\((.*?)NULL\s*\}", re.S)
+# analytics-service names its topics in a list of its own (main.c).
+TOPIC_FIELD = re.compile(r"topics\.(orders|payments|inventory|notifications|shipments)\b")
+
+
+def kubectl():
+    return os.environ.get("KUBECTL") or shutil.which("kubectl")
+
+
+# ------------------------------------------------------------------ schemas
+
+def strict(node):
+    """The schema with additionalProperties false wherever it lists properties
+    and says nothing of the others."""
+    if isinstance(node, dict):
+        out = {k: strict(v) for k, v in node.items()}
+        if ("properties" in out and "additionalProperties" not in out
+                and not out.get("x-kubernetes-preserve-unknown-fields")):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(node, list):
+        return [strict(v) for v in node]
+    return node
+
+
+class Schemas:
+    """The vendored schemas, by (apiVersion, kind)."""
+
+    def __init__(self, project):
+        import jsonschema
+
+        self.validators = {}
+        root = project.path(SCHEMAS)
+        for path in sorted((root / "kubernetes").glob("*.json")):
+            schema = json.loads(path.read_text(encoding="utf-8"))
+            for gvk in schema.get("x-kubernetes-group-version-kind", []):
+                api = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
+                self._add(jsonschema, api, gvk["kind"], schema)
+        for path in sorted((root / "crds").glob("*.json")):
+            crd = json.loads(path.read_text(encoding="utf-8"))
+            for version, schema in crd["versions"].items():
+                self._add(jsonschema, f"{crd['group']}/{version}", crd["kind"], schema)
+
+    def _add(self, jsonschema, api, kind, schema):
+        schema = strict(schema)
+        jsonschema.Draft4Validator.check_schema(schema)
+        self.validators[(api, kind)] = jsonschema.Draft4Validator(schema)
+
+    def errors(self, obj):
+        """The object's schema errors, one line each ([] when valid)."""
+        key = (obj.get("apiVersion"), obj.get("kind"))
+        validator = self.validators.get(key)
+        if validator is None:
+            return [f"no schema for apiVersion {key[0]} kind {key[1]} in {SCHEMAS}/"]
+        return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+                for e in sorted(validator.iter_errors(obj), key=lambda e: list(e.path))]
+
+
+def describe(obj):
+    meta = obj.get("metadata") or {}
+    return f"{obj.get('kind')}/{meta.get('name')}"
+
+
+# ------------------------------------------------------------------ render
+
+def render(project, directory):
+    """(objects, None) or (None, why): `kubectl kustomize directory`."""
+    try:
+        done = subprocess.run([kubectl(), "kustomize", str(project.path(directory))],
+                              capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, f"kubectl kustomize {directory}: {e}"
+    if done.returncode != 0:
+        return None, f"kubectl kustomize {directory}: {done.stderr.strip()}"
+    try:
+        return [o for o in yaml.load_all(done.stdout, Loader=yaml.SafeLoader) if o], None
+    except yaml.YAMLError as e:
+        return None, f"kubectl kustomize {directory}: not YAML: {e}"
+
+
+# ------------------------------------------------------------------ checks
+
+def check_generated(project):
+    title = "the generated manifests are what services.txt, topics.txt and the code make"
+    out = Outcome("generated", title)
+    try:
+        files = generate(project)
+    except DataError as e:
+        out.problems.append(str(e))
+        return out
+    for relative, text in files.items():
+        path = project.path(relative)
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            out.problems.append(f"{relative} is not what scripts/check-k8s --write makes: "
+                                f"run it and commit the result")
+    return out
+
+
+def check_code(project):
+    """services.txt names every daemon of services/, and what each consumes is
+    what its main.c subscribes to."""
+    out = Outcome("code", "services.txt names every daemon and what its code consumes")
+    try:
+        daemons = {d.name: d for d in read_services(project)}
+        for name in project.daemons():
+            if name not in daemons:
+                out.problems.append(f"services/{name} is not in deploy/k8s/services.txt")
+                continue
+            calls = CONSUME_CALL.findall(project.read(f"services/{name}/main.c"))
+            if len(calls) != 1:
+                out.problems.append(f"services/{name}/main.c: {len(calls)} es_service_consume "
+                                    f"calls, want one")
+                continue
+            code = TOPIC_FIELD.findall(calls[0])
+            if not code:  # a list named elsewhere in main.c (analytics-service)
+                code = TOPIC_FIELD.findall(project.read(f"services/{name}/main.c"))
+            if sorted(set(code)) != sorted(daemons[name].consumes):
+                out.problems.append(f"{name}: services.txt says it consumes "
+                                    f"{','.join(daemons[name].consumes)}, its main.c "
+                                    f"{','.join(sorted(set(code)))}")
+        for name in daemons:
+            if name not in project.daemons():
+                out.problems.append(f"services.txt: {name} is not a daemon of services/")
+    except DataError as e:
+        out.problems.append(str(e))
+    return out
+
+
+def referenced_secrets(obj):
+    """The Secrets an object names: env, volumes, CloudNativePG roles, KafkaUser
+    passwords, KEDA's TriggerAuthentication."""
+    names = set()
+
+    def walk(node, parent=None):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("secretKeyRef", "passwordSecret") and isinstance(value, dict):
+                    names.add(value.get("name"))
+                elif key == "secretName" and isinstance(value, str):
+                    names.add(value)
+                elif key == "secretTargetRef" and isinstance(value, list):
+                    names.update(v.get("name") for v in value if isinstance(v, dict))
+                walk(value, key)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, parent)
+
+    walk(obj.get("spec"))
+    return names - {None}
+
+
+def check_kustomization(project, directory, schemas):
+    """Renders one kustomization and validates each object."""
+    out = Outcome(f"render:{directory}",
+                  f"{directory}: kubectl kustomize renders it; every object valid against "
+                  f"its schema")
+    objects, why = render(project, directory)
+    if objects is None:
+        out.problems.append(why)
+        return out, None
+    for obj in objects:
+        if not isinstance(obj, dict):
+            out.problems.append(f"not an object: {obj!r}"[:200])
+            continue
+        out.problems += [f"{describe(obj)}: {e}" for e in schemas.errors(obj)]
+    return out, objects
+
+
+def check_references(directory, objects):
+    out = Outcome(f"references:{directory}",
+                  f"{directory}: every Secret an object names is in it (or made by an operator)")
+    secrets = {o["metadata"]["name"] for o in objects if o.get("kind") == "Secret"}
+    for obj in objects:
+        for name in sorted(referenced_secrets(obj) - secrets - OPERATOR_SECRETS):
+            out.problems.append(f"{describe(obj)} names Secret {name}, which is not there")
+    return out
+
+
+def run_checks(project):
+    """Yields every check's Outcome."""
+    yield check_generated(project)
+    yield check_code(project)
+    if not kubectl():
+        title = "kubectl kustomize: SKIPPED, no kubectl (apt-get install kubernetes-client)"
+        yield skipped("render", title)
+        return
+    try:
+        schemas = Schemas(project)
+    except (ImportError, OSError, ValueError, KeyError) as e:
+        out = Outcome("schemas", f"the schemas of {SCHEMAS}/ load")
+        out.problems.append(f"{type(e).__name__}: {e}")
+        yield out
+        return
+    for directory in KUSTOMIZATIONS:
+        outcome, objects = check_kustomization(project, directory, schemas)
+        yield outcome
+        # The base names Secrets that only an overlay brings: check whole
+        # deployments, the overlays.
+        if objects is not None and directory != KUSTOMIZATIONS[0]:
+            yield check_references(directory, objects)
+
+
+def write_generated(project):
+    for relative, text in generate(project).items():
+        path = project.path(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {relative}")
+
+
+def load_manifest(text):
+    """Every object of a YAML stream (for the self-test's edits)."""
+    return [o for o in yaml.load_all(text, Loader=yaml.SafeLoader) if o]
+
+
+__all__ = ["GENERATED", "run_checks", "write_generated", "load_manifest", "load_yaml"]
