@@ -216,6 +216,9 @@ def deployment(name, port, memory, environment, mounts=(), volumes=()):
                 "metadata": {"labels": labels(name)},
                 "spec": {
                     "automountServiceAccountToken": False,
+                    # Service links would put variables such as KAFKA_PORT in
+                    # the environment for a Service named kafka, and every
+                    # KAFKA_* variable is a librdkafka setting (es/config.h).
                     "enableServiceLinks": False,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": UID,
                                         "runAsGroup": UID, "fsGroup": UID,
