@@ -355,8 +355,14 @@ def postgres_objects(daemons):
             "imageName": "ghcr.io/cloudnative-pg/postgresql:16",
             "primaryUpdateStrategy": "unsupervised",
             "storage": {"size": "5Gi"},
+            # The keepalives end the session of a daemon whose node vanished
+            # within about a minute, and with it the outbox relay lock it
+            # held, so that another instance takes over (README.md).
             "postgresql": {"parameters": {"max_connections": "200",
-                                          "shared_buffers": "128MB"}},
+                                          "shared_buffers": "128MB",
+                                          "tcp_keepalives_idle": "30",
+                                          "tcp_keepalives_interval": "10",
+                                          "tcp_keepalives_count": "3"}},
             "resources": {"requests": {"cpu": "250m", "memory": "512Mi"},
                           "limits": {"memory": "512Mi"}},
             "bootstrap": {"initdb": {"database": DB_NAME, "owner": DB_NAME}},
