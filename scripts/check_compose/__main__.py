@@ -37,15 +37,10 @@ def run(root):
         return 1
     from .checks import run_checks
     from .project import Project
-    from .report import print_outcome
+    from .report import print_outcomes
 
     os.chdir(root)
-    failed = False
-    for outcome in run_checks(Project(root), build_dir()):
-        print_outcome(outcome)
-        failed = failed or outcome.status == "FAIL"
-    print(f"{PROG}: FAILED" if failed else f"{PROG}: all checks passed")
-    return 1 if failed else 0
+    return print_outcomes(run_checks(Project(root), build_dir()), PROG)
 
 
 def main(argv):

@@ -36,3 +36,14 @@ def print_outcome(outcome, out=sys.stdout):
     for problem in outcome.problems:
         print(f"      {problem}", file=out)
     out.flush()
+
+
+def print_outcomes(outcomes, prog, out=sys.stdout):
+    """Prints every outcome, then `PROG: FAILED` or `PROG: all checks passed`;
+    returns the exit status (1 when a check failed)."""
+    failed = False
+    for outcome in outcomes:
+        print_outcome(outcome, out)
+        failed = failed or outcome.status == "FAIL"
+    print(f"{prog}: FAILED" if failed else f"{prog}: all checks passed", file=out)
+    return 1 if failed else 0

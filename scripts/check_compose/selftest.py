@@ -33,17 +33,20 @@ VERBOSE = False
 
 
 class Scratch:
-    """A scratch copy of the files the checks read, to mutate."""
+    """A scratch copy of the files the checks read, to mutate (inputs: those
+    files, relative to the checkout source; check-k8s's self-test uses it
+    with its own)."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, inputs=INPUTS, source=None):
         self.root = Path(directory)
-        for relative in INPUTS:
-            source, target = SOURCE / relative, self.root / relative
+        for relative in inputs:
+            source_path, target = (source or SOURCE) / relative, self.root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():
-                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            if source_path.is_dir():
+                shutil.copytree(source_path, target,
+                                ignore=shutil.ignore_patterns("__pycache__"))
             else:
-                shutil.copy2(source, target)
+                shutil.copy2(source_path, target)
 
     def path(self, relative):
         return self.root / relative

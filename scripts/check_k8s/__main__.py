@@ -35,19 +35,14 @@ def run(root, write):
         print(f"{PROG}: FAILED")
         return 1
     from check_compose.project import Project
-    from check_compose.report import print_outcome
+    from check_compose.report import print_outcomes
 
     from .checks import run_checks, write_generated
 
     project = Project(root)
     if write:
         write_generated(project)
-    failed = False
-    for outcome in run_checks(project):
-        print_outcome(outcome)
-        failed = failed or outcome.status == "FAIL"
-    print(f"{PROG}: FAILED" if failed else f"{PROG}: all checks passed")
-    return 1 if failed else 0
+    return print_outcomes(run_checks(project), PROG)
 
 
 def main(argv):

@@ -9,11 +9,11 @@ the checks on the copy and asserts that exactly the checks it names FAIL,
 with the problem it expects. No cluster, no network.
 """
 
-import shutil
 import tempfile
 import unittest
 from pathlib import Path
 
+from check_compose import selftest as compose_selftest
 from check_compose.project import Project
 from check_compose.report import print_outcome
 
@@ -51,28 +51,12 @@ spec:
 """
 
 
-class Scratch:
-    """A scratch copy of the files the checks read, to break."""
+class Scratch(compose_selftest.Scratch):
+    """A scratch copy of the files the checks read, to break (check-compose's,
+    with this check's files)."""
 
     def __init__(self, directory):
-        self.root = Path(directory)
-        for relative in INPUTS:
-            source, target = SOURCE / relative, self.root / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():
-                shutil.copytree(source, target)
-            else:
-                shutil.copy2(source, target)
-
-    def path(self, relative):
-        return self.root / relative
-
-    def replace(self, relative, old, new):
-        """Replaces the one occurrence of old, which must be there."""
-        text = self.path(relative).read_text(encoding="utf-8")
-        if text.count(old) != 1:
-            raise AssertionError(f"{relative}: {old!r} occurs {text.count(old)} times, want once")
-        self.path(relative).write_text(text.replace(old, new, 1), encoding="utf-8")
+        super().__init__(directory, inputs=INPUTS, source=SOURCE)
 
     def add_to_local(self, name, text):
         """A new file in the local overlay, listed among its resources."""
