@@ -18,10 +18,10 @@ import subprocess
 
 import yaml
 
-from check_compose.project import DataError, load_yaml
+from check_compose.project import DataError
 from check_compose.report import Outcome, skipped
 
-from .generate import GENERATED, KAFKA_CA_SECRET, generate, read_services
+from .generate import KAFKA_CA_SECRET, generate, read_services
 
 SCHEMAS = "deploy/k8s/schemas"
 KUSTOMIZATIONS = ("deploy/k8s/base", "deploy/k8s/overlays/local")
@@ -196,13 +196,28 @@ def check_kustomization(project, directory, schemas):
     return out, objects
 
 
+def namespace(obj):
+    return (obj.get("metadata") or {}).get("namespace", "default")
+
+
 def check_references(directory, objects):
     out = Outcome(f"references:{directory}",
-                  f"{directory}: every Secret an object names is in it (or made by an operator)")
-    secrets = {o["metadata"]["name"] for o in objects if o.get("kind") == "Secret"}
+                  f"{directory}: every Secret an object names is in its namespace (or made by "
+                  f"an operator); KEDA reaches Kafka in that namespace")
+    secrets = {(namespace(o), o["metadata"]["name"]) for o in objects if o.get("kind") == "Secret"}
     for obj in objects:
-        for name in sorted(referenced_secrets(obj) - secrets - OPERATOR_SECRETS):
-            out.problems.append(f"{describe(obj)} names Secret {name}, which is not there")
+        for name in sorted(referenced_secrets(obj) - OPERATOR_SECRETS):
+            if (namespace(obj), name) not in secrets:
+                out.problems.append(f"{describe(obj)} names Secret {name}, which is not in "
+                                    f"namespace {namespace(obj)}")
+        # KEDA's operator connects from its own namespace, so the trigger
+        # names the bootstrap Service with the namespace in it.
+        if obj.get("kind") == "ScaledObject":
+            for trigger in obj["spec"].get("triggers", []):
+                servers = trigger.get("metadata", {}).get("bootstrapServers", "")
+                if f".{namespace(obj)}.svc:" not in servers:
+                    out.problems.append(f"{describe(obj)}: bootstrapServers {servers} is not "
+                                        f"in namespace {namespace(obj)}")
     return out
 
 
@@ -237,10 +252,3 @@ def write_generated(project):
         path.write_text(text, encoding="utf-8")
         print(f"wrote {relative}")
 
-
-def load_manifest(text):
-    """Every object of a YAML stream (for the self-test's edits)."""
-    return [o for o in yaml.load_all(text, Loader=yaml.SafeLoader) if o]
-
-
-__all__ = ["GENERATED", "run_checks", "write_generated", "load_manifest", "load_yaml"]

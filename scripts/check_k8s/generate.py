@@ -26,9 +26,12 @@ GENERATED = {
 }
 
 # Names the hand-written manifests give (deploy/k8s/base/kafka.yaml and
-# postgres.yaml) and Strimzi derives from them.
+# kustomization.yaml) and Strimzi derives from them.
+NAMESPACE = "eventshop"
 KAFKA_CLUSTER = "eventshop"
 KAFKA_BOOTSTRAP = f"{KAFKA_CLUSTER}-kafka-bootstrap:9093"
+# KEDA's operator connects from its own namespace: the Service's full name.
+KAFKA_BOOTSTRAP_FQDN = f"{KAFKA_CLUSTER}-kafka-bootstrap.{NAMESPACE}.svc:9093"
 KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"
 DB_HOST = "eventshop-db-rw"
 DB_NAME = "eventshop"
@@ -324,7 +327,7 @@ def autoscaling_objects(daemons, topics):
                 "triggers": [{
                     "type": "kafka",
                     "metadata": {
-                        "bootstrapServers": KAFKA_BOOTSTRAP,
+                        "bootstrapServers": KAFKA_BOOTSTRAP_FQDN,
                         "consumerGroup": d.name,
                         "topic": t,
                         "lagThreshold": str(LAG_THRESHOLD),

@@ -139,7 +139,15 @@ class ChecksFail(unittest.TestCase):
         self.scratch.replace(GENERATED["secrets"], "  name: eventshop-jwt\n",
                              "  name: eventshop-jwt-old\n")
         self.assertFails({"generated", REFERENCES},
-                         "Deployment/order-service names Secret eventshop-jwt, which is not there")
+                         "Deployment/order-service names Secret eventshop-jwt, which is not in "
+                         "namespace eventshop")
+
+    def test_overlay_in_another_namespace(self):
+        # Everything moves, but KEDA would still look for Kafka in the old one.
+        self.scratch.replace(f"{KUSTOMIZATIONS[1]}/kustomization.yaml",
+                             "namespace: eventshop\n", "namespace: shop\n")
+        self.assertFails({REFERENCES}, "ScaledObject/order-service: bootstrapServers "
+                         "eventshop-kafka-bootstrap.eventshop.svc:9093 is not in namespace shop")
 
     def test_kustomization_that_cannot_render(self):
         self.scratch.replace("deploy/k8s/base/kustomization.yaml", "  - kafka.yaml\n",
