@@ -358,10 +358,13 @@ def postgres_objects(daemons):
             "imageName": "ghcr.io/cloudnative-pg/postgresql:16",
             "primaryUpdateStrategy": "unsupervised",
             "storage": {"size": "5Gi"},
+            # An instance holds up to HTTP_THREADS (4) pooled connections,
+            # its consumer's and its relay's: 6; six services at six
+            # instances each is 216, under the limit and each role's 50.
             # The keepalives end the session of a daemon whose node vanished
             # within about a minute, and with it the outbox relay lock it
             # held, so that another instance takes over (README.md).
-            "postgresql": {"parameters": {"max_connections": "200",
+            "postgresql": {"parameters": {"max_connections": "300",
                                           "shared_buffers": "128MB",
                                           "tcp_keepalives_idle": "30",
                                           "tcp_keepalives_interval": "10",
