@@ -53,6 +53,13 @@ def strict(node):
     return node
 
 
+def read_json(path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ValueError(f"{path.name}: not JSON: {e}") from e
+
+
 class Schemas:
     """The vendored schemas, by (apiVersion, kind)."""
 
@@ -62,18 +69,21 @@ class Schemas:
         self.validators = {}
         root = project.path(SCHEMAS)
         for path in sorted((root / "kubernetes").glob("*.json")):
-            schema = json.loads(path.read_text(encoding="utf-8"))
+            schema = read_json(path)
             for gvk in schema.get("x-kubernetes-group-version-kind", []):
                 api = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
-                self._add(jsonschema, api, gvk["kind"], schema)
+                self._add(jsonschema, api, gvk["kind"], schema, path)
         for path in sorted((root / "crds").glob("*.json")):
-            crd = json.loads(path.read_text(encoding="utf-8"))
+            crd = read_json(path)
             for version, schema in crd["versions"].items():
-                self._add(jsonschema, f"{crd['group']}/{version}", crd["kind"], schema)
+                self._add(jsonschema, f"{crd['group']}/{version}", crd["kind"], schema, path)
 
-    def _add(self, jsonschema, api, kind, schema):
+    def _add(self, jsonschema, api, kind, schema, path):
         schema = strict(schema)
-        jsonschema.Draft4Validator.check_schema(schema)
+        try:
+            jsonschema.Draft4Validator.check_schema(schema)
+        except jsonschema.exceptions.SchemaError as e:
+            raise ValueError(f"{path.name}: {api} {kind}: not a schema: {e.message}") from e
         self.validators[(api, kind)] = jsonschema.Draft4Validator(schema)
 
     def errors(self, obj):
@@ -193,18 +203,27 @@ def check_kustomization(project, directory, schemas):
             out.problems.append(f"not an object: {obj!r}"[:200])
             continue
         out.problems += [f"{describe(obj)}: {e}" for e in schemas.errors(obj)]
-    return out, objects
+    return out, [o for o in objects if isinstance(o, dict)]
 
 
 def namespace(obj):
     return (obj.get("metadata") or {}).get("namespace", "default")
 
 
+def schema_errors():
+    """What loading a broken schema file raises."""
+    import jsonschema.exceptions
+
+    return (ImportError, OSError, ValueError, KeyError, TypeError, AttributeError,
+            jsonschema.exceptions.SchemaError)
+
+
 def check_references(directory, objects):
     out = Outcome(f"references:{directory}",
                   f"{directory}: every Secret an object names is in its namespace (or made by "
                   f"an operator); KEDA reaches Kafka in that namespace")
-    secrets = {(namespace(o), o["metadata"]["name"]) for o in objects if o.get("kind") == "Secret"}
+    secrets = {(namespace(o), (o.get("metadata") or {}).get("name"))
+               for o in objects if o.get("kind") == "Secret"}
     for obj in objects:
         for name in sorted(referenced_secrets(obj) - OPERATOR_SECRETS):
             if (namespace(obj), name) not in secrets:
@@ -212,9 +231,10 @@ def check_references(directory, objects):
                                     f"namespace {namespace(obj)}")
         # KEDA's operator connects from its own namespace, so the trigger
         # names the bootstrap Service with the namespace in it.
-        if obj.get("kind") == "ScaledObject":
-            for trigger in obj["spec"].get("triggers", []):
-                servers = trigger.get("metadata", {}).get("bootstrapServers", "")
+        spec = obj.get("spec")
+        if obj.get("kind") == "ScaledObject" and isinstance(spec, dict):
+            for trigger in spec.get("triggers") or []:
+                servers = str(((trigger or {}).get("metadata") or {}).get("bootstrapServers"))
                 if f".{namespace(obj)}.svc:" not in servers:
                     out.problems.append(f"{describe(obj)}: bootstrapServers {servers} is not "
                                         f"in namespace {namespace(obj)}")
@@ -231,7 +251,7 @@ def run_checks(project):
         return
     try:
         schemas = Schemas(project)
-    except (ImportError, OSError, ValueError, KeyError) as e:
+    except schema_errors() as e:
         out = Outcome("schemas", f"the schemas of {SCHEMAS}/ load")
         out.problems.append(f"{type(e).__name__}: {e}")
         yield out

@@ -226,6 +226,14 @@ def deployment(name, port, memory, environment, mounts=(), volumes=()):
                     "securityContext": {"runAsNonRoot": True, "runAsUser": UID,
                                         "runAsGroup": UID, "fsGroup": UID,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
+                    # Instances on different nodes where there are several,
+                    # so that one node lost is not every instance lost.
+                    "topologySpreadConstraints": [{
+                        "maxSkew": 1,
+                        "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                    }],
                     "containers": [container],
                     "volumes": [
                         {"name": "kafka-ca", "secret": {"secretName": KAFKA_CA_SECRET,
