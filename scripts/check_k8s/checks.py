@@ -41,16 +41,22 @@ def kubectl():
 
 def strict(node):
     """The schema with additionalProperties false wherever it lists properties
-    and says nothing of the others."""
-    if isinstance(node, dict):
-        out = {k: strict(v) for k, v in node.items()}
-        if ("properties" in out and "additionalProperties" not in out
-                and not out.get("x-kubernetes-preserve-unknown-fields")):
-            out["additionalProperties"] = False
-        return out
+    and says nothing of the others. The values of a `properties` map are
+    schemas, its keys field names (a field may be called `properties`)."""
     if isinstance(node, list):
         return [strict(v) for v in node]
-    return node
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "definitions") and isinstance(value, dict):
+            out[key] = {name: strict(schema) for name, schema in value.items()}
+        else:
+            out[key] = strict(value)
+    if ("properties" in out and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")):
+        out["additionalProperties"] = False
+    return out
 
 
 def read_json(path):
