@@ -94,12 +94,12 @@ class Schemas:
 
     def errors(self, obj):
         """The object's schema errors, one line each ([] when valid)."""
-        key = (obj.get("apiVersion"), obj.get("kind"))
+        key = (str(obj.get("apiVersion")), str(obj.get("kind")))
         validator = self.validators.get(key)
         if validator is None:
             return [f"no schema for apiVersion {key[0]} kind {key[1]} in {SCHEMAS}/"]
         return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
-                for e in sorted(validator.iter_errors(obj), key=lambda e: list(e.path))]
+                for e in sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.path])]
 
 
 def describe(obj):
