@@ -327,7 +327,12 @@ static int await_reports(struct es_relay *r, struct in_flight *rows, int n, char
 	for (int stopping_ms = 0;; stopping_ms += atomic_load(&r->stop) ? 50 : 0) {
 		int pending = 0;
 
-		if (es_producer_poll(r->producer, 50, errstr, errstr_size))
+		/* The round is whole: nothing more will join its messages, so
+		 * they go now instead of after linger.ms (a flush ignores it),
+		 * which every hop of a saga would otherwise wait. The flush
+		 * serves the reports; its timeout is no error here. */
+		es_producer_flush(r->producer, 50);
+		if (es_producer_poll(r->producer, 0, errstr, errstr_size))
 			return -1;
 		for (int i = 0; i < n; i++)
 			pending += !rows[i].done;
