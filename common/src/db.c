@@ -386,6 +386,7 @@ void db_drop_connection(struct es_db *db)
 	PQfinish(db->conn);
 	db->conn = NULL;
 	db->begin_pending = false;
+	db->commit_hook_due = false;
 	db_statements_forget(db);
 }
 
@@ -523,9 +524,10 @@ static bool take_notifies(PGconn *conn)
 	return any;
 }
 
-int es_db_wait_notify(struct es_db *db, int timeout_ms)
+int es_db_wait_notify(struct es_db *db, int wake_fd, int timeout_ms)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
+	bool woken;
 
 	if (!es_db_ok(db))
 		return -1;
@@ -534,8 +536,30 @@ int es_db_wait_notify(struct es_db *db, int timeout_ms)
 	 * there first. */
 	if (take_notifies(db->conn))
 		return 1;
-	pfd = (struct pollfd){.fd = PQsocket(db->conn), .events = POLLIN};
-	if (poll(&pfd, 1, timeout_ms) > 0 && !PQconsumeInput(db->conn))
+	pfd[0] = (struct pollfd){.fd = PQsocket(db->conn), .events = POLLIN};
+	/* poll() ignores an entry whose fd is negative. */
+	pfd[1] = (struct pollfd){.fd = wake_fd, .events = POLLIN};
+	if (poll(pfd, 2, timeout_ms) <= 0)
+		return 0;
+	woken = wake_fd >= 0 && (pfd[1].revents & POLLIN);
+	if ((pfd[0].revents & POLLIN) && !PQconsumeInput(db->conn))
 		return -1;
-	return take_notifies(db->conn) ? 1 : 0;
+	return take_notifies(db->conn) || woken ? 1 : 0;
+}
+
+void es_db_set_commit_hook(struct es_db *db, es_db_commit_fn *fn, void *arg)
+{
+	db->commit_hook = fn;
+	db->commit_hook_arg = arg;
+	db->commit_hook_due = false;
+}
+
+void es_db_after_commit(struct es_db *db)
+{
+	if (!db->commit_hook)
+		return;
+	if (es_db_in_transaction(db))
+		db->commit_hook_due = true;
+	else
+		db->commit_hook(db->commit_hook_arg, db);
 }
