@@ -105,10 +105,6 @@ int inventory_stock_give_back(struct es_db *db, const struct inventory_line *lin
  * NULL with errstr filled. */
 json_t *inventory_stock_list(struct es_db *db, char *errstr, size_t errstr_size);
 
-/* The stock of one sku into *available (0 when unknown). Returns 0 or -1. */
-int inventory_stock_get(struct es_db *db, const char *sku, long long *available, char *errstr,
-			size_t errstr_size);
-
 /* ------------------------------------------------------------------------ */
 /* reservations.c                                                           */
 /* ------------------------------------------------------------------------ */
