@@ -113,6 +113,13 @@ json_t *inventory_stock_list(struct es_db *db, char *errstr, size_t errstr_size)
  * makes one order's events apply one at a time. Returns 0 or -1. */
 int inventory_order_lock(struct es_db *db, const char *order_id, char *errstr, size_t errstr_size);
 
+/* The dispatch's before_effects hook: waits for, then holds until the end
+ * of the batch's transaction, the lock of each order of the n events (in
+ * order id order, one statement), which makes one order's events apply one
+ * at a time whatever instance consumes them. Returns 0 or -1. */
+int inventory_orders_lock(struct es_db *db, void *app, struct es_effect *const *fresh, size_t n,
+			  char *errstr, size_t errstr_size);
+
 /* What is known of an order before its OrderPlaced is applied. */
 enum inventory_order_state {
 	INVENTORY_ORDER_NEW = 0, /* nothing: decide now */
