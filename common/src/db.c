@@ -274,8 +274,14 @@ static int db_open(struct es_db *db, int timeout_ms, char *errstr, size_t errstr
 			if (!es_db_error_is_transient(db)) {
 				PQfinish(db->conn);
 				db->conn = NULL;
-				snprintf(errstr, errstr_size, "setting up schema %s: %s",
-					 db->schema, why);
+				/* A role may not create schemas (least privilege):
+				 * say who makes them. */
+				snprintf(errstr, errstr_size, "setting up schema %s: %s%s",
+					 db->schema, why,
+					 strcmp(db->sqlstate, "42501")
+						 ? ""
+						 : "; the schema must exist and belong to this "
+						   "role (deploy/postgres/roles.sql makes it)");
 				return -1;
 			}
 			PQfinish(db->conn);
@@ -303,6 +309,51 @@ static int db_open(struct es_db *db, int timeout_ms, char *errstr, size_t errstr
 	return -1;
 }
 
+/*
+ * libpq's complaints about a malformed conninfo quote the part they could
+ * not read, which may be a password ("invalid percent-encoded token:
+ * \"s3%cret\""). Every quoted part becomes "..." except the name of an
+ * option, which is what the reader needs to mend the string.
+ */
+static void redact_quoted(char *msg)
+{
+	char *out = msg;
+	const char *in = msg;
+
+	while (*in) {
+		const char *end;
+		size_t done = (size_t)(out - msg);
+		bool name = (done >= 7 && !strncmp(out - 7, "option ", 7)) ||
+			    (done >= 11 && !strncmp(out - 11, "parameter: ", 11));
+
+		if (*in != '"' || !(end = strchr(in + 1, '"')) || name) {
+			if (*in == '"' && name && (end = strchr(in + 1, '"'))) {
+				size_t n = (size_t)(end - in) + 1;
+
+				memmove(out, in, n);
+				out += n;
+				in += n;
+				continue;
+			}
+			*out++ = *in++;
+			continue;
+		}
+		/* "..." is never longer than what it replaces plus the quotes
+		 * around it, except for "" and "x": keep those as they are. */
+		if (end - in < 4) {
+			size_t n = (size_t)(end - in) + 1;
+
+			memmove(out, in, n);
+			out += n;
+		} else {
+			memcpy(out, "\"...\"", 5);
+			out += 5;
+		}
+		in = end + 1;
+	}
+	*out = '\0';
+}
+
 struct es_db *es_db_connect(const char *conninfo, const char *schema, int timeout_ms, char *errstr,
 			    size_t errstr_size)
 {
@@ -324,6 +375,7 @@ struct es_db *es_db_connect(const char *conninfo, const char *schema, int timeou
 		char msg[256];
 
 		db_copy_message(msg, sizeof(msg), parse_err ? parse_err : "out of memory");
+		redact_quoted(msg);
 		snprintf(errstr, errstr_size, "invalid PostgreSQL connection string: %s", msg);
 		PQfreemem(parse_err);
 		return NULL;
