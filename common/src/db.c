@@ -178,21 +178,53 @@ static PGconn *connect_once(const char *conninfo, long long deadline, bool *time
 	return NULL;
 }
 
+/*
+ * A service's schema belongs to the service's role (deploy/postgres/
+ * roles.sql). A session of another role that may act as that one (a
+ * superuser, an operator granted the role) takes it on with SET ROLE, so
+ * that what it creates (a migration's tables) belongs to the service and it
+ * has the service's rights, no more. The daemons log in as the owner, for
+ * whom this does nothing.
+ */
+static int act_as_owner(struct es_db *db, const char *owner, char *errstr, size_t errstr_size)
+{
+	const char *params[1] = {owner};
+	PGresult *res;
+
+	res = db_run(db, "SELECT pg_catalog.set_config('role', $1, false)", 1, params,
+		     PGRES_TUPLES_OK, errstr, errstr_size);
+	if (!res)
+		return -1;
+	PQclear(res);
+	es_debug("acting as role %s, the owner of schema %s", owner, db->schema);
+	return 0;
+}
+
 /* Creates the schema unless it exists. Looking first means a role without
  * CREATE on the database can still use a schema made for it. */
 static int ensure_schema(struct es_db *db, const char *quoted, char *errstr, size_t errstr_size)
 {
 	const char *params[1] = {db->schema};
-	char sql[128];
+	char sql[128], owner[64] = "";
 	PGresult *res;
 	int found;
 
-	res = db_run(db, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", 1, params,
-		     PGRES_TUPLES_OK, errstr, errstr_size);
+	/* Only a login role that is no superuser is a service's: not
+	 * pg_database_owner, which owns public. */
+	res = db_run(db,
+		     "SELECT r.rolname AS owner, r.rolname <> current_user AND r.rolcanlogin "
+		     "AND NOT r.rolsuper AND pg_catalog.pg_has_role(r.oid, 'MEMBER') AS adopt "
+		     "FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r "
+		     "ON r.oid = n.nspowner WHERE n.nspname = $1",
+		     1, params, PGRES_TUPLES_OK, errstr, errstr_size);
 	if (!res)
 		return -1;
 	found = PQntuples(res) > 0;
+	if (found && !strcmp(PQgetvalue(res, 0, 1), "t"))
+		snprintf(owner, sizeof(owner), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (owner[0])
+		return act_as_owner(db, owner, errstr, errstr_size);
 	if (found)
 		return 0;
 

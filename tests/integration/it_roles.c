@@ -123,6 +123,30 @@ START_TEST(no_service_role_creates_anything_outside_its_own_schema)
 }
 END_TEST
 
+/* The superuser's connection (shopctl's, an operator's) to a service's
+ * schema takes on the schema's role: what it creates belongs to the
+ * service, and it may do no more than the service. */
+START_TEST(an_administrator_in_a_service_schema_acts_as_its_role)
+{
+	char errstr[512];
+	struct es_db *db = es_test_connect(tdb.conninfo, "inventory_service");
+
+	ck_assert_msg(es_db_exec(db, "CREATE TABLE made_by_the_administrator (x int)", 0, NULL,
+				 errstr, sizeof(errstr)) >= 0,
+		      "%s", errstr);
+	ck_assert_int_eq(es_test_count(db,
+				       "SELECT count(*) AS n FROM pg_catalog.pg_tables WHERE "
+				       "tablename = 'made_by_the_administrator' AND "
+				       "tableowner = 'inventory_service' AND current_user = "
+				       "'inventory_service'",
+				       0, NULL),
+			 1);
+	assert_denied(db, "the administrator as inventory_service",
+		      "SELECT * FROM order_service.es_outbox");
+	es_db_free(db);
+}
+END_TEST
+
 /* A wrong password is refused with a message that holds neither it nor the
  * right one; the daemon logs that message as it is. */
 START_TEST(a_refused_password_is_not_in_the_error)
@@ -155,6 +179,7 @@ static Suite *roles_suite(void)
 	tcase_add_test(tc, migrations_run_as_the_service_role_in_its_own_schema);
 	tcase_add_test(tc, payment_service_cannot_read_or_write_order_service_tables);
 	tcase_add_test(tc, no_service_role_creates_anything_outside_its_own_schema);
+	tcase_add_test(tc, an_administrator_in_a_service_schema_acts_as_its_role);
 	tcase_add_test(tc, a_refused_password_is_not_in_the_error);
 	suite_add_tcase(s, tc);
 	return s;
