@@ -1,7 +1,8 @@
 -- One PostgreSQL role per service: the list of the shop's database roles,
 -- and the bootstrap that creates them. Run it with an administrative
 -- connection (a superuser, or a role with CREATEROLE that owns the
--- database), as often as you like: every step is idempotent.
+-- database) and psql 15 or later, as often as you like: every step is
+-- idempotent.
 --
 --   psql -X -v ON_ERROR_STOP=1 -d "$ADMIN_URL" -f deploy/postgres/roles.sql
 --   psql ... -v prefix=run42_ -f deploy/postgres/roles.sql
@@ -28,10 +29,18 @@
 -- inside ALTER ROLE, with statement logging turned off for this session
 -- when the connection may do so, and are never printed.
 --
--- Adding a service: one line in the VALUES list below and one \getenv.
+-- Adding a service: its line in the VALUES list below, and its \set,
+-- \getenv and \unset lines.
 
 \set ON_ERROR_STOP on
 \set QUIET on
+-- \getenv, below, came with psql 15: stop an older one with a reason.
+SELECT :VERSION_NUM >= 150000 AS psql_has_getenv
+\gset
+\if :psql_has_getenv
+\else
+DO $$ BEGIN RAISE EXCEPTION 'deploy/postgres/roles.sql needs psql 15 or later (\getenv)'; END $$;
+\endif
 SET client_min_messages = warning;
 \if :{?prefix}
 \else

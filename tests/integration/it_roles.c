@@ -24,18 +24,25 @@ static const char *const roles[] = {
 };
 #define NROLES (sizeof(roles) / sizeof(roles[0]))
 
-static struct es_test_db tdb;
+/* A database of the test's own, bootstrapped as a deployment's would be
+ * (bootstrap, once before the tests). */
+static const char *conninfo;
+
+static void bootstrap(void)
+{
+	ck_assert_int_eq(es_test_service_schemas(conninfo, ""), 0);
+}
 
 /* Connects as role to its schema (which roles.sql made: the role could not
  * make it), failing the test if that does not work. */
 static struct es_db *connect_as(const char *role)
 {
-	char *conninfo = es_test_role_conninfo(tdb.conninfo, role);
+	char *url = es_test_role_conninfo(conninfo, role);
 	struct es_db *db;
 
-	ck_assert_ptr_nonnull(conninfo);
-	db = es_test_connect(conninfo, role);
-	free(conninfo);
+	ck_assert_ptr_nonnull(url);
+	db = es_test_connect(url, role);
+	free(url);
 	return db;
 }
 
@@ -129,7 +136,7 @@ END_TEST
 START_TEST(an_administrator_in_a_service_schema_acts_as_its_role)
 {
 	char errstr[512];
-	struct es_db *db = es_test_connect(tdb.conninfo, "inventory_service");
+	struct es_db *db = es_test_connect(conninfo, "inventory_service");
 
 	ck_assert_msg(es_db_exec(db, "CREATE TABLE made_by_the_administrator (x int)", 0, NULL,
 				 errstr, sizeof(errstr)) >= 0,
@@ -152,7 +159,7 @@ END_TEST
 START_TEST(a_refused_password_is_not_in_the_error)
 {
 	static const char wrong[] = "not-the-password-of-payment-service";
-	char *url = es_test_role_conninfo(tdb.conninfo, "payment_service");
+	char *url = es_test_role_conninfo(conninfo, "payment_service");
 	size_t len = strlen(url) + sizeof(wrong) + 16;
 	char *with_password = malloc(len);
 	char errstr[1024] = "";
@@ -176,6 +183,7 @@ static Suite *roles_suite(void)
 	TCase *tc = tcase_create("roles");
 
 	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, bootstrap, NULL);
 	tcase_add_test(tc, migrations_run_as_the_service_role_in_its_own_schema);
 	tcase_add_test(tc, payment_service_cannot_read_or_write_order_service_tables);
 	tcase_add_test(tc, no_service_role_creates_anything_outside_its_own_schema);
@@ -187,26 +195,8 @@ static Suite *roles_suite(void)
 
 int main(void)
 {
-	char errstr[512];
-	SRunner *sr;
-	int failed;
-
 	if (!es_test_database_url())
 		return ES_TEST_SKIP;
 	es_log_init("it_roles", ES_LOG_WARN);
-	/* A database of its own, bootstrapped as a deployment's would be. */
-	if (es_test_db_create(&tdb, errstr, sizeof(errstr))) {
-		fprintf(stderr, "%s\n", errstr);
-		return 1;
-	}
-	if (es_test_service_schemas(tdb.conninfo, "")) {
-		es_test_db_drop(&tdb);
-		return 1;
-	}
-	sr = srunner_create(roles_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	es_test_db_drop(&tdb);
-	return failed ? 1 : 0;
+	return es_test_run_with_db(roles_suite(), &conninfo);
 }
