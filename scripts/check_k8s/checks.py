@@ -29,6 +29,9 @@ KUSTOMIZATIONS = ("deploy/k8s/base", "deploy/k8s/overlays/local")
 OPERATOR_SECRETS = {KAFKA_CA_SECRET}
 # es_service_consume(&svc, (const char *const[]){svc.topics.orders, NULL}, ...
 CONSUME_CALL = re.compile(r"es_service_consume\s*\((.*?)NULL\s*\}", re.S)
+# deploy/postgres/roles.sql's list of roles: `  ('order_service', :'pw_order_service'),`
+ROLES_FILE = "deploy/postgres/roles.sql"
+ROLE_ROW = re.compile(r"^\s*\('([a-z_]+)', :'pw_", re.M)
 # analytics-service names its topics in a list of its own (main.c).
 TOPIC_FIELD = re.compile(r"topics\.(orders|payments|inventory|notifications|shipments)\b")
 
@@ -145,7 +148,8 @@ def check_generated(project):
 def check_code(project):
     """services.txt names every daemon of services/, and what each consumes is
     what its main.c subscribes to."""
-    out = Outcome("code", "services.txt names every daemon and what its code consumes")
+    out = Outcome("code", "services.txt names every daemon, what its code consumes, and the "
+                          "roles of deploy/postgres/roles.sql")
     try:
         daemons = {d.name: d for d in read_services(project)}
         for name in project.daemons():
@@ -167,6 +171,10 @@ def check_code(project):
         for name in daemons:
             if name not in project.daemons():
                 out.problems.append(f"services.txt: {name} is not a daemon of services/")
+        roles = sorted(ROLE_ROW.findall(project.read(ROLES_FILE)))
+        if roles != sorted(d.role for d in daemons.values()):
+            out.problems.append(f"{ROLES_FILE} has the roles {', '.join(roles)}; services.txt "
+                                f"gives {', '.join(sorted(d.role for d in daemons.values()))}")
     except DataError as e:
         out.problems.append(str(e))
     return out

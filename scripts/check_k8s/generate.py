@@ -368,7 +368,7 @@ def postgres_objects(daemons):
             "storage": {"size": "5Gi"},
             # An instance holds up to HTTP_THREADS (4) pooled connections,
             # its consumer's and its relay's: 6; six services at six
-            # instances each is 216, under the limit and each role's 50.
+            # instances each is 216, under the limit.
             # The keepalives end the session of a daemon whose node vanished
             # within about a minute, and with it the outbox relay lock it
             # held, so that another instance takes over (README.md).
@@ -379,13 +379,27 @@ def postgres_objects(daemons):
                                           "tcp_keepalives_count": "3"}},
             "resources": {"requests": {"cpu": "250m", "memory": "512Mi"},
                           "limits": {"memory": "512Mi"}},
-            "bootstrap": {"initdb": {"database": DB_NAME, "owner": DB_NAME}},
+            # What deploy/postgres/roles.sql does besides the roles and their
+            # schemas (which CloudNativePG keeps: managed roles, the
+            # Database's schemas): the database grants nothing to PUBLIC and
+            # CONNECT to each role, and nobody creates objects in public.
+            # Run once, when the cluster is made; the roles are created here
+            # so that they can be granted, and the operator then gives each
+            # its password.
+            "bootstrap": {"initdb": {
+                "database": DB_NAME,
+                "owner": DB_NAME,
+                "postInitApplicationSQL": [
+                    *(f"CREATE ROLE {d.role} LOGIN" for d in daemons),
+                    f"REVOKE ALL ON DATABASE {DB_NAME} FROM PUBLIC",
+                    *(f"GRANT CONNECT ON DATABASE {DB_NAME} TO {d.role}" for d in daemons),
+                    "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                ],
+            }},
             "managed": {"roles": [{
                 "name": d.role,
                 "ensure": "present",
                 "login": True,
-                "inherit": False,
-                "connectionLimit": 50,
                 "passwordSecret": {"name": f"{d.name}-db"},
             } for d in daemons]},
         },

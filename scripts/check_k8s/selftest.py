@@ -21,7 +21,7 @@ from .checks import KUSTOMIZATIONS, kubectl, run_checks
 from .generate import GENERATED, SERVICES_FILE
 
 # What the checks read, relative to the repository root.
-INPUTS = ("deploy", "services", "tools/console/console.h")
+INPUTS = ("deploy", "services", "tools/console/console.h")  # deploy/ has postgres/roles.sql
 BASE, LOCAL = (f"render:{k}" for k in KUSTOMIZATIONS)
 REFERENCES = f"references:{KUSTOMIZATIONS[1]}"
 
@@ -134,6 +134,11 @@ class ChecksFail(unittest.TestCase):
         self.scratch.replace(SERVICES_FILE, "\nshipping-service ", "\n# shipping-service ")
         self.assertFails({"generated", "code"},
                          "services/shipping-service is not in deploy/k8s/services.txt")
+
+    def test_role_not_in_roles_sql(self):
+        self.scratch.replace("deploy/postgres/roles.sql", "  ('shipping_service', :'pw_",
+                             "  ('shipment_service', :'pw_")
+        self.assertFails({"code"}, "deploy/postgres/roles.sql has the roles")
 
     def test_missing_secret(self):
         self.scratch.replace(GENERATED["secrets"], "  name: eventshop-jwt\n",
