@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "es/kafka.h"
 #include "testsupport.h"
 
 extern char **environ;
@@ -44,12 +45,23 @@ int es_test_kafka_create_topic(const char *bootstrap, const char *topic, int par
 	rd_kafka_NewTopic_t *nt;
 	rd_kafka_queue_t *q;
 	rd_kafka_event_t *ev;
-	char err[256];
-	int rc = -1;
+	char err[256], isr[16];
+	int rc = -1, brokers, replicas, min_insync;
 
 	if (!rk)
 		return -1;
-	nt = rd_kafka_NewTopic_new(topic, partitions, 1, err, sizeof(err));
+	/* Replicated as deploy/topics.txt's topics are (shopctl create-topics):
+	 * 3 copies and 2 in sync on a cluster, 1 and 1 on a single broker. */
+	brokers = es_kafka_broker_count(rk, 30000, err, sizeof(err));
+	if (brokers < 1) {
+		fprintf(stderr, "CreateTopics %s: %s\n", topic, err);
+		rd_kafka_destroy(rk);
+		return -1;
+	}
+	es_kafka_replication(brokers, 3, 2, &replicas, &min_insync);
+	snprintf(isr, sizeof(isr), "%d", min_insync);
+	nt = rd_kafka_NewTopic_new(topic, partitions, replicas, err, sizeof(err));
+	rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", isr);
 	q = rd_kafka_queue_new(rk);
 	rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
 	ev = rd_kafka_queue_poll(q, 30000);

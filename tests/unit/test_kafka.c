@@ -389,6 +389,30 @@ START_TEST(consumer_session_timeout_is_ours_unless_configured)
 }
 END_TEST
 
+/* deploy/topics.txt asks for 3 replicas, 2 in sync; what each cluster
+ * size gets (shopctl create-topics, the tests' topics). */
+START_TEST(replication_is_trimmed_to_the_cluster)
+{
+	static const struct {
+		int brokers, replicas, min_insync, want_rf, want_isr;
+	} cases[] = {
+		{1, 3, 2, 1, 1}, {2, 3, 2, 2, 1}, {3, 3, 2, 3, 2}, {5, 3, 2, 3, 2},
+		{3, 3, 3, 3, 2}, {3, 1, 1, 1, 1}, {0, 3, 2, 3, 2}, {3, 0, 0, 1, 1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rf = -1, isr = -1;
+
+		es_kafka_replication(cases[i].brokers, cases[i].replicas, cases[i].min_insync, &rf,
+				     &isr);
+		ck_assert_msg(rf == cases[i].want_rf && isr == cases[i].want_isr,
+			      "%d brokers, %d/%d asked: got %d/%d, want %d/%d", cases[i].brokers,
+			      cases[i].replicas, cases[i].min_insync, rf, isr, cases[i].want_rf,
+			      cases[i].want_isr);
+	}
+}
+END_TEST
+
 /* A consumer that falls behind holds what it fetched ahead: ours is small
  * (see ES_CONSUMER_PREFETCH_KBYTES), unless configured. */
 START_TEST(consumer_prefetch_is_bounded_unless_configured)
@@ -422,6 +446,7 @@ int main(void)
 	tcase_add_test(tc, backoff_jitter_differs_between_processes);
 	tcase_add_test(tc, kafka_metrics_register_once_per_registry);
 	tcase_add_test(tc, consumer_lag_from_statistics);
+	tcase_add_test(tc, replication_is_trimmed_to_the_cluster);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(faults, 120);
 	tcase_add_test(faults, producer_rides_out_transient_produce_errors);
