@@ -413,6 +413,46 @@ START_TEST(replication_is_trimmed_to_the_cluster)
 }
 END_TEST
 
+/* A static member (es_service_instance_id) asks for its id; a dynamic one
+ * leaves group.instance.id unset. */
+START_TEST(consumer_is_a_static_member_when_given_an_instance_id)
+{
+	static const char *const topics[] = {"payments", "dlq.unit", NULL};
+	static const char *const subscribe[] = {"payments", NULL};
+	struct mock m;
+	struct rejecter r = {0};
+	const char *ids[] = {"unit.host.8089", NULL};
+
+	mock_start(&m, topics);
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		struct es_consumer *c;
+		char err[256], got[64] = "";
+		size_t size = sizeof(got);
+		rd_kafka_conf_res_t res;
+
+		c = es_consumer_new(&(struct es_consumer_config){.bootstrap = m.bootstrap,
+								 .group_id = "unit-static",
+								 .instance_id = ids[i],
+								 .topics = subscribe,
+								 .service = "unit",
+								 .dlq_topic = "dlq.unit",
+								 .handler = reject_all,
+								 .handler_arg = &r},
+				    err, sizeof(err));
+		ck_assert_msg(c != NULL, "%s", err);
+		res = rd_kafka_conf_get(rd_kafka_conf(es_consumer_handle(c)), "group.instance.id",
+					got, &size);
+		if (ids[i])
+			ck_assert_str_eq(got, ids[i]);
+		else
+			ck_assert_msg(res != RD_KAFKA_CONF_OK || !got[0],
+				      "dynamic member has id %s", got);
+		es_consumer_free(c);
+	}
+	mock_stop(&m);
+}
+END_TEST
+
 /* A consumer that falls behind holds what it fetched ahead: ours is small
  * (see ES_CONSUMER_PREFETCH_KBYTES), unless configured. */
 START_TEST(consumer_prefetch_is_bounded_unless_configured)
@@ -454,6 +494,7 @@ int main(void)
 	tcase_add_test(faults, offset_waits_until_the_dead_letter_is_delivered);
 	tcase_add_test(faults, consumer_session_timeout_is_ours_unless_configured);
 	tcase_add_test(faults, consumer_prefetch_is_bounded_unless_configured);
+	tcase_add_test(faults, consumer_is_a_static_member_when_given_an_instance_id);
 	suite_add_tcase(s, faults);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
