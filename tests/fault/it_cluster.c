@@ -2,7 +2,7 @@
  * Fault injection (harness.c), 5: the shop on a three-broker Kafka cluster
  * of the test's own (tests/infra/kafka --brokers 3: every topic on all
  * three, min.insync.replicas 2, so that acks=all means two copies) under a
- * load of 50 orders a second (about 2000 in all), while the broker leading
+ * load of 50 orders a second (about 1700 in all), while the broker leading
  * the most partitions is killed with SIGKILL, restarted, and then a
  * different one is killed (and restarted); the load goes on until 6 s
  * after that. Afterwards:
@@ -180,14 +180,15 @@ static int missing_published(const struct shop *shop, struct topic_events *ev, l
 static void print_stall(const char *what, struct topic_events *ev, long long from, long long to)
 {
 	static const char *const ends[] = {"OrderConfirmed", "OrderCancelled", NULL};
-	static const char *const names[] = {"orders", "payments", "inventory", "notifications",
-					    "shipments"};
-	static const int parts[] = {6, 6, 6, 3, 6};
+	static const char *const names[] = {"orders", "payments", "inventory"};
+	static const int parts[] = {6, 6, 6};
 	long long worst = 0;
 	int worst_topic = 0, worst_part = 0;
 	struct reactions done;
 
-	for (int i = 0; i < 5; i++) {
+	/* The saga's three busy topics: the other two see an event only now
+	 * and then, so their silences say little. */
+	for (int i = 0; i < 3; i++) {
 		int p = 0;
 		long long g = longest_silence(&ev[i], parts[i], from, to, &p);
 
@@ -230,9 +231,9 @@ START_TEST(brokers_killed_during_load)
 		goto out;
 	fprintf(stderr, "cluster: shop %s on %s\n", shop.run, servers);
 
-	/* 4 clients, one order every 80 ms each, until told to stop (at most
-	 * 3000 orders in 60 s). */
-	load_init(&l, &shop, 4, 750, 80);
+	/* 4 clients, one order every 80 ms each, until told to stop (about 35 s
+	 * on an idle machine, 1700 orders; at most 5000 in 100 s). */
+	load_init(&l, &shop, 4, 1250, 80);
 	loaded = true;
 	c.l = &l;
 	c.shop = &shop;
