@@ -649,6 +649,15 @@ int fault_main(const char *suite, const struct fault_case *cases, size_t n)
 	return failed ? 1 : 0;
 }
 
+void chaos_stop(struct chaos *c, pthread_t thread)
+{
+	atomic_store(&c->stop, true);
+	pthread_join(thread, NULL);
+	for (int i = 0; i < c->nrestarters; i++)
+		pthread_join(c->restarter[i], NULL);
+	pthread_mutex_destroy(&c->lock);
+}
+
 /* ------------------------------------------- infrastructure of a case's own */
 
 int infra(const char *what, const char *cmd, const char *dir)

@@ -116,6 +116,10 @@ struct chaos {
  */
 void *chaos_run(void *arg);
 
+/* Stops the chaos running on `thread`, joins it and its restarters, and
+ * destroys c->lock. */
+void chaos_stop(struct chaos *c, pthread_t thread);
+
 /* ------------------------------------------- infrastructure of a case's own */
 
 /* Runs tests/infra/<what> <cmd> --dir dir (cmd may hold options), its

@@ -258,11 +258,7 @@ START_TEST(brokers_killed_during_load)
 
 	atomic_store(&l.stop, true);
 	load_join(&l, clients);
-	atomic_store(&c.stop, true);
-	pthread_join(supervisor, NULL);
-	for (int i = 0; i < c.nrestarters; i++)
-		pthread_join(c.restarter[i], NULL);
-	pthread_mutex_destroy(&c.lock);
+	chaos_stop(&c, supervisor);
 	load_print("cluster", &l);
 	end_ms = epoch_ms();
 

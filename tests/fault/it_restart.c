@@ -42,11 +42,7 @@ static int load_with_outage(const char *name, struct shop *shop,
 	sleep_ms(4000);
 	rc = outage(arg, &l);
 	load_join(&l, clients);
-	atomic_store(&c.stop, true);
-	pthread_join(supervisor, NULL);
-	for (int i = 0; i < c.nrestarters; i++)
-		pthread_join(c.restarter[i], NULL);
-	pthread_mutex_destroy(&c.lock);
+	chaos_stop(&c, supervisor);
 	load_print(name, &l);
 	wait_quiet(shop, 150000, &c.exits, &c.crashes);
 	*violations = shop_check_invariants(shop, l.acc.ids, l.acc.n, 120000, &rep);

@@ -348,23 +348,35 @@ START_TEST(offset_waits_until_the_dead_letter_is_delivered)
 END_TEST
 
 /* The consumer's value of librdkafka property `name` must be want. */
-static void assert_consumer_conf(const char *bootstrap, const char *name, const char *want)
+/* A consumer of "payments" in group unit-session (instance_id may be NULL)
+ * that rejects everything; fails the test if it cannot be made. */
+static struct es_consumer *unit_consumer(const char *bootstrap, const char *instance_id,
+					 struct rejecter *r)
 {
 	static const char *const subscribe[] = {"payments", NULL};
-	struct rejecter r = {0};
 	struct es_consumer *c;
-	char err[256], got[32];
-	size_t size = sizeof(got);
+	char err[256];
 
 	c = es_consumer_new(&(struct es_consumer_config){.bootstrap = bootstrap,
 							 .group_id = "unit-session",
+							 .instance_id = instance_id,
 							 .topics = subscribe,
 							 .service = "unit",
 							 .dlq_topic = "dlq.unit",
 							 .handler = reject_all,
-							 .handler_arg = &r},
+							 .handler_arg = r},
 			    err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
+	return c;
+}
+
+static void assert_consumer_conf(const char *bootstrap, const char *name, const char *want)
+{
+	struct rejecter r = {0};
+	struct es_consumer *c = unit_consumer(bootstrap, NULL, &r);
+	char got[32];
+	size_t size = sizeof(got);
+
 	ck_assert_int_eq(rd_kafka_conf_get(rd_kafka_conf(es_consumer_handle(c)), name, got, &size),
 			 RD_KAFKA_CONF_OK);
 	ck_assert_str_eq(got, want);
@@ -418,28 +430,17 @@ END_TEST
 START_TEST(consumer_is_a_static_member_when_given_an_instance_id)
 {
 	static const char *const topics[] = {"payments", "dlq.unit", NULL};
-	static const char *const subscribe[] = {"payments", NULL};
 	struct mock m;
 	struct rejecter r = {0};
 	const char *ids[] = {"unit.host.8089", NULL};
 
 	mock_start(&m, topics);
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
-		struct es_consumer *c;
-		char err[256], got[64] = "";
+		struct es_consumer *c = unit_consumer(m.bootstrap, ids[i], &r);
+		char got[64] = "";
 		size_t size = sizeof(got);
 		rd_kafka_conf_res_t res;
 
-		c = es_consumer_new(&(struct es_consumer_config){.bootstrap = m.bootstrap,
-								 .group_id = "unit-static",
-								 .instance_id = ids[i],
-								 .topics = subscribe,
-								 .service = "unit",
-								 .dlq_topic = "dlq.unit",
-								 .handler = reject_all,
-								 .handler_arg = &r},
-				    err, sizeof(err));
-		ck_assert_msg(c != NULL, "%s", err);
 		res = rd_kafka_conf_get(rd_kafka_conf(es_consumer_handle(c)), "group.instance.id",
 					got, &size);
 		if (ids[i])
