@@ -27,6 +27,7 @@ enum shopctl_exit {
 };
 
 int shopctl_cmd_create_topics(int argc, char **argv);
+int shopctl_cmd_create_acls(int argc, char **argv);
 int shopctl_cmd_place(int argc, char **argv);
 int shopctl_cmd_follow(int argc, char **argv);
 int shopctl_cmd_dlq(int argc, char **argv);
