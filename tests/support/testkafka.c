@@ -22,6 +22,31 @@ const char *es_test_kafka_bootstrap(void)
 	return b;
 }
 
+/*
+ * The security settings among the KAFKA_* variables (a broker started with
+ * tests/infra/kafka --sasl: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*,
+ * KAFKA_SSL_*), so that the tests' own clients reach it as the daemons do.
+ * Nothing else: the tests choose their clients' other settings.
+ */
+static void with_security(rd_kafka_conf_t *conf)
+{
+	static const char *const vars[][2] = {
+		{"KAFKA_SECURITY_PROTOCOL", "security.protocol"},
+		{"KAFKA_SASL_MECHANISM", "sasl.mechanism"},
+		{"KAFKA_SASL_USERNAME", "sasl.username"},
+		{"KAFKA_SASL_PASSWORD", "sasl.password"},
+		{"KAFKA_SSL_CA_LOCATION", "ssl.ca.location"},
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i][0]);
+
+		if (v && *v && rd_kafka_conf_set(conf, vars[i][1], v, err, sizeof(err)))
+			fprintf(stderr, "%s: %s\n", vars[i][0], err);
+	}
+}
+
 static rd_kafka_t *new_client(rd_kafka_type_t type, const char *bootstrap, const char *group)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -29,6 +54,7 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char *bootstrap, const
 	rd_kafka_t *rk;
 
 	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+	with_security(conf);
 	if (group)
 		rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
 	rk = rd_kafka_new(type, conf, err, sizeof(err));
@@ -127,6 +153,7 @@ struct es_test_batch *es_test_kafka_read(const char *bootstrap, const char *topi
 	 * assignment; this one never joins it and never commits. */
 	es_test_unique_name(group, sizeof(group), "es_test_reader");
 	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+	with_security(conf);
 	rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
 	b->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
@@ -178,6 +205,7 @@ struct es_test_batch *es_test_kafka_read_all(const char *bootstrap, const char *
 
 	/* Count what is there now, then read that many. */
 	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+	with_security(conf);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk) {
 		rkt = rd_kafka_topic_new(rk, topic, NULL);

@@ -83,24 +83,14 @@ static int read_acls(const char *path, const char *prefix, struct acl_spec *out)
 static int create_acls(const char *bootstrap, const struct acl_spec *a, int n)
 {
 	rd_kafka_AclBinding_t *b[MAX_ACLS];
-	rd_kafka_conf_t *conf;
 	rd_kafka_queue_t *q = NULL;
 	rd_kafka_event_t *ev = NULL;
-	rd_kafka_t *rk;
+	rd_kafka_t *rk = shopctl_admin_client(bootstrap);
 	char err[512];
 	int made, failed = 1;
 
-	conf = es_kafka_conf_new(bootstrap, "shopctl", err, sizeof(err));
-	if (!conf) {
-		shopctl_err("%s", err);
+	if (!rk)
 		return SHOPCTL_FAIL;
-	}
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-	if (!rk) {
-		rd_kafka_conf_destroy(conf);
-		shopctl_err("%s", err);
-		return SHOPCTL_FAIL;
-	}
 	for (made = 0; made < n; made++) {
 		b[made] = rd_kafka_AclBinding_new(
 			a[made].type, a[made].name, RD_KAFKA_RESOURCE_PATTERN_LITERAL,
@@ -113,12 +103,8 @@ static int create_acls(const char *bootstrap, const struct acl_spec *a, int n)
 	}
 	q = rd_kafka_queue_new(rk);
 	rd_kafka_CreateAcls(rk, b, (size_t)n, NULL, q);
-	ev = rd_kafka_queue_poll(q, 60000);
-	if (!ev) {
-		shopctl_err("no answer from Kafka at %s in 60 s", bootstrap);
-	} else if (rd_kafka_event_error(ev)) {
-		shopctl_err("%s", rd_kafka_event_error_string(ev));
-	} else {
+	ev = shopctl_admin_result(q, bootstrap);
+	if (ev) {
 		size_t cnt;
 		const rd_kafka_acl_result_t **res = rd_kafka_CreateAcls_result_acls(
 			rd_kafka_event_CreateAcls_result(ev), &cnt);

@@ -127,24 +127,14 @@ static int report(rd_kafka_event_t *ev, const struct topic_spec *t, int n, int b
 static int create_topics(const char *bootstrap, const struct topic_spec *t, int n)
 {
 	rd_kafka_NewTopic_t *nt[MAX_TOPICS];
-	rd_kafka_conf_t *conf;
 	rd_kafka_queue_t *q = NULL;
 	rd_kafka_event_t *ev = NULL;
-	rd_kafka_t *rk = NULL;
+	rd_kafka_t *rk = shopctl_admin_client(bootstrap);
 	char err[512], isr_text[16];
 	int made = 0, failed = 1, brokers;
 
-	conf = es_kafka_conf_new(bootstrap, "shopctl", err, sizeof(err));
-	if (!conf) {
-		shopctl_err("%s", err);
+	if (!rk)
 		return SHOPCTL_FAIL;
-	}
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-	if (!rk) {
-		rd_kafka_conf_destroy(conf);
-		shopctl_err("%s", err);
-		return SHOPCTL_FAIL;
-	}
 	/* The replication follows from the cluster's size. */
 	brokers = es_kafka_broker_count(rk, 30000, err, sizeof(err));
 	if (brokers < 1) {
@@ -170,12 +160,8 @@ static int create_topics(const char *bootstrap, const struct topic_spec *t, int 
 	}
 	q = rd_kafka_queue_new(rk);
 	rd_kafka_CreateTopics(rk, nt, (size_t)n, NULL, q);
-	ev = rd_kafka_queue_poll(q, 60000);
-	if (!ev)
-		shopctl_err("no answer from Kafka at %s in 60 s", bootstrap);
-	else if (rd_kafka_event_error(ev))
-		shopctl_err("%s", rd_kafka_event_error_string(ev));
-	else
+	ev = shopctl_admin_result(q, bootstrap);
+	if (ev)
 		failed = report(ev, t, n, brokers);
 out:
 	if (ev)
