@@ -178,21 +178,53 @@ static PGconn *connect_once(const char *conninfo, long long deadline, bool *time
 	return NULL;
 }
 
+/*
+ * A service's schema belongs to the service's role (deploy/postgres/
+ * roles.sql). A session of another role that may act as that one (a
+ * superuser, an operator granted the role) takes it on with SET ROLE, so
+ * that what it creates (a migration's tables) belongs to the service and it
+ * has the service's rights, no more. The daemons log in as the owner, for
+ * whom this does nothing.
+ */
+static int act_as_owner(struct es_db *db, const char *owner, char *errstr, size_t errstr_size)
+{
+	const char *params[1] = {owner};
+	PGresult *res;
+
+	res = db_run(db, "SELECT pg_catalog.set_config('role', $1, false)", 1, params,
+		     PGRES_TUPLES_OK, errstr, errstr_size);
+	if (!res)
+		return -1;
+	PQclear(res);
+	es_debug("acting as role %s, the owner of schema %s", owner, db->schema);
+	return 0;
+}
+
 /* Creates the schema unless it exists. Looking first means a role without
  * CREATE on the database can still use a schema made for it. */
 static int ensure_schema(struct es_db *db, const char *quoted, char *errstr, size_t errstr_size)
 {
 	const char *params[1] = {db->schema};
-	char sql[128];
+	char sql[128], owner[64] = "";
 	PGresult *res;
 	int found;
 
-	res = db_run(db, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", 1, params,
-		     PGRES_TUPLES_OK, errstr, errstr_size);
+	/* Only a login role that is no superuser is a service's: not
+	 * pg_database_owner, which owns public. */
+	res = db_run(db,
+		     "SELECT r.rolname AS owner, r.rolname <> current_user AND r.rolcanlogin "
+		     "AND NOT r.rolsuper AND pg_catalog.pg_has_role(r.oid, 'MEMBER') AS adopt "
+		     "FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r "
+		     "ON r.oid = n.nspowner WHERE n.nspname = $1",
+		     1, params, PGRES_TUPLES_OK, errstr, errstr_size);
 	if (!res)
 		return -1;
 	found = PQntuples(res) > 0;
+	if (found && !strcmp(PQgetvalue(res, 0, 1), "t"))
+		snprintf(owner, sizeof(owner), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (owner[0])
+		return act_as_owner(db, owner, errstr, errstr_size);
 	if (found)
 		return 0;
 
@@ -274,8 +306,14 @@ static int db_open(struct es_db *db, int timeout_ms, char *errstr, size_t errstr
 			if (!es_db_error_is_transient(db)) {
 				PQfinish(db->conn);
 				db->conn = NULL;
-				snprintf(errstr, errstr_size, "setting up schema %s: %s",
-					 db->schema, why);
+				/* A role may not create schemas (least privilege):
+				 * say who makes them. */
+				snprintf(errstr, errstr_size, "setting up schema %s: %s%s",
+					 db->schema, why,
+					 strcmp(db->sqlstate, "42501")
+						 ? ""
+						 : "; the schema must exist and belong to this "
+						   "role (deploy/postgres/roles.sql makes it)");
 				return -1;
 			}
 			PQfinish(db->conn);
@@ -303,6 +341,51 @@ static int db_open(struct es_db *db, int timeout_ms, char *errstr, size_t errstr
 	return -1;
 }
 
+/*
+ * libpq's complaints about a malformed conninfo quote the part they could
+ * not read, which may be a password ("invalid percent-encoded token:
+ * \"s3%cret\""). Every quoted part becomes "..." except the name of an
+ * option, which is what the reader needs to mend the string.
+ */
+static void redact_quoted(char *msg)
+{
+	char *out = msg;
+	const char *in = msg;
+
+	while (*in) {
+		const char *end;
+		size_t done = (size_t)(out - msg);
+		bool name = (done >= 7 && !strncmp(out - 7, "option ", 7)) ||
+			    (done >= 11 && !strncmp(out - 11, "parameter: ", 11));
+
+		if (*in != '"' || !(end = strchr(in + 1, '"')) || name) {
+			if (*in == '"' && name && (end = strchr(in + 1, '"'))) {
+				size_t n = (size_t)(end - in) + 1;
+
+				memmove(out, in, n);
+				out += n;
+				in += n;
+				continue;
+			}
+			*out++ = *in++;
+			continue;
+		}
+		/* "..." is never longer than what it replaces plus the quotes
+		 * around it, except for "" and "x": keep those as they are. */
+		if (end - in < 4) {
+			size_t n = (size_t)(end - in) + 1;
+
+			memmove(out, in, n);
+			out += n;
+		} else {
+			memcpy(out, "\"...\"", 5);
+			out += 5;
+		}
+		in = end + 1;
+	}
+	*out = '\0';
+}
+
 struct es_db *es_db_connect(const char *conninfo, const char *schema, int timeout_ms, char *errstr,
 			    size_t errstr_size)
 {
@@ -324,6 +407,7 @@ struct es_db *es_db_connect(const char *conninfo, const char *schema, int timeou
 		char msg[256];
 
 		db_copy_message(msg, sizeof(msg), parse_err ? parse_err : "out of memory");
+		redact_quoted(msg);
 		snprintf(errstr, errstr_size, "invalid PostgreSQL connection string: %s", msg);
 		PQfreemem(parse_err);
 		return NULL;
@@ -386,6 +470,7 @@ void db_drop_connection(struct es_db *db)
 	PQfinish(db->conn);
 	db->conn = NULL;
 	db->begin_pending = false;
+	db->commit_hook_due = false;
 	db_statements_forget(db);
 }
 
@@ -523,9 +608,10 @@ static bool take_notifies(PGconn *conn)
 	return any;
 }
 
-int es_db_wait_notify(struct es_db *db, int timeout_ms)
+int es_db_wait_notify(struct es_db *db, int wake_fd, int timeout_ms)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
+	bool woken;
 
 	if (!es_db_ok(db))
 		return -1;
@@ -534,8 +620,30 @@ int es_db_wait_notify(struct es_db *db, int timeout_ms)
 	 * there first. */
 	if (take_notifies(db->conn))
 		return 1;
-	pfd = (struct pollfd){.fd = PQsocket(db->conn), .events = POLLIN};
-	if (poll(&pfd, 1, timeout_ms) > 0 && !PQconsumeInput(db->conn))
+	pfd[0] = (struct pollfd){.fd = PQsocket(db->conn), .events = POLLIN};
+	/* poll() ignores an entry whose fd is negative. */
+	pfd[1] = (struct pollfd){.fd = wake_fd, .events = POLLIN};
+	if (poll(pfd, 2, timeout_ms) <= 0)
+		return 0;
+	woken = wake_fd >= 0 && (pfd[1].revents & POLLIN);
+	if ((pfd[0].revents & POLLIN) && !PQconsumeInput(db->conn))
 		return -1;
-	return take_notifies(db->conn) ? 1 : 0;
+	return take_notifies(db->conn) || woken ? 1 : 0;
+}
+
+void es_db_set_commit_hook(struct es_db *db, es_db_commit_fn *fn, void *arg)
+{
+	db->commit_hook = fn;
+	db->commit_hook_arg = arg;
+	db->commit_hook_due = false;
+}
+
+void es_db_after_commit(struct es_db *db)
+{
+	if (!db->commit_hook)
+		return;
+	if (es_db_in_transaction(db))
+		db->commit_hook_due = true;
+	else
+		db->commit_hook(db->commit_hook_arg, db);
 }

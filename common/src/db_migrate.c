@@ -18,11 +18,13 @@
 extern const char es_migration_000_sql[];
 extern const char es_migration_001_sql[];
 extern const char es_migration_002_sql[];
+extern const char es_migration_003_sql[];
 
 static const struct es_migration builtin_migrations[] = {
 	{"000_eventshop_outbox_inbox", es_migration_000_sql},
 	{"001_eventshop_retention", es_migration_001_sql},
 	{"002_eventshop_outbox_parking", es_migration_002_sql},
+	{"003_eventshop_outbox_no_trigger", es_migration_003_sql},
 };
 
 /* ------------------------------------------------------------------------ */

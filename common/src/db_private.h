@@ -26,6 +26,9 @@ struct es_db {
 	char sqlstate[6]; /* SQLSTATE of the last failure, "" when none */
 	struct es_db_statements *prepared; /* this connection's prepared statements */
 	bool begin_pending; /* es_db_begin called, BEGIN not sent yet */
+	es_db_commit_fn *commit_hook; /* es_db_set_commit_hook; NULL: none */
+	void *commit_hook_arg;
+	bool commit_hook_due; /* es_db_after_commit called in this transaction */
 };
 
 /* Runs sql and checks that its result has the status want: the one path

@@ -49,7 +49,9 @@ int es_db_commit(struct es_db *db, char *errstr, size_t errstr_size)
 {
 	PGresult *res;
 	int rolled_back;
+	bool hook_due = db->commit_hook_due;
 
+	db->commit_hook_due = false;
 	if (db->begin_pending) { /* nothing was sent: nothing to commit */
 		db->begin_pending = false;
 		return 0;
@@ -68,12 +70,15 @@ int es_db_commit(struct es_db *db, char *errstr, size_t errstr_size)
 			 "back (SQLSTATE 25P02)");
 		return -1;
 	}
+	if (hook_due && db->commit_hook)
+		db->commit_hook(db->commit_hook_arg, db);
 	return 0;
 }
 
 void es_db_rollback(struct es_db *db)
 {
 	db->begin_pending = false;
+	db->commit_hook_due = false;
 	/* Runs libpq directly so that db->sqlstate keeps the failure that made
 	 * the caller roll back. */
 	if (!es_db_ok(db) || PQtransactionStatus(db->conn) == PQTRANS_IDLE)

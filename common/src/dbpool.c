@@ -11,6 +11,8 @@ struct es_dbpool {
 	size_t max_idle;
 	size_t nidle;
 	struct es_db **idle;
+	es_db_commit_fn *commit_hook; /* given to each new connection */
+	void *commit_hook_arg;
 };
 
 struct es_dbpool *es_dbpool_new(const char *conninfo, const char *schema, size_t max_idle)
@@ -29,6 +31,12 @@ struct es_dbpool *es_dbpool_new(const char *conninfo, const char *schema, size_t
 		return NULL;
 	}
 	return pool;
+}
+
+void es_dbpool_set_commit_hook(struct es_dbpool *pool, es_db_commit_fn *fn, void *arg)
+{
+	pool->commit_hook = fn;
+	pool->commit_hook_arg = arg;
 }
 
 void es_dbpool_free(struct es_dbpool *pool)
@@ -55,7 +63,10 @@ struct es_db *es_dbpool_get(struct es_dbpool *pool, char *errstr, size_t errstr_
 	if (db)
 		return db;
 	/* Outside the lock: connecting takes a round trip or more. */
-	return es_db_connect(pool->conninfo, pool->schema, 0, errstr, errstr_size);
+	db = es_db_connect(pool->conninfo, pool->schema, 0, errstr, errstr_size);
+	if (db && pool->commit_hook)
+		es_db_set_commit_hook(db, pool->commit_hook, pool->commit_hook_arg);
+	return db;
 }
 
 void es_dbpool_put(struct es_dbpool *pool, struct es_db *db)

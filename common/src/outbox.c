@@ -63,6 +63,8 @@ int es_outbox_put(struct es_db *db, const char *topic, const struct es_event *ev
 			    " VALUES ($1, $2, $3, $4, $5)",
 			    5, params, errstr, errstr_size);
 	free(payload);
+	if (!rc)
+		es_db_after_commit(db);
 	return rc;
 }
 
@@ -152,8 +154,10 @@ long es_outbox_batch_insert(struct es_db *db, struct es_outbox_batch *b, char *e
 		snprintf(errstr, errstr_size, "outbox: %ld of %zu rows inserted", inserted, n);
 		return -1;
 	}
-	if (inserted >= 0)
+	if (inserted >= 0) {
 		json_array_clear(b->rows);
+		es_db_after_commit(db);
+	}
 	return inserted;
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "es/clock.h"
@@ -33,6 +34,10 @@ struct es_relay {
 	 * (ES_FAULT_RELAY_EXIT_BEFORE_MARK=1; compiled in with
 	 * ES_FAULT_POINTS only). */
 	bool fault_exit_before_mark;
+
+	/* Readable when a commit of this process wrote outbox rows
+	 * (es_relay_commit_hook), or when the relay is asked to stop. */
+	int wake_fd;
 
 	pthread_t thread;
 	bool started;
@@ -80,6 +85,7 @@ struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr, s
 		snprintf(errstr, errstr_size, "out of memory");
 		return NULL;
 	}
+	r->wake_fd = -1;
 	snprintf(source, sizeof(source), "/eventshop/%s", cfg->service);
 	r->conninfo = strdup(cfg->conninfo);
 	r->schema = strdup(cfg->schema);
@@ -92,6 +98,12 @@ struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr, s
 	r->metrics = cfg->metrics;
 	r->fault_exit_before_mark = fault && !strcmp(fault, "1");
 	atomic_init(&r->backlog, -1);
+	r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->wake_fd < 0) {
+		snprintf(errstr, errstr_size, "eventfd: cannot make the relay's wake-up");
+		es_relay_free(r);
+		return NULL;
+	}
 	if (!r->conninfo || !r->schema || !r->bootstrap || !r->service || !r->source) {
 		snprintf(errstr, errstr_size, "out of memory");
 		es_relay_free(r);
@@ -100,8 +112,19 @@ struct es_relay *es_relay_new(const struct es_relay_config *cfg, char *errstr, s
 	return r;
 }
 
+/* Makes wait_for_rows return. Safe from any thread. */
+static void wake(struct es_relay *r)
+{
+	uint64_t one = 1;
+
+	/* Fails only when the counter is near overflow: awake already. */
+	if (write(r->wake_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
 /* Sleeps up to ms in 100 ms slices so that a stop request is seen quickly;
- * returns early when the database NOTIFYs new rows. */
+ * returns early when a commit of this process wrote outbox rows or the
+ * database NOTIFYs new rows (written by another instance, or un-parked). */
 static void wait_for_rows(struct es_relay *r, int ms, bool listening)
 {
 	long long deadline = es_monotonic_ms() + ms;
@@ -114,8 +137,15 @@ static void wait_for_rows(struct es_relay *r, int ms, bool listening)
 			return;
 		slice = left < 100 ? (int)left : 100;
 		if (listening && r->db && es_db_ok(r->db)) {
-			if (es_db_wait_notify(r->db, slice) > 0)
+			if (es_db_wait_notify(r->db, r->wake_fd, slice) > 0) {
+				uint64_t n;
+
+				/* Every wake so far is answered by the round
+				 * that follows; a later one stays readable. */
+				if (read(r->wake_fd, &n, sizeof(n)) < 0)
+					n = 0;
 				return;
+			}
 		} else {
 			es_sleep_ms(slice);
 		}
@@ -327,7 +357,12 @@ static int await_reports(struct es_relay *r, struct in_flight *rows, int n, char
 	for (int stopping_ms = 0;; stopping_ms += atomic_load(&r->stop) ? 50 : 0) {
 		int pending = 0;
 
-		if (es_producer_poll(r->producer, 50, errstr, errstr_size))
+		/* The round is whole: nothing more will join its messages, so
+		 * they go now instead of after linger.ms (a flush ignores it),
+		 * which every hop of a saga would otherwise wait. The flush
+		 * serves the reports; its timeout is no error here. */
+		es_producer_flush(r->producer, 50);
+		if (es_producer_poll(r->producer, 0, errstr, errstr_size))
 			return -1;
 		for (int i = 0; i < n; i++)
 			pending += !rows[i].done;
@@ -503,8 +538,12 @@ void es_relay_free(struct es_relay *r)
 	if (!r)
 		return;
 	atomic_store(&r->stop, true);
+	if (r->wake_fd >= 0)
+		wake(r);
 	if (r->started)
 		pthread_join(r->thread, NULL);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
 	es_producer_free(r->producer);
 	free(r->conninfo);
 	free(r->schema);
@@ -555,6 +594,29 @@ long es_relay_backlog(const struct es_relay *r)
 bool es_relay_active(const struct es_relay *r)
 {
 	return atomic_load(&((struct es_relay *)r)->active);
+}
+
+void es_relay_commit_hook(void *relay, struct es_db *db)
+{
+	struct es_relay *r = relay;
+	char errstr[256];
+	PGresult *res;
+
+	if (es_relay_active(r)) {
+		wake(r);
+		return;
+	}
+	/* This instance stands by (or has not taken the lock yet): the
+	 * active relay, in another process, LISTENs. Without it, its poll
+	 * interval would be the rows' delay. */
+	res = es_db_query(db, "SELECT pg_notify('es_outbox_' || current_schema(), '')", 0, NULL,
+			  errstr, sizeof(errstr));
+	if (!res) {
+		es_warn("outbox: could not wake the relay of another instance (%s); it polls",
+			errstr);
+		return;
+	}
+	PQclear(res);
 }
 
 unsigned long es_relay_published(const struct es_relay *r)

@@ -210,6 +210,10 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 		if (!svc->relay ||
 		    es_relay_register_gauges(svc->relay, svc->metrics, errstr, errstr_size))
 			goto fail;
+		/* Outbox rows committed on the daemon's connections wake the
+		 * relay (es/outbox.h). */
+		es_db_set_commit_hook(svc->db, es_relay_commit_hook, svc->relay);
+		es_dbpool_set_commit_hook(svc->pool, es_relay_commit_hook, svc->relay);
 	}
 	return 0;
 fail:

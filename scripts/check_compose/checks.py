@@ -52,6 +52,7 @@ def compose_checks(project, daemons, ports):
     yield compose.check_mailpit(services)
     yield compose.check_topics_job(services)
     yield check_topics(project, services, daemons)
+    yield check_db_roles(project, services, daemons)
     image = compose.image_of_topics_job(services)
     for daemon in daemons:
         yield compose.check_daemon(services, daemon, ports.get(daemon), image)
@@ -72,6 +73,14 @@ def check_topics(project, services, daemons):
         return Outcome("topics", "deploy/topics.txt: every topic the daemons use",
                        [str(e)])
     return compose.check_topics(services, daemons, topic_file, contract)
+
+
+def check_db_roles(project, services, daemons):
+    try:
+        roles = project.service_roles()
+    except DataError as e:
+        return Outcome("db-roles", "db-roles: the roles of deploy/postgres/roles.sql", [str(e)])
+    return compose.check_db_roles(services, daemons, roles)
 
 
 def dockerfile_checks(project, daemons, build_dir):

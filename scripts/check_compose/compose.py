@@ -12,7 +12,12 @@ from .report import Outcome, skipped
 
 COMPOSE_FILE = "docker-compose.yml"
 TOPICS_COMMAND = ["shopctl", "create-topics", "/app/deploy/topics.txt"]
-DATABASE_URL = "postgresql://eventshop:eventshop@postgres:5432/eventshop"
+# Each daemon's: its service's own role (deploy/postgres/roles.sql), with
+# no password in the URL: libpq reads PGPASSWORD.
+DATABASE_URL = "postgresql://{role}@postgres:5432/eventshop"
+ROLES_COMMAND = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "postgres", "-U", "eventshop",
+                 "-d", "eventshop", "-f", "/deploy/postgres/roles.sql"]
+ROLES_MOUNT = "./deploy/postgres:/deploy/postgres"
 KAFKA_BOOTSTRAP = "kafka:9092"
 SMTP_URL = "smtp://mailpit:1025"
 
@@ -197,10 +202,21 @@ def check_kafka(services):
     return Outcome("kafka", title, problems)
 
 
+def role_of(daemon):
+    """The daemon's database role: order-service's is order_service."""
+    return daemon.replace("-", "_")
+
+
+def password_var(role):
+    """The variable roles.sql reads the role's password from."""
+    return f"{role.upper()}_DB_PASSWORD"
+
+
 def check_postgres(services):
     """PostgreSQL is the official image, 15 or 16 (the versions the tests run),
-    with the user, password and database of the daemons' DATABASE_URL and a
-    pg_isready healthcheck (the daemons wait for it to be healthy)."""
+    with the administrator and database that the db-roles job and the
+    daemons' DATABASE_URL use, and a pg_isready healthcheck (the daemons
+    wait for it to be healthy)."""
     title = "postgres: official image 15/16, database eventshop, pg_isready healthcheck"
     if "postgres" not in services:
         return Outcome("postgres", title, ["no service postgres"])
@@ -212,7 +228,7 @@ def check_postgres(services):
     for name in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
         if env.get(name) != "eventshop":
             problems.append(f"{name}={env.get(name)!r}, "
-                            "want 'eventshop' (the daemons' DATABASE_URL)")
+                            "want 'eventshop' (db-roles' administrator and database)")
     if "pg_isready" not in (healthcheck_test(pg) or ""):
         problems.append("healthcheck: want pg_isready")
     return Outcome("postgres", title, problems)
@@ -301,6 +317,41 @@ def check_topics(services, daemons, topic_file, contract_topics):
 
 
 # ---------------------------------------------------------------------------
+# The database roles
+# ---------------------------------------------------------------------------
+
+def check_db_roles(services, daemons, roles):
+    """The `db-roles` job runs deploy/postgres/roles.sql (mounted from the
+    checkout) with psql as the administrator once PostgreSQL is healthy,
+    with a password variable for every role of the script's list; and every
+    daemon of services/ has its role in that list.
+
+    The daemons wait for this job: their roles and schemas exist before any
+    of them logs in, and a daemon without a role could not log in at all.
+    """
+    title = (f"db-roles: psql -f /deploy/postgres/roles.sql after postgres is healthy, "
+             f"a password for each of its {len(roles)} roles, one for each daemon")
+    job = services.get("db-roles")
+    if job is None:
+        return Outcome("db-roles", title, ["no service db-roles"])
+    problems = []
+    if not re.fullmatch(r"postgres:1[56](\.\d+)?(-[a-z]+)?", str(job.get("image", ""))):
+        problems.append(f"image {job.get('image')!r}: want postgres:15 or 16 (psql's \\getenv)")
+    _want(problems, "command", job.get("command"), ROLES_COMMAND)
+    mounts = [str(v).rsplit(":ro", 1)[0] for v in job.get("volumes") or []]
+    if ROLES_MOUNT not in mounts:
+        problems.append(f"volumes {job.get('volumes')!r}: want {ROLES_MOUNT}:ro")
+    if deps_of(job).get("postgres") != "service_healthy":
+        problems.append("does not wait for postgres: service_healthy")
+    env = env_of(job)
+    problems += [f"no {password_var(role)} for role {role}" for role in roles
+                 if not env.get(password_var(role))]
+    problems += [f"{daemon}: no role {role_of(daemon)} in deploy/postgres/roles.sql"
+                 for daemon in daemons if role_of(daemon) not in roles]
+    return Outcome("db-roles", title, problems)
+
+
+# ---------------------------------------------------------------------------
 # The daemons
 # ---------------------------------------------------------------------------
 
@@ -310,13 +361,15 @@ def check_daemon(services, daemon, port, image):
     from the code as HTTP_PORT, bound beyond loopback, reaching Kafka,
     PostgreSQL (and, for email-service, Mailpit) by their service names, a
     healthcheck on its own /readyz, a memory limit, and started only after
-    Kafka and PostgreSQL are healthy and the topics job succeeded.
+    Kafka and PostgreSQL are healthy and the topics and db-roles jobs
+    succeeded. It logs in as its own role, with the password db-roles gave
+    that role.
 
     KAFKA_* variables other than the bootstrap servers are passed to
     librdkafka as settings, so none may be set by accident.
     """
     title = (f"{daemon}: image {image}, port {port or '?'}, environment, /readyz healthcheck, "
-             "starts after kafka, postgres and topics")
+             "its own database role, starts after kafka, postgres, topics and db-roles")
     service = services.get(daemon)
     if service is None:
         return Outcome("daemon", f"{daemon}: a service in {COMPOSE_FILE}",
@@ -330,6 +383,8 @@ def check_daemon(services, daemon, port, image):
         problems.append("a build section: the daemons run the image the topics job builds")
     _want(problems, "command", service.get("command"), [daemon])
     problems += _daemon_env_problems(daemon, env_of(service), port)
+    problems += _daemon_password_problems(daemon, env_of(service),
+                                          env_of(services.get("db-roles") or {}))
     problems += _daemon_healthcheck_problems(service, port)
     problems += _daemon_deps_problems(daemon, deps_of(service))
     if not service.get("mem_limit"):
@@ -348,7 +403,7 @@ def _daemon_healthcheck_problems(service, port):
 def _daemon_env_problems(daemon, env, port):
     want = {
         "KAFKA_BOOTSTRAP_SERVERS": KAFKA_BOOTSTRAP,
-        "DATABASE_URL": DATABASE_URL,
+        "DATABASE_URL": DATABASE_URL.format(role=role_of(daemon)),
         "HTTP_BIND": "0.0.0.0",
     }
     if port is not None:
@@ -365,9 +420,18 @@ def _daemon_env_problems(daemon, env, port):
     return problems
 
 
+def _daemon_password_problems(daemon, env, roles_env):
+    var = password_var(role_of(daemon))
+    if env.get("PGPASSWORD") and env.get("PGPASSWORD") == roles_env.get(var):
+        return []
+    return [f"PGPASSWORD={env.get('PGPASSWORD')!r}: want db-roles' {var}, "
+            f"{roles_env.get(var)!r}"]
+
+
 def _daemon_deps_problems(daemon, deps):
     want = {"kafka": "service_healthy", "postgres": "service_healthy",
-            "topics": "service_completed_successfully"}
+            "topics": "service_completed_successfully",
+            "db-roles": "service_completed_successfully"}
     if daemon == "email-service":
         want["mailpit"] = "service_healthy"
     return [f"depends_on {name}: {deps.get(name)!r}, want {condition}"

@@ -5,7 +5,8 @@ CI, never from documentation: the daemons are the directories of services/
 (as services/CMakeLists.txt builds them), each daemon's port is the default
 its main.c gives the common library, the topics are deploy/topics.txt (what
 the compose file's `topics` job creates) and schemas/asyncapi.yaml (the
-topics the daemons use by default), and the build is scripts/build's and
+topics the daemons use by default), the database roles are
+deploy/postgres/roles.sql's list (what the `db-roles` job creates), and the build is scripts/build's and
 scripts/install-deps' own commands.
 """
 
@@ -32,6 +33,9 @@ INPUTS = (
 REQUIRED_FILES = ("docker-compose.yml", "Dockerfile", ".dockerignore",
                   "scripts/install-deps", "scripts/build", ".ci/run")
 TOPICS_FILE = "deploy/topics.txt"
+ROLES_FILE = "deploy/postgres/roles.sql"
+# One row of roles.sql's list: ('order_service', :'pw_order_service')
+ROLE_ROW = re.compile(r"^\s*\('([a-z_]+)', :'pw_\1'\)[,;]\s*$", re.M)
 CONTRACT_FILE = "schemas/asyncapi.yaml"
 
 # A daemon's default HTTP_PORT is the http_port of the struct es_service_spec
@@ -130,6 +134,13 @@ class Project:
                 raise DataError(f"{where}: {fields[1]} partitions, want 1 to {MAX_PARTITIONS}")
             topics[fields[0]] = int(fields[1])
         return topics
+
+    def service_roles(self):
+        """The database roles of deploy/postgres/roles.sql's list, in order."""
+        roles = ROLE_ROW.findall(self.read(ROLES_FILE))
+        if not roles:
+            raise DataError(f"{ROLES_FILE}: no ('role', :'pw_role') rows")
+        return roles
 
     def contract_topics(self, daemons):
         """The topics the daemons use by default: the address of each channel of

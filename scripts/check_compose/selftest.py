@@ -126,11 +126,13 @@ def add_daemon_directory(scratch):
 CURL_8081 = ["CMD", "curl", "-fs", "http://127.0.0.1:8081/readyz"]
 TOPICS_OTHER_FILE = ["shopctl", "create-topics", "/app/deploy/other.txt"]
 NOT_AFTER_TOPICS = {"condition": "service_started"}
+ROLES_OTHER_FILE = ["psql", "-f", "/deploy/postgres/other.sql"]
 
 MUTATIONS = [
     # The daemons of services/ and their ports in the code.
     Mutation("a daemon's service dropped", {"daemon"}, drop("payment-service")),
-    Mutation("a daemon directory without a service", {"daemon", "topics", "runtime-stage"},
+    Mutation("a daemon directory without a service",
+             {"daemon", "topics", "runtime-stage", "db-roles"},
              add_daemon_directory),
     Mutation("HTTP_PORT other than the code's", {"daemon"},
              set_env("order-service", "HTTP_PORT", "8085")),
@@ -149,6 +151,22 @@ MUTATIONS = [
              compose_change(lambda s: s["email-service"]["depends_on"].update(
                  topics=NOT_AFTER_TOPICS))),
     Mutation("a second image build", {"daemon", "topics-job"}, update("order-service", build=".")),
+    # The database roles.
+    Mutation("a daemon logs in as the administrator", {"daemon"},
+             set_env("payment-service", "DATABASE_URL",
+                     "postgresql://eventshop:eventshop@postgres:5432/eventshop")),
+    Mutation("a daemon's password not the one db-roles sets", {"daemon"},
+             set_env("order-service", "PGPASSWORD", "guess")),
+    Mutation("a daemon not waiting for db-roles", {"daemon"},
+             compose_change(lambda s: s["shipping-service"]["depends_on"].update(
+                 {"db-roles": NOT_AFTER_TOPICS}))),
+    Mutation("db-roles runs another file", {"db-roles"},
+             update("db-roles", command=ROLES_OTHER_FILE)),
+    Mutation("a role without its password", {"db-roles", "daemon"},
+             compose_change(lambda s: s["db-roles"]["environment"].pop(
+                 "EMAIL_SERVICE_DB_PASSWORD"))),
+    Mutation("a daemon's role missing from roles.sql", {"db-roles"},
+             edit("deploy/postgres/roles.sql", "  ('email_service', :'pw_email_service'),\n", "")),
     # Published ports.
     Mutation("a published port too many", {"published"},
              update("payment-service", ports=["127.0.0.1:8081:8081"])),

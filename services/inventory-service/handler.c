@@ -110,8 +110,6 @@ static enum es_handler_result place(struct es_effect *fx)
 	int taken;
 
 	effect_start(e);
-	if (inventory_order_lock(fx->db, ev->subject, fx->reason, sizeof(fx->reason)))
-		return es_effect_db_failed(fx);
 	switch (inventory_order_state(fx->db, ev->subject, fx->reason, sizeof(fx->reason))) {
 	case INVENTORY_ORDER_ERROR:
 		return es_effect_db_failed(fx);
@@ -200,8 +198,7 @@ static enum es_handler_result cancel(struct es_effect *fx)
 	int released;
 
 	effect_start(e);
-	if (inventory_order_lock(fx->db, ev->subject, fx->reason, sizeof(fx->reason)) ||
-	    inventory_cancellation_insert(fx->db, ev->subject, es_data_str(ev, "reason"),
+	if (inventory_cancellation_insert(fx->db, ev->subject, es_data_str(ev, "reason"),
 					  fx->reason, sizeof(fx->reason)))
 		return es_effect_db_failed(fx);
 	released = inventory_reservation_give_back(fx->db, ev->subject, e->reservation_id, &items,
@@ -238,8 +235,6 @@ static enum es_handler_result confirm(struct es_effect *fx)
 	int committed;
 
 	effect_start(e);
-	if (inventory_order_lock(fx->db, ev->subject, fx->reason, sizeof(fx->reason)))
-		return es_effect_db_failed(fx);
 	committed = inventory_reservation_commit(fx->db, ev->subject, e->reservation_id, fx->reason,
 						 sizeof(fx->reason));
 	if (committed < 0)
@@ -343,6 +338,7 @@ static const struct es_dispatch_rule rules[] = {
 const struct es_handlers inventory_handlers = {
 	.rules = rules,
 	.prepare = prepare,
+	.before_effects = inventory_orders_lock,
 	.committed = report,
 	.release = release,
 };

@@ -105,10 +105,6 @@ int inventory_stock_give_back(struct es_db *db, const struct inventory_line *lin
  * NULL with errstr filled. */
 json_t *inventory_stock_list(struct es_db *db, char *errstr, size_t errstr_size);
 
-/* The stock of one sku into *available (0 when unknown). Returns 0 or -1. */
-int inventory_stock_get(struct es_db *db, const char *sku, long long *available, char *errstr,
-			size_t errstr_size);
-
 /* ------------------------------------------------------------------------ */
 /* reservations.c                                                           */
 /* ------------------------------------------------------------------------ */
@@ -116,6 +112,13 @@ int inventory_stock_get(struct es_db *db, const char *sku, long long *available,
 /* Waits for, then holds until the end of the transaction, the lock that
  * makes one order's events apply one at a time. Returns 0 or -1. */
 int inventory_order_lock(struct es_db *db, const char *order_id, char *errstr, size_t errstr_size);
+
+/* The dispatch's before_effects hook: waits for, then holds until the end
+ * of the batch's transaction, the lock of each order of the n events (in
+ * order id order, one statement), which makes one order's events apply one
+ * at a time whatever instance consumes them. Returns 0 or -1. */
+int inventory_orders_lock(struct es_db *db, void *app, struct es_effect *const *fresh, size_t n,
+			  char *errstr, size_t errstr_size);
 
 /* What is known of an order before its OrderPlaced is applied. */
 enum inventory_order_state {

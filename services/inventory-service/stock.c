@@ -29,96 +29,112 @@ int inventory_stock_seed(struct es_db *db, const struct es_catalog *cat, char *e
 	return added;
 }
 
-int inventory_stock_get(struct es_db *db, const char *sku, long long *available, char *errstr,
+/* The lines as one JSON parameter: [{"sku": ..., "quantity": ...}, ...].
+ * Returns a string to free, or NULL (errstr filled). */
+static char *lines_json(const struct inventory_line *lines, size_t n, char *errstr,
 			size_t errstr_size)
 {
-	const char *params[1] = {sku};
-	PGresult *res;
-	const char *v;
+	json_t *arr = json_array();
+	char *text = NULL;
 
-	res = es_db_query(db, "SELECT available FROM stock WHERE sku = $1", 1, params, errstr,
-			  errstr_size);
-	if (!res)
-		return -1;
-	v = PQntuples(res) == 1 ? es_db_get(res, 0, "available") : NULL;
-	*available = v ? strtoll(v, NULL, 10) : 0;
-	PQclear(res);
-	return 0;
+	for (size_t i = 0; arr && i < n; i++) {
+		if (json_array_append_new(arr,
+					  json_pack("{s:s, s:I}", "sku", lines[i].sku, "quantity",
+						    (json_int_t)lines[i].quantity))) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	if (arr)
+		text = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	if (!text)
+		snprintf(errstr, errstr_size, "out of memory");
+	return text;
 }
 
-/* Takes quantity of sku if that much is there. Returns 1 taken, 0 short or
- * unknown sku, -1 on error. The condition in the WHERE clause is what
- * prevents overselling: a concurrent transaction that updated the row
- * first makes PostgreSQL re-check it against the committed row. */
-static int take(struct es_db *db, const struct inventory_line *line, char *errstr,
-		size_t errstr_size)
-{
-	char quantity[32];
-	const char *params[2] = {line->sku, quantity};
-	long n;
-
-	snprintf(quantity, sizeof(quantity), "%lld", line->quantity);
-	n = es_db_exec(db,
-		       "UPDATE stock SET available = available - $2::bigint, updated_at = now()"
-		       " WHERE sku = $1 AND available >= $2::bigint",
-		       2, params, errstr, errstr_size);
-	if (n < 0)
-		return -1;
-	return n == 1;
-}
-
+/*
+ * All or nothing in two statements, without a savepoint: first lock every
+ * line's stock row (in sku order, the order every reservation locks them
+ * in, so two of them cannot deadlock) and read its stock; then, only when
+ * every line is there, take them all. The lock is what prevents
+ * overselling: no other transaction can change the rows between the two.
+ */
 int inventory_stock_reserve(struct es_db *db, struct inventory_line *lines, size_t n, char *errstr,
 			    size_t errstr_size)
 {
-	int taken = 1;
-	size_t i;
+	char *json = lines_json(lines, n, errstr, errstr_size);
+	const char *params[1] = {json};
+	PGresult *res;
+	int enough = 1;
+	long taken;
 
-	/* The savepoint lets a short line undo the lines taken before it
-	 * while the transaction (with its inbox claim) goes on. */
-	if (es_db_exec(db, "SAVEPOINT inventory_reserve", 0, NULL, errstr, errstr_size) < 0)
+	if (!json)
 		return -1;
-	for (i = 0; i < n && taken == 1; i++)
-		taken = take(db, &lines[i], errstr, errstr_size);
+	res = es_db_query(db,
+			  "SELECT s.sku, s.available FROM stock s"
+			  " WHERE s.sku IN (SELECT l.sku FROM json_to_recordset($1::json)"
+			  " AS l(sku text, quantity bigint))"
+			  " ORDER BY s.sku COLLATE \"C\" FOR UPDATE OF s",
+			  1, params, errstr, errstr_size);
+	if (!res) {
+		free(json);
+		return -1;
+	}
+	/* Both in sku order (byte order): one pass matches them up; a line
+	 * whose sku has no row has nothing available. */
+	for (size_t i = 0, row = 0; i < n; i++) {
+		const char *sku = row < (size_t)PQntuples(res) ? es_db_get(res, (int)row, "sku")
+							       : NULL;
+
+		lines[i].available = 0;
+		if (sku && !strcmp(sku, lines[i].sku))
+			lines[i].available = strtoll(es_db_get(res, (int)row++, "available"), NULL,
+						     10);
+		enough &= lines[i].available >= lines[i].quantity;
+	}
+	PQclear(res);
+	if (!enough) {
+		free(json);
+		return 0;
+	}
+	taken = es_db_exec(
+		db,
+		"UPDATE stock s SET available = s.available - l.quantity, updated_at = now()"
+		" FROM json_to_recordset($1::json) AS l(sku text, quantity bigint)"
+		" WHERE s.sku = l.sku",
+		1, params, errstr, errstr_size);
+	free(json);
 	if (taken < 0)
 		return -1;
-	if (taken) {
-		if (es_db_exec(db, "RELEASE SAVEPOINT inventory_reserve", 0, NULL, errstr,
-			       errstr_size) < 0)
-			return -1;
-		return 1;
-	}
-	if (es_db_exec(db, "ROLLBACK TO SAVEPOINT inventory_reserve", 0, NULL, errstr,
-		       errstr_size) < 0 ||
-	    es_db_exec(db, "RELEASE SAVEPOINT inventory_reserve", 0, NULL, errstr, errstr_size) < 0)
+	if ((size_t)taken != n) {
+		snprintf(errstr, errstr_size, "reserve: %ld of %zu stock rows taken", taken, n);
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (inventory_stock_get(db, lines[i].sku, &lines[i].available, errstr, errstr_size))
-			return -1;
 	}
-	return 0;
+	return 1;
 }
 
 int inventory_stock_give_back(struct es_db *db, const struct inventory_line *lines, size_t n,
 			      char *errstr, size_t errstr_size)
 {
-	for (size_t i = 0; i < n; i++) {
-		char quantity[32];
-		const char *params[2] = {lines[i].sku, quantity};
-		long rows;
+	char *json = lines_json(lines, n, errstr, errstr_size);
+	const char *params[1] = {json};
+	long rows;
 
-		snprintf(quantity, sizeof(quantity), "%lld", lines[i].quantity);
-		/* An upsert, so that stock given back is never lost, even if
-		 * its row was removed by hand in the meantime. */
-		rows = es_db_exec(db,
-				  "INSERT INTO stock (sku, available) VALUES ($1, $2::bigint)"
-				  " ON CONFLICT (sku) DO UPDATE"
-				  " SET available = stock.available + EXCLUDED.available,"
-				  " updated_at = now()",
-				  2, params, errstr, errstr_size);
-		if (rows < 0)
-			return -1;
-	}
-	return 0;
+	if (!json)
+		return -1;
+	/* An upsert, so that stock given back is never lost, even if its row
+	 * was removed by hand in the meantime; in sku order, as reserve
+	 * locks. */
+	rows = es_db_exec(db,
+			  "INSERT INTO stock AS s (sku, available)"
+			  " SELECT l.sku, l.quantity FROM json_to_recordset($1::json)"
+			  " AS l(sku text, quantity bigint) ORDER BY l.sku COLLATE \"C\""
+			  " ON CONFLICT (sku) DO UPDATE"
+			  " SET available = s.available + EXCLUDED.available, updated_at = now()",
+			  1, params, errstr, errstr_size);
+	free(json);
+	return rows < 0 ? -1 : 0;
 }
 
 json_t *inventory_stock_list(struct es_db *db, char *errstr, size_t errstr_size)

@@ -131,43 +131,74 @@ static int check_key(struct create *c, struct es_db *db, char *errstr, size_t er
 	return 0;
 }
 
+/* The order's lines as one JSON parameter for order_items. */
+static char *lines_json(const struct order_request *o)
+{
+	json_t *lines = json_array();
+	char *text;
+
+	for (size_t i = 0; lines && i < o->nlines; i++) {
+		if (json_array_append_new(lines,
+					  json_pack("{s:i, s:s, s:i, s:I}", "line", (int)i, "sku",
+						    o->lines[i].sku, "quantity",
+						    o->lines[i].quantity, "unit_price_cents",
+						    (json_int_t)o->lines[i].unit_price_cents))) {
+			json_decref(lines);
+			lines = NULL;
+		}
+	}
+	text = lines ? json_dumps(lines, JSON_COMPACT) : NULL;
+	json_decref(lines);
+	return text;
+}
+
+/*
+ * The order, its lines and, when the request has an Idempotency-Key, the
+ * key with the reply (c->body) to give a retry: one statement, one round
+ * trip, whatever the number of lines.
+ */
 static int insert_order(struct create *c, struct es_db *db, const char *traceparent, char *errstr,
 			size_t errstr_size)
 {
 	const struct order_request *o = c->order;
 	char total[24], timeout[24];
-	const char *params[8] = {c->order_id,
-				 o->customer_id,
-				 o->customer_email,
-				 total,
-				 c->app->catalog.currency,
-				 o->payment_token,
-				 traceparent,
-				 timeout};
+	char *lines = lines_json(o);
+	const char *params[12] = {c->order_id,
+				  o->customer_id,
+				  o->customer_email,
+				  total,
+				  c->app->catalog.currency,
+				  o->payment_token,
+				  traceparent,
+				  timeout,
+				  lines,
+				  c->key,
+				  o->canonical,
+				  c->body};
+	long rows;
 
+	if (!lines) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
 	snprintf(total, sizeof(total), "%ld", o->total_cents);
 	snprintf(timeout, sizeof(timeout), "%ld", c->app->saga_timeout_ms);
-	if (es_db_exec_one(db,
-			   "INSERT INTO orders (order_id, customer_id, customer_email, total_cents,"
-			   " currency, payment_token, traceparent, deadline)"
-			   " VALUES ($1, $2, $3, $4, $5, $6, $7,"
-			   " now() + make_interval(secs => $8::bigint / 1000.0))",
-			   8, params, errstr, errstr_size))
-		return -1;
-	for (size_t i = 0; i < o->nlines; i++) {
-		char line[24], qty[16], price[24];
-		const char *p[5] = {c->order_id, line, o->lines[i].sku, qty, price};
-
-		snprintf(line, sizeof(line), "%zu", i);
-		snprintf(qty, sizeof(qty), "%d", o->lines[i].quantity);
-		snprintf(price, sizeof(price), "%ld", o->lines[i].unit_price_cents);
-		if (es_db_exec_one(db,
-				   "INSERT INTO order_items (order_id, line, sku, quantity,"
-				   " unit_price_cents) VALUES ($1, $2, $3, $4, $5)",
-				   5, p, errstr, errstr_size))
-			return -1;
-	}
-	return 0;
+	rows = es_db_exec(
+		db,
+		"WITH o AS (INSERT INTO orders (order_id, customer_id, customer_email,"
+		" total_cents, currency, payment_token, traceparent, deadline)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7,"
+		" now() + make_interval(secs => $8::bigint / 1000.0)) RETURNING order_id),"
+		" i AS (INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)"
+		" SELECT o.order_id, l.line, l.sku, l.quantity, l.unit_price_cents"
+		" FROM o, json_to_recordset($9::json)"
+		" AS l(line int, sku text, quantity int, unit_price_cents bigint))"
+		" INSERT INTO idempotency_keys (key, request_md5, order_id, response_status,"
+		" response_body) SELECT $10, md5($11), o.order_id, 202, $12 FROM o"
+		" WHERE $10::text IS NOT NULL",
+		12, params, errstr, errstr_size);
+	free(lines);
+	return rows < 0 ? -1 : 0;
 }
 
 static json_t *placed_data(const struct create *c)
@@ -210,31 +241,23 @@ static int create_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
 	}
-	rc = insert_order(c, db, ev->traceparent, errstr, errstr_size) ||
-	     order_emit(db, NULL, c->app->svc->topics.orders, ev, errstr, errstr_size);
-	es_event_free(ev);
-	if (rc)
-		return -1;
-	c->status = 202;
+	/* The reply first: a retry with the same key gets it back. */
 	reply = json_pack("{s:s,s:s,s:I,s:s}", "orderId", c->order_id, "status", "PENDING",
 			  "totalCents", (json_int_t)c->order->total_cents, "currency",
 			  c->app->catalog.currency);
 	c->body = reply ? json_dumps(reply, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(reply);
 	if (!c->body) {
+		es_event_free(ev);
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
 	}
-	if (c->key) {
-		const char *params[4] = {c->key, c->order->canonical, c->order_id, c->body};
-
-		if (es_db_exec_one(
-			    db,
-			    "INSERT INTO idempotency_keys (key, request_md5, order_id,"
-			    " response_status, response_body) VALUES ($1, md5($2), $3, 202, $4)",
-			    4, params, errstr, errstr_size))
-			return -1;
-	}
+	rc = insert_order(c, db, ev->traceparent, errstr, errstr_size) ||
+	     order_emit(db, NULL, c->app->svc->topics.orders, ev, errstr, errstr_size);
+	es_event_free(ev);
+	if (rc)
+		return -1;
+	c->status = 202;
 	return 0;
 }
 

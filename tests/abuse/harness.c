@@ -632,7 +632,7 @@ int abuse_main(const char *suite, void (*add_tests)(TCase *tc))
 	}
 	port = shop.port[SHOP_ORDER][0];
 	watchdog_start(shop.pid[SHOP_ORDER][0]);
-	printf("abuse: order-service pid %d on 127.0.0.1:%u, schema %s_order, log in %s\n",
+	printf("abuse: order-service pid %d on 127.0.0.1:%u, schema %s_order_service, log in %s\n",
 	       (int)shop.pid[SHOP_ORDER][0], port, shop.run, shop.dir);
 	fflush(stdout);
 

@@ -86,8 +86,12 @@ for t in "${TOPICS[@]}"; do
   kcat -b "$B" -X allow.auto.create.topics=true -L -t "$t" >/dev/null 2>&1
 done
 
+# Each daemon as its service's own role, in schemas of this run.
+# shellcheck source=../infra/shops.sh
+. "$HERE/../infra/shops.sh"
+shop_role_schemas "$RUN" || die "could not make the schemas"
 for s in "${SERVICES[@]}"; do
-  env DATABASE_SCHEMA="${RUN}_${s//-/_}" CONSUMER_GROUP="$RUN.$s" \
+  env DATABASE_URL="$(shop_role_url "$s")" DATABASE_SCHEMA="${RUN}_${s//-/_}" CONSUMER_GROUP="$RUN.$s" \
     TOPIC_ORDERS="$RUN.orders" TOPIC_PAYMENTS="$RUN.payments" \
     TOPIC_INVENTORY="$RUN.inventory" TOPIC_NOTIFICATIONS="$RUN.notifications" \
     TOPIC_SHIPMENTS="$RUN.shipments" SHIPPING_DELAY_MS=200 \

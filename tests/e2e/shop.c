@@ -67,6 +67,38 @@ static int use_tokens(struct shop *shop)
 	return 0;
 }
 
+/* The service's database role, as deploy/postgres/roles.sql names it:
+ * order-service's is order_service. */
+static void role_of(enum shop_service s, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", shop_names[s]);
+	for (char *p = buf; *p; p++) {
+		if (*p == '-')
+			*p = '_';
+	}
+}
+
+/*
+ * Each daemon connects as its service's role to a schema of this run that
+ * the role owns (run_order_service, ...), as in production: the roles.sql
+ * of deploy/postgres makes the schemas, es_test_role_conninfo the URLs.
+ */
+static int use_roles(struct shop *shop)
+{
+	char prefix[64], role[32];
+
+	snprintf(prefix, sizeof(prefix), "%s_", shop->run);
+	if (es_test_service_schemas(shop->database_url, prefix))
+		return -1;
+	for (int s = 0; s < SHOP_NSERVICES; s++) {
+		role_of((enum shop_service)s, role, sizeof(role));
+		shop->role_url[s] = es_test_role_conninfo(shop->database_url, role);
+		if (!shop->role_url[s])
+			return -1;
+	}
+	return 0;
+}
+
 int shop_init(struct shop *shop, const char *bootstrap, const char *database_url)
 {
 	char topic[160];
@@ -81,7 +113,7 @@ int shop_init(struct shop *shop, const char *bootstrap, const char *database_url
 		return -1;
 	}
 	snprintf(shop->maildir, sizeof(shop->maildir), "%s/maildir", shop->dir);
-	if (use_tokens(shop))
+	if (use_tokens(shop) || use_roles(shop))
 		return -1;
 	snprintf(shop->topic_orders, sizeof(shop->topic_orders), "%s.orders", shop->run);
 	snprintf(shop->topic_payments, sizeof(shop->topic_payments), "%s.payments", shop->run);
@@ -139,12 +171,13 @@ static void kafka_user(enum shop_service s)
  * otherwise set by the caller). */
 static void child_env(const struct shop *shop, enum shop_service s)
 {
-	char buf[256];
+	char buf[256], role[32];
 	const char *short_name = shop_names[s];
 
 	shop_export_topics(shop);
-	setenv("DATABASE_URL", shop->database_url, 1);
-	snprintf(buf, sizeof(buf), "%s_%.*s", shop->run, (int)strcspn(short_name, "-"), short_name);
+	setenv("DATABASE_URL", shop->role_url[s], 1);
+	role_of(s, role, sizeof(role));
+	snprintf(buf, sizeof(buf), "%s_%s", shop->run, role);
 	setenv("DATABASE_SCHEMA", buf, 1);
 	setenv("HTTP_PORT", "0", 1);
 	setenv("HTTP_BIND", "127.0.0.1", 1);
@@ -322,6 +355,10 @@ void shop_release(struct shop *shop)
 		unsetenv("AUTH_JWT_KEY_FILE");
 	if (shop->dir[0] && !getenv("ES_KEEP_SHOP"))
 		nftw(shop->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	for (int s = 0; s < SHOP_NSERVICES; s++) {
+		free(shop->role_url[s]);
+		shop->role_url[s] = NULL;
+	}
 }
 
 const char *shop_url(const struct shop *shop, enum shop_service s, char *buf, size_t size)

@@ -4,6 +4,8 @@
  * A shop gets names of its own (topics prefixed with a unique run id, one
  * database schema per service, a maildir in a temporary directory, free
  * HTTP ports), so several shops can share one broker and one database.
+ * Each daemon connects as its service's own role (deploy/postgres/
+ * roles.sql), to a schema of the run that the role owns.
  * The daemons are the real binaries (their paths come from the
  * environment: ORDER_SERVICE_BIN and so on, set by ctest), started with
  * fork/exec and stopped with SIGTERM, or killed with SIGKILL to test
@@ -38,7 +40,8 @@ struct shop {
 	char dir[256]; /* temporary directory: maildir, logs */
 	char maildir[300];
 	const char *bootstrap;
-	const char *database_url;
+	const char *database_url; /* an administrator's: makes the schemas */
+	char *role_url[SHOP_NSERVICES]; /* owned: each service's own role */
 	char topic_orders[96], topic_payments[96], topic_inventory[96], topic_notifications[96];
 	char topic_shipments[96];
 	unsigned short port[SHOP_NSERVICES][SHOP_MAX_INSTANCES];

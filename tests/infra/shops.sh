@@ -7,10 +7,16 @@
 #   shop_event_start RUN BUILD DIR [VAR=VALUE...]
 #       the five daemons of the event-driven shop; their topics, consumer
 #       groups and schemas are prefixed with RUN, so that the run shares
-#       nothing with another; needs KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL
+#       nothing with another; each connects as its service's role, to
+#       schemas that deploy/postgres/roles.sql makes for RUN; needs
+#       KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL (an administrator's, as
+#       tests/infra/postgres writes it)
 #   shop_sync_start RUN BUILD DIR [VAR=VALUE...]
 #       the four daemons of the synchronous twin (lessons/sync-vs-events),
-#       the front door wired to the other three; needs DATABASE_URL
+#       the front door wired to the other three; needs DATABASE_URL, which
+#       they use as it is (the twin is a lesson's foil, with no roles)
+#   shop_role_schemas RUN the schemas RUN_<role> for the services' roles
+#   shop_role_url SERVICE DATABASE_URL as SERVICE's own role
 #   shop_stop NAME        SIGTERM, and wait for it
 #   shop_start NAME       start a stopped daemon again, on its port, with
 #                         its settings and VAR=VALUE... more
@@ -92,13 +98,28 @@ shop_event_start() { # run build dir var=value...
 		"$SHOP_ROOT/deploy/topics.txt" >"$topics"
 	"$build/tools/shopctl/shopctl" create-topics "$topics" >/dev/null ||
 		{ _shop_say "could not create the topics of $run"; return 1; }
+	shop_role_schemas "$run" || return 1
 	for s in "${SHOP_EVENT_SERVICES[@]}"; do
 		_shop_add "$s" "$build/services/$s/$s" "$dir" "${run}_${s//-/_}" \
-			CONSUMER_GROUP="$run.$s" TOPIC_ORDERS="$run.orders" \
+			DATABASE_URL="$(shop_role_url "$s")" CONSUMER_GROUP="$run.$s" TOPIC_ORDERS="$run.orders" \
 			TOPIC_PAYMENTS="$run.payments" TOPIC_INVENTORY="$run.inventory" \
 			TOPIC_NOTIFICATIONS="$run.notifications" TOPIC_DLQ="$run.dlq.$s" "$@" ||
 			return 1
 	done
+}
+
+# The schemas RUN_order_service, ... on DATABASE_URL's database, each owned
+# by its service's role (deploy/postgres/roles.sql with a prefix).
+shop_role_schemas() { # run
+	psql -X -q -v ON_ERROR_STOP=1 -v prefix="${1}_" -d "$DATABASE_URL" \
+		-f "$SHOP_ROOT/deploy/postgres/roles.sql" >/dev/null ||
+		{ _shop_say "could not make the schemas of $1 (deploy/postgres/roles.sql)"; return 1; }
+}
+
+# DATABASE_URL with the user of SERVICE's role (payment-service:
+# payment_service), its password from the URL's passfile.
+shop_role_url() { # service
+	"$SHOP_ROOT/tests/infra/postgres" conninfo "$DATABASE_URL" "user=${1//-/_}"
 }
 
 shop_sync_start() { # run build dir var=value...

@@ -291,8 +291,8 @@ START_TEST(migrations_apply_once_in_name_order_and_are_recorded)
 	write_file(dir, "003_text.txt", "this is not SQL");
 	write_file(dir, "README", "this is not SQL");
 
-	/* The library's three and the directory's two. */
-	ck_assert_int_eq(es_db_migrate(db, dir, errstr, sizeof(errstr)), 5);
+	/* The library's four and the directory's two. */
+	ck_assert_int_eq(es_db_migrate(db, dir, errstr, sizeof(errstr)), 6);
 	ck_assert_int_eq(query_long(db, "SELECT count(*) FROM b WHERE v = 'x!'", 0, NULL), 1);
 	ck_assert(table_exists(db, "es_outbox"));
 	ck_assert(table_exists(db, "es_inbox"));
@@ -301,7 +301,8 @@ START_TEST(migrations_apply_once_in_name_order_and_are_recorded)
 		    "WHERE applied_at IS NOT NULL",
 		    0, NULL, names, sizeof(names));
 	ck_assert_str_eq(names, "000_eventshop_outbox_inbox,001_create.sql,001_eventshop_retention,"
-				"002_copy.sql,002_eventshop_outbox_parking");
+				"002_copy.sql,002_eventshop_outbox_parking,"
+				"003_eventshop_outbox_no_trigger");
 
 	ck_assert_int_eq(es_db_migrate(db, dir, errstr, sizeof(errstr)), 0);
 	ck_assert_int_eq(query_long(db, "SELECT count(*) FROM b", 0, NULL), 1);
@@ -479,14 +480,14 @@ START_TEST(concurrent_migrations_both_succeed_and_apply_each_file_once)
 	ck_assert_msg(t[0].applied >= 0, "thread 0: %s", t[0].errstr);
 	ck_assert_msg(t[1].applied >= 0, "thread 1: %s", t[1].errstr);
 	/* One did everything, the other found nothing left to do. */
-	ck_assert_int_eq(t[0].applied + t[1].applied, 5);
+	ck_assert_int_eq(t[0].applied + t[1].applied, 6);
 	ck_assert_int_eq(t[0].applied * t[1].applied, 0);
 
 	db = connect_schema(schema);
 	query_value(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", 0, NULL, names,
 		    sizeof(names));
 	ck_assert_str_eq(names, "1,2");
-	ck_assert_int_eq(query_long(db, "SELECT count(*) FROM es_migrations", 0, NULL), 5);
+	ck_assert_int_eq(query_long(db, "SELECT count(*) FROM es_migrations", 0, NULL), 6);
 	remove_dir(dir);
 	es_db_free(db);
 	es_db_free(holder);
@@ -495,27 +496,94 @@ END_TEST
 
 static bool notified(void *arg)
 {
-	return es_db_wait_notify(arg, 0) == 1;
+	return es_db_wait_notify(arg, -1, 0) == 1;
 }
 
-START_TEST(outbox_insert_notifies_the_schema_channel)
+START_TEST(a_notify_or_the_wake_descriptor_ends_the_wait)
 {
 	char schema[64], errstr[512], channel[96];
 	struct es_db *db = connect_fresh(schema, sizeof(schema));
 	struct es_db *listener = connect_schema(schema);
+	int pipefd[2];
 
-	ck_assert_int_ge(es_db_migrate(db, NULL, errstr, sizeof(errstr)), 1);
+	ck_assert_int_eq(pipe(pipefd), 0);
 	snprintf(channel, sizeof(channel), "es_outbox_%s", schema);
 	ck_assert_msg(es_db_listen(listener, channel, errstr, sizeof(errstr)) == 0, "%s", errstr);
-	ck_assert_int_eq(es_db_wait_notify(listener, 0), 0);
+	ck_assert_int_eq(es_db_wait_notify(listener, pipefd[0], 0), 0);
 
-	exec_ok(db, "INSERT INTO es_outbox (topic, msg_key, event_id, event_type, payload) "
-		    "VALUES ('orders', 'o-1', 'e-1', 'OrderPlaced', '{}')");
+	/* The outbox's channel, as es_outbox_retry and a standby instance's
+	 * commit hook NOTIFY it. */
+	query_value(db, "SELECT pg_notify('es_outbox_' || current_schema(), '')", 0, NULL, errstr,
+		    sizeof(errstr));
 	ck_assert_msg(es_test_wait_until(notified, listener, 5000), "no notification on %s",
 		      channel);
 	/* Consumed: the next wait sees nothing new. */
-	ck_assert_int_eq(es_db_wait_notify(listener, 0), 0);
+	ck_assert_int_eq(es_db_wait_notify(listener, pipefd[0], 0), 0);
+	/* The other descriptor wakes it too, and stays readable until read. */
+	ck_assert_int_eq(write(pipefd[1], "x", 1), 1);
+	ck_assert_int_eq(es_db_wait_notify(listener, pipefd[0], 5000), 1);
+	ck_assert_int_eq(es_db_wait_notify(listener, pipefd[0], 0), 1);
+	close(pipefd[0]);
+	close(pipefd[1]);
 	es_db_free(listener);
+	es_db_free(db);
+}
+END_TEST
+
+static void count_commit(void *arg, struct es_db *db)
+{
+	ck_assert(!es_db_in_transaction(db));
+	(*(int *)arg)++;
+}
+
+START_TEST(the_commit_hook_runs_once_after_a_commit_that_asked_for_it)
+{
+	char schema[64], errstr[512];
+	struct es_db *db = connect_fresh(schema, sizeof(schema));
+	int calls = 0;
+
+	/* No hook: asking is a no-op. */
+	es_db_after_commit(db);
+	es_db_set_commit_hook(db, count_commit, &calls);
+
+	/* A commit that did not ask: no call. */
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	exec_ok(db, "CREATE TABLE t (v int)");
+	ck_assert_int_eq(es_db_commit(db, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(calls, 0);
+
+	/* Asked, twice: one call, after the COMMIT. */
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	exec_ok(db, "INSERT INTO t VALUES (1)");
+	es_db_after_commit(db);
+	es_db_after_commit(db);
+	ck_assert_int_eq(calls, 0);
+	ck_assert_int_eq(es_db_commit(db, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(calls, 1);
+
+	/* Asked, then rolled back: no call, now or at the next commit. */
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	exec_ok(db, "INSERT INTO t VALUES (2)");
+	es_db_after_commit(db);
+	es_db_rollback(db);
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	exec_ok(db, "INSERT INTO t VALUES (3)");
+	ck_assert_int_eq(es_db_commit(db, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(calls, 1);
+
+	/* Asked in a transaction whose COMMIT turns into a ROLLBACK: no call. */
+	ck_assert_int_eq(es_db_begin(db, errstr, sizeof(errstr)), 0);
+	es_db_after_commit(db);
+	ck_assert_int_lt(es_db_exec(db, "INSERT INTO t VALUES ('not a number')", 0, NULL, errstr,
+				    sizeof(errstr)),
+			 0);
+	ck_assert_int_ne(es_db_commit(db, errstr, sizeof(errstr)), 0);
+	es_db_rollback(db);
+	ck_assert_int_eq(calls, 1);
+
+	/* Outside a transaction the statement has committed: at once. */
+	es_db_after_commit(db);
+	ck_assert_int_eq(calls, 2);
 	es_db_free(db);
 }
 END_TEST
@@ -840,7 +908,8 @@ static Suite *db_suite(void)
 	tcase_add_test(mig, broken_migration_rolls_back_and_names_the_file);
 	tcase_add_test(mig, migration_ending_its_own_transaction_is_refused);
 	tcase_add_test(mig, concurrent_migrations_both_succeed_and_apply_each_file_once);
-	tcase_add_test(mig, outbox_insert_notifies_the_schema_channel);
+	tcase_add_test(mig, a_notify_or_the_wake_descriptor_ends_the_wait);
+	tcase_add_test(mig, the_commit_hook_runs_once_after_a_commit_that_asked_for_it);
 	tcase_set_timeout(mig, 60);
 	suite_add_tcase(s, mig);
 

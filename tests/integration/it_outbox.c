@@ -234,15 +234,26 @@ START_TEST(a_batch_of_rows_goes_in_with_one_statement_in_order)
 }
 END_TEST
 
-START_TEST(notify_wakes_the_relay_long_before_its_poll_interval)
+/* No trigger NOTIFYs any more: a connection without the commit hook
+ * leaves its rows to the poll interval. */
+static bool notify_trigger_gone(struct fixture *f)
+{
+	return count(f->db, "SELECT count(*) AS n FROM pg_trigger t JOIN pg_class c"
+			    " ON c.oid = t.tgrelid WHERE c.relname = 'es_outbox'"
+			    " AND c.relnamespace = current_schema()::regnamespace") == 0;
+}
+
+START_TEST(a_commit_wakes_its_own_relay_long_before_its_poll_interval)
 {
 	struct fixture f;
 	struct es_relay *r;
 
 	setup(&f, 1);
-	/* A poll interval far beyond the deadline below: only the NOTIFY
-	 * sent by the insert trigger can make the relay publish in time. */
+	ck_assert(notify_trigger_gone(&f));
+	/* A poll interval far beyond the deadline below: only the commit
+	 * hook, in this process, can make the relay publish in time. */
 	r = relay(&f, 600000, NULL);
+	es_db_set_commit_hook(f.db, es_relay_commit_hook, r);
 	ck_assert(es_test_wait_until(relay_active, r, 20000));
 	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){r, 0}, 20000));
 	put_events(&f, 1, NULL);
@@ -251,6 +262,37 @@ START_TEST(notify_wakes_the_relay_long_before_its_poll_interval)
 	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){r, 3}, 20000));
 	ck_assert_int_eq(unpublished(f.db), 0);
 	es_relay_free(r);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(a_standby_instance_wakes_the_active_relay_with_notify)
+{
+	struct fixture f;
+	struct es_relay *active, *standby;
+
+	setup(&f, 1);
+	active = relay(&f, 600000, NULL);
+	ck_assert(es_test_wait_until(relay_active, active, 20000));
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){active, 0}, 20000));
+	/* A second instance: its relay stands by, so its commits NOTIFY the
+	 * active one, whose poll interval is far beyond the deadline. */
+	standby = relay(&f, 600000, NULL);
+	es_db_set_commit_hook(f.db, es_relay_commit_hook, standby);
+	put_events(&f, 2, NULL);
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){active, 2}, 20000));
+	ck_assert(!es_relay_active(standby));
+	/* A rolled-back transaction wakes nobody and leaves nothing. */
+	{
+		char err[256];
+
+		ck_assert_int_eq(es_db_begin(f.db, err, sizeof(err)), 0);
+		es_db_after_commit(f.db);
+		es_db_rollback(f.db);
+	}
+	ck_assert_int_eq(unpublished(f.db), 0);
+	es_relay_free(standby);
+	es_relay_free(active);
 	teardown(&f);
 }
 END_TEST
@@ -415,7 +457,8 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, relay_publishes_in_order_and_marks_rows);
 	tcase_add_test(tc, a_batch_of_rows_goes_in_with_one_statement_in_order);
-	tcase_add_test(tc, notify_wakes_the_relay_long_before_its_poll_interval);
+	tcase_add_test(tc, a_commit_wakes_its_own_relay_long_before_its_poll_interval);
+	tcase_add_test(tc, a_standby_instance_wakes_the_active_relay_with_notify);
 	tcase_add_test(tc, one_relay_is_active_and_a_standby_takes_over);
 #ifdef ES_FAULT_POINTS
 	tcase_add_test(tc, relay_killed_between_publish_and_mark_republishes_and_inbox_dedupes);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,11 +98,11 @@ static int append_option(char **out, size_t *len, size_t *cap, const char *key, 
 
 /*
  * Rewrites url (a URI or a keyword/value string) as a keyword/value string
- * for database dbname, keeping every other setting: host, port, user,
- * password, sslmode... Returns a new string (caller frees) or NULL.
+ * with key set to value, keeping every other setting: host, port, user,
+ * passfile, sslmode... Returns a new string (caller frees) or NULL.
  */
-static char *conninfo_for_database(const char *url, const char *dbname, char *errstr,
-				   size_t errstr_size)
+static char *conninfo_with(const char *url, const char *key, const char *value, char *errstr,
+			   size_t errstr_size)
 {
 	PQconninfoOption *opts, *o;
 	char *parse_err = NULL;
@@ -116,12 +117,12 @@ static char *conninfo_for_database(const char *url, const char *dbname, char *er
 		return NULL;
 	}
 	for (o = opts; o->keyword; o++) {
-		if (!o->val || !strcmp(o->keyword, "dbname"))
+		if (!o->val || !strcmp(o->keyword, key))
 			continue;
 		if (append_option(&out, &len, &cap, o->keyword, o->val))
 			goto oom;
 	}
-	if (append_option(&out, &len, &cap, "dbname", dbname))
+	if (append_option(&out, &len, &cap, key, value))
 		goto oom;
 	PQconninfoFree(opts);
 	return out;
@@ -130,6 +131,45 @@ oom:
 	free(out);
 	snprintf(errstr, errstr_size, "out of memory");
 	return NULL;
+}
+
+char *es_test_role_conninfo(const char *admin_url, const char *role)
+{
+	char errstr[256];
+	char *out = conninfo_with(admin_url, "user", role, errstr, sizeof(errstr));
+
+	if (!out)
+		fprintf(stderr, "the conninfo of role %s: %s\n", role, errstr);
+	return out;
+}
+
+int es_test_service_schemas(const char *admin_url, const char *prefix)
+{
+	char var[128];
+	int status;
+	pid_t pid;
+
+	snprintf(var, sizeof(var), "prefix=%s", prefix);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return -1;
+	}
+	if (pid == 0) {
+		execlp("psql", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", var, "-d",
+		       admin_url, "-f", ES_ROLES_SQL, (char *)NULL);
+		perror("psql");
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0) {
+		perror("waitpid");
+		return -1;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "psql -f %s (prefix %s) failed\n", ES_ROLES_SQL, prefix);
+		return -1;
+	}
+	return 0;
 }
 
 /* Runs one statement on the server of DATABASE_URL (the database it names). */
@@ -168,7 +208,7 @@ int es_test_db_create(struct es_test_db *tdb, char *errstr, size_t errstr_size)
 		return -1;
 	}
 	tdb->admin_url = strdup(url);
-	tdb->conninfo = conninfo_for_database(url, tdb->name, errstr, errstr_size);
+	tdb->conninfo = conninfo_with(url, "dbname", tdb->name, errstr, errstr_size);
 	if (!tdb->admin_url || !tdb->conninfo) {
 		if (!tdb->admin_url)
 			snprintf(errstr, errstr_size, "out of memory");

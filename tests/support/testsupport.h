@@ -50,6 +50,23 @@ int es_test_db_create(struct es_test_db *tdb, char *errstr, size_t errstr_size);
 void es_test_db_drop(struct es_test_db *tdb);
 
 /*
+ * The services' database roles (deploy/postgres/roles.sql), which
+ * tests/infra/postgres creates with their passwords in the passfile that
+ * admin_url names.
+ *
+ * es_test_service_schemas runs roles.sql on admin_url (a superuser's) with
+ * a schema prefix: schemas prefix + role (prefix "e2e_42_" gives
+ * e2e_42_order_service), each owned by its role. Returns 0, or -1 with
+ * a message printed.
+ *
+ * es_test_role_conninfo returns admin_url with user=role (a new string,
+ * the caller frees), or NULL with a message printed: the service's
+ * connection, its password read by libpq from the URL's passfile.
+ */
+int es_test_service_schemas(const char *admin_url, const char *prefix);
+char *es_test_role_conninfo(const char *admin_url, const char *role);
+
+/*
  * Writes prefix + pid + 32 random bits into buf, e.g. "es_it_4242_9f3a01c2"
  * ("_" is added after the prefix unless it ends with one). Lowercase, so
  * the result is a valid unquoted SQL identifier when prefix is. Returns 0,

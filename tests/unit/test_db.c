@@ -246,6 +246,31 @@ START_TEST(connect_rejects_malformed_conninfo_at_once)
 }
 END_TEST
 
+/* libpq quotes what it could not read of a conninfo: a password must not
+ * come through into the error (which the daemon logs). */
+START_TEST(malformed_conninfo_error_does_not_quote_the_password)
+{
+	static const char *const bad[] = {
+		"postgresql://shop:s3cr%zzet-pw@127.0.0.1/shop",
+		"postgresql://shop@127.0.0.1/shop?password=s3cr%zzet-pw",
+		"postgresql://shop@127.0.0.1/shop?password=s3cr%zzet pw",
+	};
+	char errstr[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errstr[0] = '\0';
+		ck_assert_ptr_null(es_db_connect(bad[i], "orders", 0, errstr, sizeof(errstr)));
+		ck_assert_msg(strstr(errstr, "invalid PostgreSQL connection string"), "errstr: %s",
+			      errstr);
+		ck_assert_msg(!strstr(errstr, "zzet"), "the password in: %s", errstr);
+	}
+	/* The name of the option at fault stays. */
+	ck_assert_ptr_null(es_db_connect("postgresql://shop@127.0.0.1/shop?nosuchoption=1",
+					 "orders", 0, errstr, sizeof(errstr)));
+	ck_assert_msg(strstr(errstr, "\"nosuchoption\""), "errstr: %s", errstr);
+}
+END_TEST
+
 START_TEST(connect_rejects_missing_or_overlong_schema)
 {
 	/* 54 bytes: one more than fits in the outbox channel name. */
@@ -282,6 +307,7 @@ static Suite *db_suite(void)
 	tcase_add_test(connect, closed_port_fails_within_timeout_without_leaking_password);
 	tcase_add_test(connect, connect_with_zero_timeout_makes_one_attempt);
 	tcase_add_test(connect, connect_rejects_malformed_conninfo_at_once);
+	tcase_add_test(connect, malformed_conninfo_error_does_not_quote_the_password);
 	tcase_add_test(connect, connect_rejects_missing_or_overlong_schema);
 	/* Valgrind slows the retry loop's bookkeeping, not its deadline. */
 	tcase_set_timeout(connect, 30);

@@ -105,10 +105,28 @@ int es_db_backend_pid(const struct es_db *db);
  */
 int es_db_listen(struct es_db *db, const char *channel, char *errstr, size_t errstr_size);
 
-/* Waits up to timeout_ms for a NOTIFY on a channel db listens on, and
- * consumes every notification that arrived. Returns 1 when there was one,
- * 0 when none came, -1 when the connection is broken. */
-int es_db_wait_notify(struct es_db *db, int timeout_ms);
+/* Waits up to timeout_ms for a NOTIFY on a channel db listens on, or for
+ * wake_fd (another descriptor, -1 for none) to become readable, and
+ * consumes every notification that arrived (reading wake_fd is the
+ * caller's). Returns 1 when either came, 0 when neither did, -1 when the
+ * connection is broken. */
+int es_db_wait_notify(struct es_db *db, int wake_fd, int timeout_ms);
+
+/*
+ * A commit hook: what runs on this connection's thread after the COMMIT of
+ * a transaction that asked for it, e.g. waking the outbox relay after
+ * outbox rows committed (es/outbox.h). The owner sets it once; fn gets arg
+ * and the connection, on which it may run statements of its own (no
+ * transaction is open then). NULL fn: no hook.
+ */
+typedef void es_db_commit_fn(void *arg, struct es_db *db);
+void es_db_set_commit_hook(struct es_db *db, es_db_commit_fn *fn, void *arg);
+
+/* Asks for the commit hook to run once when the open transaction commits;
+ * a rollback (or a lost connection) cancels the request. Outside a
+ * transaction the statement before has committed already: the hook runs
+ * now. Without a hook, nothing happens. */
+void es_db_after_commit(struct es_db *db);
 
 /* BEGIN is sent with the first statement that follows; a transaction with
  * no statement at all costs nothing and commits as a no-op. */

@@ -20,6 +20,10 @@ struct es_dbpool;
  * between requests. Returns NULL when out of memory. */
 struct es_dbpool *es_dbpool_new(const char *conninfo, const char *schema, size_t max_idle);
 
+/* Gives every connection the pool makes from now on this commit hook
+ * (es_db_set_commit_hook). Call before the first es_dbpool_get. */
+void es_dbpool_set_commit_hook(struct es_dbpool *pool, es_db_commit_fn *fn, void *arg);
+
 /* Closes every idle connection and frees the pool. Every borrowed
  * connection must have been given back. NULL is a no-op. */
 void es_dbpool_free(struct es_dbpool *pool);

@@ -14,8 +14,13 @@
  *
  * One active relay per service: it holds a PostgreSQL advisory lock on its
  * own connection; other instances stand by and take over when that
- * connection dies. The relay sleeps on LISTEN es_outbox_<schema> (an insert
- * trigger NOTIFYs), with polling as the fallback.
+ * connection dies. The relay sleeps until a commit of its own process that
+ * wrote outbox rows wakes it (es_relay_commit_hook), or a NOTIFY on
+ * es_outbox_<schema> does (sent by the hook of an instance whose relay
+ * stands by, and by es_outbox_retry), with polling as the fallback. No
+ * trigger NOTIFYs: in a database shared by several services every NOTIFY
+ * costs every listening relay a transaction, and a NOTIFY in a commit
+ * serializes it with every other notifying commit.
  */
 #ifndef ES_OUTBOX_H
 #define ES_OUTBOX_H
@@ -106,6 +111,15 @@ long es_relay_backlog(const struct es_relay *r);
 
 /* true while this instance holds the relay lock. */
 bool es_relay_active(const struct es_relay *r);
+
+/*
+ * The commit hook (es_db_set_commit_hook, with the relay as its argument)
+ * of every connection on which the daemon writes outbox rows. After such
+ * rows commit, it wakes the relay: in-process when this instance relays,
+ * otherwise with NOTIFY es_outbox_<schema> for the instance that does.
+ * A connection without it leaves its rows to the relay's poll interval.
+ */
+void es_relay_commit_hook(void *relay, struct es_db *db);
 
 /*
  * A row the relay can never publish (too large, an invalid topic: at once;
