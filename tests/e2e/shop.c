@@ -167,18 +167,25 @@ static void kafka_user(enum shop_service s)
 	setenv("KAFKA_SASL_PASSWORD", password, 1);
 }
 
+const char *shop_schema(const struct shop *shop, enum shop_service s, char *buf, size_t size)
+{
+	char role[32];
+
+	role_of(s, role, sizeof(role));
+	snprintf(buf, size, "%s_%s", shop->run, role);
+	return buf;
+}
+
 /* The child's environment on top of ours (execve would lose KAFKA_* etc.
  * otherwise set by the caller). */
 static void child_env(const struct shop *shop, enum shop_service s)
 {
-	char buf[256], role[32];
+	char buf[256];
 	const char *short_name = shop_names[s];
 
 	shop_export_topics(shop);
 	setenv("DATABASE_URL", shop->role_url[s], 1);
-	role_of(s, role, sizeof(role));
-	snprintf(buf, sizeof(buf), "%s_%s", shop->run, role);
-	setenv("DATABASE_SCHEMA", buf, 1);
+	setenv("DATABASE_SCHEMA", shop_schema(shop, s, buf, sizeof(buf)), 1);
 	setenv("HTTP_PORT", "0", 1);
 	setenv("HTTP_BIND", "127.0.0.1", 1);
 	/* Shipments move on quickly, so that the invariants can wait for

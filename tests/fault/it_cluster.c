@@ -139,16 +139,15 @@ static int missing_published(const struct shop *shop, struct topic_events *ev, l
 	for (int i = 0; i < 5; i++)
 		qsort(ev[i].ev, ev[i].n, sizeof(*ev[i].ev), by_id);
 	for (int s = 0; s < SHOP_NSERVICES; s++) {
-		char sql[300];
+		char sql[300], schema[128];
 		PGresult *res;
 
 		if (s == SHOP_ANALYTICS)
 			continue; /* produces nothing */
-		/* The schema shop.c gives the service: <run>_<name up to '-'>. */
 		snprintf(sql, sizeof(sql),
-			 "SELECT event_id, topic FROM \"%s_%.*s\".es_outbox"
+			 "SELECT event_id, topic FROM \"%s\".es_outbox"
 			 " WHERE published_at IS NOT NULL",
-			 shop->run, (int)strcspn(shop_names[s], "-"), shop_names[s]);
+			 shop_schema(shop, (enum shop_service)s, schema, sizeof(schema)));
 		res = PQexec(db, sql);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			fprintf(stderr, "cluster: %s: %s", shop_names[s], PQerrorMessage(db));
