@@ -229,6 +229,8 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 	 * ES_CONSUMER_SESSION_TIMEOUT_MS), and so is the prefetch (see
 	 * ES_CONSUMER_PREFETCH_KBYTES). */
 	if (rd_kafka_conf_set(conf, "group.id", cfg->group_id, why, sizeof(why)) ||
+	    (cfg->instance_id &&
+	     rd_kafka_conf_set(conf, "group.instance.id", cfg->instance_id, why, sizeof(why))) ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", why, sizeof(why)) ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "true", why, sizeof(why)) ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", why, sizeof(why)) ||
@@ -266,6 +268,10 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 		snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(err));
 		goto fail;
 	}
+	if (cfg->instance_id)
+		es_info("group %s: joining as static member %s", c->group_id, cfg->instance_id);
+	else
+		es_info("group %s: joining as a dynamic member", c->group_id);
 	return c;
 fail:
 	if (conf)

@@ -83,6 +83,37 @@ rd_kafka_conf_t *es_kafka_conf_new(const char *bootstrap, const char *client_id,
 	return conf;
 }
 
+void es_kafka_replication(int brokers, int replicas, int min_insync, int *out_replicas,
+			  int *out_min_insync)
+{
+	int rf = replicas < 1 ? 1 : replicas;
+	int isr = min_insync < 1 ? 1 : min_insync;
+
+	if (brokers >= 1 && rf > brokers)
+		rf = brokers;
+	if (isr > rf - 1)
+		isr = rf > 1 ? rf - 1 : 1;
+	*out_replicas = rf;
+	*out_min_insync = isr;
+}
+
+int es_kafka_broker_count(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t errstr_size)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err;
+	int n;
+
+	/* all_topics=0 and no topic: only the brokers, nothing auto-created. */
+	err = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+	if (err) {
+		snprintf(errstr, errstr_size, "cluster metadata: %s", rd_kafka_err2str(err));
+		return -1;
+	}
+	n = md->broker_cnt;
+	rd_kafka_metadata_destroy(md);
+	return n;
+}
+
 /* ----------------------------------------------------------------- producer */
 
 struct es_producer {

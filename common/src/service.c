@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "es/config.h"
 #include "es/daemon.h"
@@ -103,6 +104,17 @@ static int read_config(struct es_service *svc, const struct es_service_spec *spe
 			   &request_timeout, errstr, errstr_size))
 		return -1;
 	http->port = (unsigned short)port;
+	{
+		char host[256] = "";
+
+		if (gethostname(host, sizeof(host)))
+			host[0] = '\0';
+		host[sizeof(host) - 1] = '\0';
+		if (es_service_instance_id(es_config_str("INSTANCE_ID", NULL), spec->name, host,
+					   http->port, svc->instance_id, sizeof(svc->instance_id),
+					   errstr, errstr_size))
+			return -1;
+	}
 	http->threads = (unsigned int)threads;
 	http->client_connection_limit = (unsigned int)client_limit;
 	http->request_timeout = (unsigned int)request_timeout;
@@ -288,6 +300,52 @@ static enum es_handler_result faulty_batch(void *arg, struct es_batch_item *item
 	return r;
 }
 
+static bool id_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
+int es_service_instance_id(const char *env, const char *service, const char *host,
+			   unsigned short port, char *out, size_t size, char *errstr,
+			   size_t errstr_size)
+{
+	size_t len;
+
+	out[0] = '\0';
+	if (env && !strcmp(env, "none"))
+		return 0;
+	if (env) {
+		len = strlen(env);
+		for (size_t i = 0; i < len; i++) {
+			if (!id_char(env[i])) {
+				snprintf(errstr, errstr_size,
+					 "INSTANCE_ID: \"%.64s\" has a character other than "
+					 "letters, digits, '.', '_' and '-'",
+					 env);
+				return -1;
+			}
+		}
+		if (len == 0 || len > 249 || len >= size) {
+			snprintf(errstr, errstr_size, "INSTANCE_ID: 1 to 249 characters, not %zu",
+				 len);
+			return -1;
+		}
+		snprintf(out, size, "%s", env);
+		return 0;
+	}
+	if (port == 0)
+		return 0;
+	snprintf(out, size, "%s.%.128s.%u", service, host && *host ? host : "localhost",
+		 (unsigned)port);
+	/* A hostname may hold what an id may not. */
+	for (char *p = out; *p; p++) {
+		if (!id_char(*p))
+			*p = '-';
+	}
+	return 0;
+}
+
 int es_service_consume(struct es_service *svc, const char *const *topics,
 		       const struct es_handlers *handlers, void *app, es_service_tick_fn tick,
 		       void *tick_arg, char *errstr, size_t errstr_size)
@@ -300,6 +358,7 @@ int es_service_consume(struct es_service *svc, const char *const *topics,
 	struct es_consumer_config cc = {
 		.bootstrap = svc->bootstrap,
 		.group_id = svc->group,
+		.instance_id = svc->instance_id[0] ? svc->instance_id : NULL,
 		.client_id = svc->name,
 		.topics = topics,
 		.service = svc->name,

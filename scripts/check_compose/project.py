@@ -119,15 +119,17 @@ class Project:
 
     def topics(self):
         """deploy/topics.txt as {topic: partitions}, read as shopctl create-topics does:
-        one "name partitions" per line, `#` starts a comment, blank lines skipped."""
+        one "name partitions [replicas min.insync]" per line, `#` starts a comment,
+        blank lines skipped."""
         topics = {}
         for lineno, line in enumerate(self.read(TOPICS_FILE).splitlines(), 1):
             fields = line.split("#", 1)[0].split()
             if not fields:
                 continue
             where = f"{TOPICS_FILE}:{lineno}"
-            if len(fields) != 2 or not fields[1].isdigit():
-                raise DataError(f'{where}: want "name partitions", got {line.strip()!r}')
+            if len(fields) not in (2, 4) or not all(f.isdigit() for f in fields[1:]):
+                raise DataError(f'{where}: want "name partitions [replicas min.insync]", '
+                                f'got {line.strip()!r}')
             if not 1 <= int(fields[1]) <= MAX_PARTITIONS:
                 raise DataError(f"{where}: {fields[1]} partitions, want 1 to {MAX_PARTITIONS}")
             topics[fields[0]] = int(fields[1])

@@ -145,18 +145,47 @@ void shop_export_topics(const struct shop *shop)
 	setenv("TOPIC_SHIPMENTS", shop->topic_shipments, 1);
 }
 
+/* A broker with users (tests/infra/kafka --sasl --user NAME): with
+ * SHOP_KAFKA_USERS set to its users' directory, each daemon logs in as the
+ * user named after its service, with that user's password. */
+static void kafka_user(enum shop_service s)
+{
+	const char *dir = getenv("SHOP_KAFKA_USERS");
+	char path[400], password[128] = "";
+	FILE *f;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, shop_names[s]);
+	f = fopen(path, "r");
+	if (!f || !fgets(password, sizeof(password), f))
+		password[0] = '\0';
+	if (f)
+		fclose(f);
+	password[strcspn(password, "\n")] = '\0';
+	setenv("KAFKA_SASL_USERNAME", shop_names[s], 1);
+	setenv("KAFKA_SASL_PASSWORD", password, 1);
+}
+
+const char *shop_schema(const struct shop *shop, enum shop_service s, char *buf, size_t size)
+{
+	char role[32];
+
+	role_of(s, role, sizeof(role));
+	snprintf(buf, size, "%s_%s", shop->run, role);
+	return buf;
+}
+
 /* The child's environment on top of ours (execve would lose KAFKA_* etc.
  * otherwise set by the caller). */
 static void child_env(const struct shop *shop, enum shop_service s)
 {
-	char buf[256], role[32];
+	char buf[256];
 	const char *short_name = shop_names[s];
 
 	shop_export_topics(shop);
 	setenv("DATABASE_URL", shop->role_url[s], 1);
-	role_of(s, role, sizeof(role));
-	snprintf(buf, sizeof(buf), "%s_%s", shop->run, role);
-	setenv("DATABASE_SCHEMA", buf, 1);
+	setenv("DATABASE_SCHEMA", shop_schema(shop, s, buf, sizeof(buf)), 1);
 	setenv("HTTP_PORT", "0", 1);
 	setenv("HTTP_BIND", "127.0.0.1", 1);
 	/* Shipments move on quickly, so that the invariants can wait for
@@ -173,6 +202,7 @@ static void child_env(const struct shop *shop, enum shop_service s)
 	}
 	if (!getenv("LOG_LEVEL"))
 		setenv("LOG_LEVEL", "info", 1);
+	kafka_user(s);
 }
 
 static void log_path(const struct shop *shop, enum shop_service s, int i, char *buf, size_t size)

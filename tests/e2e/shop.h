@@ -75,6 +75,9 @@ int shop_signal(struct shop *shop, enum shop_service s, int i, int sig);
  * ES_KEEP_SHOP is set. */
 void shop_release(struct shop *shop);
 
+/* The schema of a service in this shop ("<run>_order_service"), in buf. */
+const char *shop_schema(const struct shop *shop, enum shop_service s, char *buf, size_t size);
+
 /* The base URL of instance 0 of a service, e.g. "http://127.0.0.1:40123". */
 const char *shop_url(const struct shop *shop, enum shop_service s, char *buf, size_t size);
 

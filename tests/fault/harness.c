@@ -183,7 +183,7 @@ static void *client_run(void *arg)
 	struct load *l = c->l;
 	unsigned seed = (unsigned)(l->start_ms * 7919 + c->t);
 
-	for (int k = 0; k < l->per_thread; k++) {
+	for (int k = 0; k < l->per_thread && !atomic_load(&l->stop); k++) {
 		long long due = l->start_ms + (long long)k * l->period_ms;
 		char body[512], key[96], id[37];
 		long status;
@@ -647,4 +647,240 @@ int fault_main(const char *suite, const struct fault_case *cases, size_t n)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;
+}
+
+void chaos_stop(struct chaos *c, pthread_t thread)
+{
+	atomic_store(&c->stop, true);
+	pthread_join(thread, NULL);
+	for (int i = 0; i < c->nrestarters; i++)
+		pthread_join(c->restarter[i], NULL);
+	pthread_mutex_destroy(&c->lock);
+}
+
+/* ------------------------------------------- infrastructure of a case's own */
+
+int infra(const char *what, const char *cmd, const char *dir)
+{
+	char line[1024];
+	long long t0 = shop_now_ms();
+	int rc;
+
+	snprintf(line, sizeof(line), "'%s/%s' %s --dir '%s' >>'%s.log' 2>&1", ES_INFRA_SCRIPTS,
+		 what, cmd, dir, dir);
+	rc = system(line);
+	rc = rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+	fprintf(stderr, "%s %s: exit %d in %.1f s\n", what, cmd, rc, secs_since(t0));
+	if (rc) {
+		snprintf(line, sizeof(line), "tail -n 30 '%s.log' >&2", dir);
+		if (system(line) == -1)
+			perror("system");
+	}
+	return rc;
+}
+
+char *infra_env(const char *dir, const char *what, const char *var)
+{
+	char path[400], line[1024];
+	size_t len = strlen(var);
+	char *value = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s.env", dir, what);
+	f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	while (!value && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, var, len) && line[len] == '=') {
+			line[strcspn(line, "\n")] = '\0';
+			value = strdup(line + len + 1);
+		}
+	}
+	fclose(f);
+	return value;
+}
+
+char *own_infra_start(struct own_infra *o, const char *what, const char *args, const char *var)
+{
+	char cmd[256];
+
+	o->what = what;
+	snprintf(o->dir, sizeof(o->dir), "/tmp/es-fault-%s-XXXXXX", what);
+	if (!mkdtemp(o->dir)) {
+		perror("mkdtemp");
+		return NULL;
+	}
+	o->started = true;
+	snprintf(cmd, sizeof(cmd), "start %s", args);
+	if (infra(what, cmd, o->dir))
+		return NULL;
+	return infra_env(o->dir, what, var);
+}
+
+void own_infra_release(struct own_infra *o, bool failed)
+{
+	char log[100];
+
+	if (!o->started)
+		return;
+	infra(o->what, "stop --clean", o->dir);
+	snprintf(log, sizeof(log), "%s.log", o->dir);
+	if (failed)
+		fprintf(stderr, "%s's log: %s\n", o->what, log);
+	else
+		unlink(log);
+}
+
+/* ------------------------------------------- stalls, measured on the topics */
+
+long long epoch_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int topic_events_read(const char *servers, const char *topic, struct topic_events *out)
+{
+	struct es_test_batch *b = es_test_kafka_read_all(servers, topic, 60000, &out->complete);
+
+	out->n = 0;
+	out->ev = calloc((size_t)b->n + 1, sizeof(*out->ev));
+	if (!out->ev) {
+		es_test_kafka_batch_free(b);
+		return -1;
+	}
+	for (int i = 0; i < b->n; i++) {
+		const rd_kafka_message_t *m = b->msg[i];
+		struct topic_event *e = &out->ev[out->n];
+		rd_kafka_timestamp_type_t tstype;
+
+		if (!es_test_kafka_header(m, "ce_id", e->id, sizeof(e->id)) ||
+		    !es_test_kafka_header(m, "ce_type", e->type, sizeof(e->type)))
+			continue; /* not an event of the shop's */
+		snprintf(e->key, sizeof(e->key), "%.*s", m->key_len < 40 ? (int)m->key_len : 39,
+			 m->key ? (const char *)m->key : "");
+		e->ts = rd_kafka_message_timestamp(m, &tstype);
+		e->partition = m->partition;
+		out->n++;
+	}
+	es_test_kafka_batch_free(b);
+	return 0;
+}
+
+void topic_events_free(struct topic_events *t)
+{
+	free(t->ev);
+	t->ev = NULL;
+	t->n = 0;
+}
+
+static int by_ts(const void *a, const void *b)
+{
+	const struct topic_event *x = a, *y = b;
+
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+static int by_key_ts(const void *a, const void *b)
+{
+	const struct topic_event *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : by_ts(a, b);
+}
+
+long long longest_silence(struct topic_events *t, int partitions, long long from_ms,
+			  long long to_ms, int *partition)
+{
+	long long worst = 0;
+
+	qsort(t->ev, t->n, sizeof(*t->ev), by_ts);
+	for (int p = 0; p < partitions; p++) {
+		long long prev = -1;
+
+		for (size_t i = 0; i < t->n; i++) {
+			long long gap;
+
+			if (t->ev[i].partition != p)
+				continue;
+			if (t->ev[i].ts > to_ms)
+				break;
+			if (prev >= 0 && t->ev[i].ts > from_ms) {
+				gap = t->ev[i].ts - (prev > from_ms ? prev : from_ms);
+				if (gap > worst) {
+					worst = gap;
+					if (partition)
+						*partition = p;
+				}
+			}
+			prev = t->ev[i].ts;
+		}
+	}
+	return worst;
+}
+
+/* The first event of `key` on t (sorted by key, then time) with a type in
+ * types (NULL: any), at or after `after`; NULL when there is none. */
+static const struct topic_event *first_of(const struct topic_events *t, const char *key,
+					  const char *const *types, long long after)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(t->ev[mid].key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < t->n && !strcmp(t->ev[i].key, key); i++) {
+		bool match = !types;
+
+		for (int k = 0; types && types[k] && !match; k++)
+			match = !strcmp(t->ev[i].type, types[k]);
+		if (match && t->ev[i].ts >= after)
+			return &t->ev[i];
+	}
+	return NULL;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+struct reactions reactions_of(struct topic_events *orders, struct topic_events *reactions,
+			      const char *const *types, long long from_ms, long long to_ms)
+{
+	struct reactions r = {0};
+	long long *all = calloc(orders->n + 1, sizeof(*all));
+	size_t n = 0;
+
+	qsort(reactions->ev, reactions->n, sizeof(*reactions->ev), by_key_ts);
+	for (size_t i = 0; all && i < orders->n; i++) {
+		const struct topic_event *placed = &orders->ev[i], *next;
+
+		if (strcmp(placed->type, "OrderPlaced") || placed->ts < from_ms ||
+		    placed->ts >= to_ms)
+			continue;
+		next = first_of(reactions, placed->key, types, placed->ts);
+		if (!next) {
+			r.missing++;
+			continue;
+		}
+		all[n++] = next->ts - placed->ts;
+	}
+	if (n) {
+		qsort(all, n, sizeof(*all), cmp_ll);
+		r.median_ms = all[n / 2];
+		r.max_ms = all[n - 1];
+	}
+	r.n = (int)n;
+	free(all);
+	return r;
 }

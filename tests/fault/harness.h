@@ -52,6 +52,7 @@ struct load {
 	long long start_ms;
 	atomic_int attempted, ok, ok_after_retry, not_accepted, refused, posts;
 	atomic_int running;
+	atomic_bool stop; /* set: the clients place no further order */
 };
 
 struct client;
@@ -114,6 +115,80 @@ struct chaos {
  * until stop; the caller then joins c->restarter[0..nrestarters).
  */
 void *chaos_run(void *arg);
+
+/* Stops the chaos running on `thread`, joins it and its restarters, and
+ * destroys c->lock. */
+void chaos_stop(struct chaos *c, pthread_t thread);
+
+/* ------------------------------------------- infrastructure of a case's own */
+
+/* Runs tests/infra/<what> <cmd> --dir dir (cmd may hold options), its
+ * output appended to dir.log (its tail printed when it fails). Returns its
+ * exit status. */
+int infra(const char *what, const char *cmd, const char *dir);
+
+/* The value of var in dir/<what>.env (caller frees), or NULL. */
+char *infra_env(const char *dir, const char *what, const char *var);
+
+/* A Kafka or PostgreSQL of a case's own, in a new temporary directory. */
+struct own_infra {
+	const char *what; /* "postgres" or "kafka" */
+	char dir[64];
+	bool started;
+};
+
+/* Starts it ("start args"): the value of var in its env file (caller frees),
+ * or NULL. */
+char *own_infra_start(struct own_infra *o, const char *what, const char *args, const char *var);
+/* Stops it and removes its directory; keeps its log when the case failed. */
+void own_infra_release(struct own_infra *o, bool failed);
+
+/* ------------------------------------------- stalls, measured on the topics */
+
+/* Milliseconds since the epoch, the clock of Kafka's timestamps. */
+long long epoch_ms(void);
+
+/* A topic's events as read back after a run, with the broker's timestamp
+ * of each (the producer's CreateTime, or when the broker appended it if the
+ * topic says LogAppendTime). */
+struct topic_event {
+	char key[40], type[40], id[40];
+	long long ts; /* ms since the epoch */
+	int partition;
+};
+
+struct topic_events {
+	struct topic_event *ev;
+	size_t n;
+	bool complete; /* everything up to the high watermarks was read */
+};
+
+/* Reads all of topic (es_test_kafka_read_all, 60 s at most). Returns 0 or
+ * -1; out is freed with topic_events_free. */
+int topic_events_read(const char *servers, const char *topic, struct topic_events *out);
+void topic_events_free(struct topic_events *t);
+
+/*
+ * The longest time one of the topic's first `partitions` partitions took
+ * no event, counted from from_ms (or the event before, if later) to each
+ * event appended in (from_ms, to_ms]: under a steady load, how long writes
+ * to a partition stood still. *partition names it. Sorts t by time.
+ */
+long long longest_silence(struct topic_events *t, int partitions, long long from_ms,
+			  long long to_ms, int *partition);
+
+/* How long the shop took to react to orders: for each OrderPlaced on
+ * `orders` stamped in [from_ms, to_ms), the time until the first event of
+ * the same order on `reactions` with one of `types` (NULL-terminated; NULL
+ * for any). */
+struct reactions {
+	int n, missing; /* orders measured; orders with no reaction */
+	long long median_ms, max_ms;
+};
+
+/* Sorts reactions by order and time. */
+struct reactions reactions_of(struct topic_events *orders, struct topic_events *reactions,
+			      const char *const *types, long long from_ms, long long to_ms);
 
 /* One Check tcase per case, so that CK_RUN_CASE=<name> runs one of them. */
 struct fault_case {

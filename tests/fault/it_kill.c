@@ -49,11 +49,7 @@ START_TEST(kill_9_random_daemons_during_load)
 	clients = load_start(&l);
 	pthread_create(&chaos_thread, NULL, chaos_run, &c);
 	load_join(&l, clients);
-	atomic_store(&c.stop, true);
-	pthread_join(chaos_thread, NULL);
-	for (int i = 0; i < c.nrestarters; i++)
-		pthread_join(c.restarter[i], NULL);
-	pthread_mutex_destroy(&c.lock);
+	chaos_stop(&c, chaos_thread);
 	load_print("kill_9", &l);
 	for (int s = 0; s < SHOP_NSERVICES; s++)
 		kills += c.kills[s];

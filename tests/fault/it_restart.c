@@ -17,84 +17,6 @@
 
 /* --------------------- 4. PostgreSQL and Kafka restart under the load */
 
-/* Runs tests/infra/<what> <cmd> --dir dir, its output appended to
- * dir.log. Returns its exit status. */
-static int infra(const char *what, const char *cmd, const char *dir)
-{
-	char line[1024];
-	long long t0 = shop_now_ms();
-	int rc;
-
-	snprintf(line, sizeof(line), "'%s/%s' %s --dir '%s' >>'%s.log' 2>&1", ES_INFRA_SCRIPTS,
-		 what, cmd, dir, dir);
-	rc = system(line);
-	rc = rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-	fprintf(stderr, "%s %s: exit %d in %.1f s\n", what, cmd, rc, secs_since(t0));
-	if (rc) {
-		snprintf(line, sizeof(line), "tail -n 30 '%s.log' >&2", dir);
-		if (system(line) == -1)
-			perror("system");
-	}
-	return rc;
-}
-
-/* The value of var in dir/<what>.env (caller frees), or NULL. */
-static char *infra_env(const char *dir, const char *what, const char *var)
-{
-	char path[400], line[1024];
-	size_t len = strlen(var);
-	char *value = NULL;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s.env", dir, what);
-	f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	while (!value && fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, var, len) && line[len] == '=') {
-			line[strcspn(line, "\n")] = '\0';
-			value = strdup(line + len + 1);
-		}
-	}
-	fclose(f);
-	return value;
-}
-
-/* A cluster of our own: started in a new temporary directory. */
-struct own_infra {
-	const char *what; /* "postgres" or "kafka" */
-	char dir[64];
-	bool started;
-};
-
-static char *own_infra_start(struct own_infra *o, const char *what, const char *var)
-{
-	o->what = what;
-	snprintf(o->dir, sizeof(o->dir), "/tmp/es-fault-%s-XXXXXX", what);
-	if (!mkdtemp(o->dir)) {
-		perror("mkdtemp");
-		return NULL;
-	}
-	o->started = true;
-	if (infra(what, "start", o->dir))
-		return NULL;
-	return infra_env(o->dir, what, var);
-}
-
-static void own_infra_release(struct own_infra *o, bool failed)
-{
-	char log[100];
-
-	if (!o->started)
-		return;
-	infra(o->what, "stop --clean", o->dir);
-	snprintf(log, sizeof(log), "%s.log", o->dir);
-	if (failed)
-		fprintf(stderr, "%s's log: %s\n", o->what, log);
-	else
-		unlink(log);
-}
-
 /*
  * The load (4 clients x 120 orders, one every 125 ms each: 480 in 15 s),
  * with a supervisor that restarts daemons that exit by themselves, and
@@ -120,11 +42,7 @@ static int load_with_outage(const char *name, struct shop *shop,
 	sleep_ms(4000);
 	rc = outage(arg, &l);
 	load_join(&l, clients);
-	atomic_store(&c.stop, true);
-	pthread_join(supervisor, NULL);
-	for (int i = 0; i < c.nrestarters; i++)
-		pthread_join(c.restarter[i], NULL);
-	pthread_mutex_destroy(&c.lock);
+	chaos_stop(&c, supervisor);
 	load_print(name, &l);
 	wait_quiet(shop, 150000, &c.exits, &c.crashes);
 	*violations = shop_check_invariants(shop, l.acc.ids, l.acc.n, 120000, &rep);
@@ -175,7 +93,7 @@ START_TEST(postgres_restart_during_load)
 {
 	struct own_infra pg = {0};
 	struct shop shop = {0};
-	char *url = own_infra_start(&pg, "postgres", "DATABASE_URL");
+	char *url = own_infra_start(&pg, "postgres", "", "DATABASE_URL");
 	struct outage o = {&pg, 3000, "DATABASE_URL", url, false};
 	int violations = -1, rc = -1;
 	bool failed = true;
@@ -200,7 +118,7 @@ START_TEST(kafka_restart_during_load)
 {
 	struct own_infra kafka = {0};
 	struct shop shop = {0};
-	char *servers = own_infra_start(&kafka, "kafka", "KAFKA_BOOTSTRAP_SERVERS");
+	char *servers = own_infra_start(&kafka, "kafka", "", "KAFKA_BOOTSTRAP_SERVERS");
 	struct outage o = {&kafka, 2000, "KAFKA_BOOTSTRAP_SERVERS", servers, false};
 	int violations = -1, rc = -1;
 	bool failed = true;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "es/kafka.h"
 #include "testsupport.h"
 
 extern char **environ;
@@ -21,6 +22,31 @@ const char *es_test_kafka_bootstrap(void)
 	return b;
 }
 
+/*
+ * The security settings among the KAFKA_* variables (a broker started with
+ * tests/infra/kafka --sasl: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*,
+ * KAFKA_SSL_*), so that the tests' own clients reach it as the daemons do.
+ * Nothing else: the tests choose their clients' other settings.
+ */
+static void with_security(rd_kafka_conf_t *conf)
+{
+	static const char *const vars[][2] = {
+		{"KAFKA_SECURITY_PROTOCOL", "security.protocol"},
+		{"KAFKA_SASL_MECHANISM", "sasl.mechanism"},
+		{"KAFKA_SASL_USERNAME", "sasl.username"},
+		{"KAFKA_SASL_PASSWORD", "sasl.password"},
+		{"KAFKA_SSL_CA_LOCATION", "ssl.ca.location"},
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i][0]);
+
+		if (v && *v && rd_kafka_conf_set(conf, vars[i][1], v, err, sizeof(err)))
+			fprintf(stderr, "%s: %s\n", vars[i][0], err);
+	}
+}
+
 static rd_kafka_t *new_client(rd_kafka_type_t type, const char *bootstrap, const char *group)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -28,6 +54,7 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char *bootstrap, const
 	rd_kafka_t *rk;
 
 	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+	with_security(conf);
 	if (group)
 		rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
 	rk = rd_kafka_new(type, conf, err, sizeof(err));
@@ -44,12 +71,23 @@ int es_test_kafka_create_topic(const char *bootstrap, const char *topic, int par
 	rd_kafka_NewTopic_t *nt;
 	rd_kafka_queue_t *q;
 	rd_kafka_event_t *ev;
-	char err[256];
-	int rc = -1;
+	char err[256], isr[16];
+	int rc = -1, brokers, replicas, min_insync;
 
 	if (!rk)
 		return -1;
-	nt = rd_kafka_NewTopic_new(topic, partitions, 1, err, sizeof(err));
+	/* Replicated as deploy/topics.txt's topics are (shopctl create-topics):
+	 * 3 copies and 2 in sync on a cluster, 1 and 1 on a single broker. */
+	brokers = es_kafka_broker_count(rk, 30000, err, sizeof(err));
+	if (brokers < 1) {
+		fprintf(stderr, "CreateTopics %s: %s\n", topic, err);
+		rd_kafka_destroy(rk);
+		return -1;
+	}
+	es_kafka_replication(brokers, 3, 2, &replicas, &min_insync);
+	snprintf(isr, sizeof(isr), "%d", min_insync);
+	nt = rd_kafka_NewTopic_new(topic, partitions, replicas, err, sizeof(err));
+	rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", isr);
 	q = rd_kafka_queue_new(rk);
 	rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
 	ev = rd_kafka_queue_poll(q, 30000);
@@ -115,6 +153,7 @@ struct es_test_batch *es_test_kafka_read(const char *bootstrap, const char *topi
 	 * assignment; this one never joins it and never commits. */
 	es_test_unique_name(group, sizeof(group), "es_test_reader");
 	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+	with_security(conf);
 	rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
 	b->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
@@ -166,6 +205,7 @@ struct es_test_batch *es_test_kafka_read_all(const char *bootstrap, const char *
 
 	/* Count what is there now, then read that many. */
 	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+	with_security(conf);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk) {
 		rkt = rd_kafka_topic_new(rk, topic, NULL);

@@ -15,8 +15,10 @@
 /* KAFKA_BOOTSTRAP_SERVERS, or NULL after printing why the test skips. */
 const char *es_test_kafka_bootstrap(void);
 
-/* Creates topic with `partitions` partitions (replication 1) and waits
- * until its metadata is visible. Returns 0 or -1 (message printed). */
+/* Creates topic with `partitions` partitions, replicated as shopctl
+ * create-topics replicates deploy/topics.txt's (es_kafka_replication: 1
+ * copy on a single broker, 3 with min.insync.replicas 2 on a cluster), and
+ * waits until its metadata is visible. Returns 0 or -1 (message printed). */
 int es_test_kafka_create_topic(const char *bootstrap, const char *topic, int partitions);
 
 /*

@@ -348,23 +348,35 @@ START_TEST(offset_waits_until_the_dead_letter_is_delivered)
 END_TEST
 
 /* The consumer's value of librdkafka property `name` must be want. */
-static void assert_consumer_conf(const char *bootstrap, const char *name, const char *want)
+/* A consumer of "payments" in group unit-session (instance_id may be NULL)
+ * that rejects everything; fails the test if it cannot be made. */
+static struct es_consumer *unit_consumer(const char *bootstrap, const char *instance_id,
+					 struct rejecter *r)
 {
 	static const char *const subscribe[] = {"payments", NULL};
-	struct rejecter r = {0};
 	struct es_consumer *c;
-	char err[256], got[32];
-	size_t size = sizeof(got);
+	char err[256];
 
 	c = es_consumer_new(&(struct es_consumer_config){.bootstrap = bootstrap,
 							 .group_id = "unit-session",
+							 .instance_id = instance_id,
 							 .topics = subscribe,
 							 .service = "unit",
 							 .dlq_topic = "dlq.unit",
 							 .handler = reject_all,
-							 .handler_arg = &r},
+							 .handler_arg = r},
 			    err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
+	return c;
+}
+
+static void assert_consumer_conf(const char *bootstrap, const char *name, const char *want)
+{
+	struct rejecter r = {0};
+	struct es_consumer *c = unit_consumer(bootstrap, NULL, &r);
+	char got[32];
+	size_t size = sizeof(got);
+
 	ck_assert_int_eq(rd_kafka_conf_get(rd_kafka_conf(es_consumer_handle(c)), name, got, &size),
 			 RD_KAFKA_CONF_OK);
 	ck_assert_str_eq(got, want);
@@ -385,6 +397,59 @@ START_TEST(consumer_session_timeout_is_ours_unless_configured)
 	setenv("KAFKA_SESSION_TIMEOUT_MS", "7000", 1);
 	assert_consumer_conf(m.bootstrap, "session.timeout.ms", "7000");
 	unsetenv("KAFKA_SESSION_TIMEOUT_MS");
+	mock_stop(&m);
+}
+END_TEST
+
+/* deploy/topics.txt asks for 3 replicas, 2 in sync; what each cluster
+ * size gets (shopctl create-topics, the tests' topics). */
+START_TEST(replication_is_trimmed_to_the_cluster)
+{
+	static const struct {
+		int brokers, replicas, min_insync, want_rf, want_isr;
+	} cases[] = {
+		{1, 3, 2, 1, 1}, {2, 3, 2, 2, 1}, {3, 3, 2, 3, 2}, {5, 3, 2, 3, 2},
+		{3, 3, 3, 3, 2}, {3, 1, 1, 1, 1}, {0, 3, 2, 3, 2}, {3, 0, 0, 1, 1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rf = -1, isr = -1;
+
+		es_kafka_replication(cases[i].brokers, cases[i].replicas, cases[i].min_insync, &rf,
+				     &isr);
+		ck_assert_msg(rf == cases[i].want_rf && isr == cases[i].want_isr,
+			      "%d brokers, %d/%d asked: got %d/%d, want %d/%d", cases[i].brokers,
+			      cases[i].replicas, cases[i].min_insync, rf, isr, cases[i].want_rf,
+			      cases[i].want_isr);
+	}
+}
+END_TEST
+
+/* A static member (es_service_instance_id) asks for its id; a dynamic one
+ * leaves group.instance.id unset. */
+START_TEST(consumer_is_a_static_member_when_given_an_instance_id)
+{
+	static const char *const topics[] = {"payments", "dlq.unit", NULL};
+	struct mock m;
+	struct rejecter r = {0};
+	const char *ids[] = {"unit.host.8089", NULL};
+
+	mock_start(&m, topics);
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		struct es_consumer *c = unit_consumer(m.bootstrap, ids[i], &r);
+		char got[64] = "";
+		size_t size = sizeof(got);
+		rd_kafka_conf_res_t res;
+
+		res = rd_kafka_conf_get(rd_kafka_conf(es_consumer_handle(c)), "group.instance.id",
+					got, &size);
+		if (ids[i])
+			ck_assert_str_eq(got, ids[i]);
+		else
+			ck_assert_msg(res != RD_KAFKA_CONF_OK || !got[0],
+				      "dynamic member has id %s", got);
+		es_consumer_free(c);
+	}
 	mock_stop(&m);
 }
 END_TEST
@@ -422,6 +487,7 @@ int main(void)
 	tcase_add_test(tc, backoff_jitter_differs_between_processes);
 	tcase_add_test(tc, kafka_metrics_register_once_per_registry);
 	tcase_add_test(tc, consumer_lag_from_statistics);
+	tcase_add_test(tc, replication_is_trimmed_to_the_cluster);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(faults, 120);
 	tcase_add_test(faults, producer_rides_out_transient_produce_errors);
@@ -429,6 +495,7 @@ int main(void)
 	tcase_add_test(faults, offset_waits_until_the_dead_letter_is_delivered);
 	tcase_add_test(faults, consumer_session_timeout_is_ours_unless_configured);
 	tcase_add_test(faults, consumer_prefetch_is_bounded_unless_configured);
+	tcase_add_test(faults, consumer_is_a_static_member_when_given_an_instance_id);
 	suite_add_tcase(s, faults);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -31,6 +31,48 @@ START_TEST(bad_settings_are_refused_by_name)
 	expect_refusal("DATABASE_CONNECT_TIMEOUT_MS", "-1");
 	expect_refusal("DATABASE_SCHEMA",
 		       "a_schema_name_that_is_much_longer_than_sixty_four_bytes_allowed_here");
+	expect_refusal("INSTANCE_ID", "pay ment/1");
+}
+END_TEST
+
+/* The consumer's group.instance.id: stable across restarts, one per
+ * instance, none where nothing stable is known (es_service_instance_id). */
+START_TEST(instance_id_is_stable_per_host_and_port)
+{
+	char id[250], err[256];
+	char long_id[300];
+
+	ck_assert_int_eq(es_service_instance_id(NULL, "payment-service", "shop-7f9c", 8081, id,
+						sizeof(id), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(id, "payment-service.shop-7f9c.8081");
+	/* A hostname's other characters become '-'. */
+	ck_assert_int_eq(es_service_instance_id(NULL, "payment-service", "a:b@c", 8081, id,
+						sizeof(id), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(id, "payment-service.a-b-c.8081");
+	/* HTTP_PORT=0: the port changes with every start, so no static id. */
+	ck_assert_int_eq(es_service_instance_id(NULL, "payment-service", "h", 0, id, sizeof(id),
+						err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(id, "");
+	ck_assert_int_eq(es_service_instance_id("payment-2", "payment-service", "h", 0, id,
+						sizeof(id), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(id, "payment-2");
+	ck_assert_int_eq(es_service_instance_id("none", "payment-service", "h", 8081, id,
+						sizeof(id), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(id, "");
+	ck_assert_int_eq(es_service_instance_id("a/b", "payment-service", "h", 8081, id, sizeof(id),
+						err, sizeof(err)),
+			 -1);
+	ck_assert_msg(strstr(err, "INSTANCE_ID") != NULL, "%s", err);
+	memset(long_id, 'x', sizeof(long_id) - 1);
+	long_id[sizeof(long_id) - 1] = '\0';
+	ck_assert_int_eq(es_service_instance_id(long_id, "payment-service", "h", 8081, id,
+						sizeof(id), err, sizeof(err)),
+			 -1);
 }
 END_TEST
 
@@ -88,6 +130,7 @@ int main(void)
 	tcase_add_test(tc, bad_settings_are_refused_by_name);
 	tcase_add_test(tc, defaults_name_the_schema_after_the_service);
 	tcase_add_test(tc, topics_default_to_the_contract_and_can_be_renamed);
+	tcase_add_test(tc, instance_id_is_stable_per_host_and_port);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

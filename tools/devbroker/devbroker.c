@@ -117,7 +117,8 @@ static void usage(FILE *f)
 		"on stdout, and runs until SIGTERM or SIGINT (Ctrl-C), then exits 0.\n"
 		"\n"
 		"  --brokers N      mock brokers, 1 to %d (default 1)\n"
-		"  --topics FILE    \"name partitions\" per line, # comments\n"
+		"  --topics FILE    \"name partitions [replicas min.insync]\" per line,\n"
+		"                   # comments (the replication is ignored)\n"
 		"                   (default deploy/topics.txt, relative to the current\n"
 		"                   directory; the format of shopctl create-topics)\n"
 		"  --env-file FILE  also write the KAFKA_BOOTSTRAP_SERVERS line to FILE\n"
@@ -244,14 +245,18 @@ static int topic_name_ok(const char *name, size_t len)
 }
 
 /*
- * Parses one line (comment already cut) into *t. Returns 1 for a topic,
- * 0 for a blank line, -1 with why filled.
+ * Parses one line (comment already cut) into *t: "name partitions
+ * [replicas min.insync]", as shopctl create-topics reads it. The
+ * replication columns are checked and ignored: the mock keeps one copy of
+ * everything, however many brokers it pretends to have. Returns 1 for a
+ * topic, 0 for a blank line, -1 with why filled.
  */
 static int parse_topic_line(char *line, struct topic_spec *t, char *why, size_t why_size)
 {
 	static const char ws[] = " \t\r\n";
-	char *name, *count;
+	char *name, *count, *field[3];
 	size_t name_len, count_len;
+	int nfields = 0, ignored;
 
 	line += strspn(line, ws);
 	if (!*line)
@@ -261,9 +266,27 @@ static int parse_topic_line(char *line, struct topic_spec *t, char *why, size_t 
 	count = name + name_len;
 	count += strspn(count, ws);
 	count_len = strcspn(count, ws);
-	if (count_len == 0 || count[count_len + strspn(count + count_len, ws)] != '\0') {
-		snprintf(why, why_size, "want \"name partitions\"");
+	for (char *p = count + count_len; nfields < 3;) {
+		p += strspn(p, ws);
+		if (!*p)
+			break;
+		field[nfields++] = p;
+		p += strcspn(p, ws);
+		if (*p)
+			*p++ = '\0';
+	}
+	if (count_len == 0 || (nfields != 0 && nfields != 2)) {
+		snprintf(why, why_size, "want \"name partitions [replicas min.insync]\"");
 		return -1;
+	}
+	for (int i = 0; i < nfields; i++) {
+		if (parse_int(field[i], 1, 7, &ignored)) {
+			snprintf(why, why_size,
+				 "replicas, min.insync: \"%.32s\" is not a number "
+				 "from 1 to 7",
+				 field[i]);
+			return -1;
+		}
 	}
 	name[name_len] = '\0';
 	count[count_len] = '\0';

@@ -2,6 +2,7 @@
  * shopctl: eventshop's command-line tool, for learners and operators.
  *
  *   shopctl create-topics [FILE]           topics.c
+ *   shopctl create-acls [FILE]             acls.c
  *   shopctl place --sku SKU[:QTY] ...      place.c
  *   shopctl follow ORDER_ID                follow.c
  *   shopctl dlq list|show|replay ...       dlq.c
@@ -31,6 +32,8 @@ struct command {
 static const struct command commands[] = {
 	{"create-topics", shopctl_cmd_create_topics,
 	 "create the topics of FILE (default deploy/topics.txt)"},
+	{"create-acls", shopctl_cmd_create_acls,
+	 "grant the Kafka ACLs of FILE (default deploy/kafka-acls.txt)"},
 	{"place", shopctl_cmd_place, "place an order (POST /orders)"},
 	{"follow", shopctl_cmd_follow, "print an order's timeline as it grows, until terminal"},
 	{"dlq", shopctl_cmd_dlq, "list, show and replay dead letters (dlq.<service>)"},

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <librdkafka/rdkafka.h>
+
 enum shopctl_exit {
 	SHOPCTL_OK = 0, /* done */
 	SHOPCTL_FAIL = 1, /* tried and failed: the message says why */
@@ -27,6 +29,7 @@ enum shopctl_exit {
 };
 
 int shopctl_cmd_create_topics(int argc, char **argv);
+int shopctl_cmd_create_acls(int argc, char **argv);
 int shopctl_cmd_place(int argc, char **argv);
 int shopctl_cmd_follow(int argc, char **argv);
 int shopctl_cmd_dlq(int argc, char **argv);
@@ -52,6 +55,14 @@ bool shopctl_is_help(const char *s);
 
 /* KAFKA_BOOTSTRAP_SERVERS, default 127.0.0.1:9092. */
 const char *shopctl_bootstrap(void);
+
+/* A client for admin requests (create-topics, create-acls), configured as
+ * the daemons' are (KAFKA_*); NULL with the reason printed. */
+rd_kafka_t *shopctl_admin_client(const char *bootstrap);
+/* The answer to an admin request on q, waited for up to 60 s; NULL with
+ * the reason printed when none came or it is an error. The caller
+ * destroys it. */
+rd_kafka_event_t *shopctl_admin_result(rd_kafka_queue_t *q, const char *bootstrap);
 
 enum shopctl_escape_flags {
 	SHOPCTL_ESC_MULTILINE = (1 << 0), /* keep newlines and tabs as they are */

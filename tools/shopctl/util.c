@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "es/config.h"
+#include "es/kafka.h"
 
 void shopctl_err(const char *fmt, ...)
 {
@@ -41,6 +42,38 @@ bool shopctl_is_help(const char *s)
 const char *shopctl_bootstrap(void)
 {
 	return es_config_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092");
+}
+
+rd_kafka_t *shopctl_admin_client(const char *bootstrap)
+{
+	char err[512];
+	rd_kafka_conf_t *conf = es_kafka_conf_new(bootstrap, "shopctl", err, sizeof(err));
+	rd_kafka_t *rk;
+
+	if (!conf) {
+		shopctl_err("%s", err);
+		return NULL;
+	}
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	if (!rk) {
+		rd_kafka_conf_destroy(conf);
+		shopctl_err("%s", err);
+	}
+	return rk;
+}
+
+rd_kafka_event_t *shopctl_admin_result(rd_kafka_queue_t *q, const char *bootstrap)
+{
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+
+	if (!ev) {
+		shopctl_err("no answer from Kafka at %s in 60 s", bootstrap);
+	} else if (rd_kafka_event_error(ev)) {
+		shopctl_err("%s", rd_kafka_event_error_string(ev));
+		rd_kafka_event_destroy(ev);
+		ev = NULL;
+	}
+	return ev;
 }
 
 /* The length of the UTF-8 sequence at p (at most n bytes), or 0 when it

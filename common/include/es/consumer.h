@@ -59,6 +59,10 @@ typedef enum es_handler_result(es_batch_fn)(void *arg, struct es_batch_item *ite
 struct es_consumer_config {
 	const char *bootstrap;
 	const char *group_id; /* usually the service name */
+	/* group.instance.id: a static member (es_service_instance_id), or NULL
+	 * for a dynamic one. A static member does not leave its group when it
+	 * closes: its partitions wait for it until the session timeout. */
+	const char *instance_id;
 	const char *client_id; /* defaults to group_id */
 	const char *const *topics; /* NULL-terminated */
 	const char *service; /* for dead-letter headers, e.g. "payment-service" */

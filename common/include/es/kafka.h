@@ -83,6 +83,22 @@ int es_kafka_metrics_register(struct es_metrics *reg, struct es_kafka_metrics *m
 rd_kafka_conf_t *es_kafka_conf_new(const char *bootstrap, const char *client_id, char *errstr,
 				   size_t errstr_size);
 
+/*
+ * Replication of a topic on a cluster of `brokers` brokers, for one that
+ * asks for `replicas` copies and `min_insync` of them in sync before a
+ * write (acks=all) is acknowledged: as many copies as asked but no more
+ * than there are brokers, and at most one fewer in sync than there are
+ * copies (at least 1), so that one broker down never stops the writes. A
+ * single broker gets 1 and 1; three or more get 3 and 2 when asked for
+ * that (deploy/topics.txt's default). Values below 1 count as 1.
+ */
+void es_kafka_replication(int brokers, int replicas, int min_insync, int *out_replicas,
+			  int *out_min_insync);
+
+/* The number of brokers the cluster's metadata lists, asked through rk;
+ * -1 with errstr filled when there is no answer within timeout_ms. */
+int es_kafka_broker_count(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t errstr_size);
+
 /* ---------------------------------------------------------------- producer */
 
 /*

@@ -95,6 +95,9 @@ struct es_service {
 	char schema[64];
 	char dlq_topic[128];
 	const char *group;
+	/* The consumer's group.instance.id (es_service_instance_id); "" when it
+	 * joins as a dynamic member. */
+	char instance_id[250];
 	struct es_topics topics;
 	int batch_max; /* CONSUMER_BATCH_MAX */
 
@@ -168,5 +171,29 @@ void es_service_release(struct es_service *svc);
  * variable.
  */
 int es_service_topics(struct es_topics *t, char *errstr, size_t errstr_size);
+
+/*
+ * The consumer's static group membership (group.instance.id, KIP-345): an
+ * instance that comes back under the same id within the session timeout
+ * gets its partitions back without a rebalance, so a daemon restarted
+ * after a crash stalls nobody but itself. The id must be stable across
+ * restarts and unique in the group:
+ *
+ *   INSTANCE_ID set       that id (letters, digits, '.', '_', '-'; at
+ *                         most 249), or "none" for a dynamic member;
+ *   unset, fixed port     "<service>.<hostname>.<http port>": a host runs
+ *                         one daemon per port, and a restarted one keeps
+ *                         its port (a Kubernetes pod's containers keep the
+ *                         pod's hostname);
+ *   unset, HTTP_PORT=0    none: the port changes with every start, so
+ *                         nothing stable is known (the tests' daemons).
+ *
+ * `env` is INSTANCE_ID's value or NULL, `host` gethostname's. Fills out
+ * ("" for a dynamic member) and returns 0, or -1 with errstr saying why
+ * env is not a valid id.
+ */
+int es_service_instance_id(const char *env, const char *service, const char *host,
+			   unsigned short port, char *out, size_t size, char *errstr,
+			   size_t errstr_size);
 
 #endif

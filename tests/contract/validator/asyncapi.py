@@ -175,7 +175,7 @@ def check_asyncapi_contract(store, uri, doc, channel_messages, topics_file):
     if topics_file and topics_file.exists():
         for line in topics_file.read_text().splitlines():
             fields = line.split("#")[0].split()
-            if len(fields) != 2:
+            if len(fields) not in (2, 4):  # name partitions [replicas min.insync]
                 continue
             topic, parts = fields[0], int(fields[1])
             if topic.startswith("dlq."):
