@@ -21,12 +21,10 @@ import yaml
 from check_compose.project import DataError
 from check_compose.report import Outcome, skipped
 
-from .generate import KAFKA_CA_SECRET, generate, read_services
+from .generate import generate, read_services
 
 SCHEMAS = "deploy/k8s/schemas"
 KUSTOMIZATIONS = ("deploy/k8s/base", "deploy/k8s/overlays/local")
-# Secrets the operators make themselves: not in any render.
-OPERATOR_SECRETS = {KAFKA_CA_SECRET}
 # es_service_consume(&svc, (const char *const[]){svc.topics.orders, NULL}, ...
 CONSUME_CALL = re.compile(r"es_service_consume\s*\((.*?)NULL\s*\}", re.S)
 # deploy/postgres/roles.sql's list of roles: `  ('order_service', :'pw_order_service'),`
@@ -181,8 +179,8 @@ def check_code(project):
 
 
 def referenced_secrets(obj):
-    """The Secrets an object names: env, volumes, CloudNativePG roles, KafkaUser
-    passwords, KEDA's TriggerAuthentication."""
+    """The Secrets an object names: env, volumes, CloudNativePG roles, KEDA's
+    TriggerAuthentication."""
     names = set()
 
     def walk(node, parent=None):
@@ -232,20 +230,59 @@ def schema_errors():
             jsonschema.exceptions.SchemaError)
 
 
+def operator_secrets(objects):
+    """(namespace, name) of the Secrets Strimzi makes for these objects, which
+    no render holds: a Kafka's <cluster>-cluster-ca-cert (its CA), and a
+    mutual-TLS KafkaUser's own, under its name (its certificate and key)."""
+    made = set()
+    for o in objects:
+        name, spec = (o.get("metadata") or {}).get("name"), o.get("spec")
+        if o.get("kind") == "Kafka":
+            made.add((namespace(o), f"{name}-cluster-ca-cert"))
+        elif (o.get("kind") == "KafkaUser" and isinstance(spec, dict)
+              and (spec.get("authentication") or {}).get("type") == "tls"):
+            made.add((namespace(o), name))
+    return made
+
+
+def listener_authentications(objects):
+    """{(namespace, cluster): the authentication types its listeners accept}."""
+    accepted = {}
+    for o in objects:
+        spec = o.get("spec")
+        if o.get("kind") != "Kafka" or not isinstance(spec, dict):
+            continue
+        key = (namespace(o), (o.get("metadata") or {}).get("name"))
+        for listener in (spec.get("kafka") or {}).get("listeners") or []:
+            if isinstance(listener, dict):
+                kind = (listener.get("authentication") or {}).get("type")
+                accepted.setdefault(key, set()).add(kind)
+    return accepted
+
+
 def check_references(directory, objects):
     out = Outcome(f"references:{directory}",
                   f"{directory}: every Secret an object names is in its namespace (or made by "
-                  f"an operator); KEDA reaches Kafka in that namespace")
+                  f"an operator); every KafkaUser logs in as a listener accepts; KEDA reaches "
+                  f"Kafka in that namespace")
+    accepted = listener_authentications(objects)
     secrets = {(namespace(o), (o.get("metadata") or {}).get("name"))
-               for o in objects if o.get("kind") == "Secret"}
+               for o in objects if o.get("kind") == "Secret"} | operator_secrets(objects)
     for obj in objects:
-        for name in sorted(referenced_secrets(obj) - OPERATOR_SECRETS):
+        spec = obj.get("spec")
+        for name in sorted(referenced_secrets(obj)):
             if (namespace(obj), name) not in secrets:
                 out.problems.append(f"{describe(obj)} names Secret {name}, which is not in "
                                     f"namespace {namespace(obj)}")
+        # A user whose kind of login no listener takes cannot connect at all.
+        if obj.get("kind") == "KafkaUser" and isinstance(spec, dict):
+            cluster = ((obj.get("metadata") or {}).get("labels") or {}).get("strimzi.io/cluster")
+            kind = (spec.get("authentication") or {}).get("type")
+            if kind not in accepted.get((namespace(obj), cluster), set()):
+                out.problems.append(f"{describe(obj)}: authentication {kind}, which no "
+                                    f"listener of Kafka/{cluster} accepts")
         # KEDA's operator connects from its own namespace, so the trigger
         # names the bootstrap Service with the namespace in it.
-        spec = obj.get("spec")
         if obj.get("kind") == "ScaledObject" and isinstance(spec, dict):
             for trigger in spec.get("triggers") or []:
                 servers = str(((trigger or {}).get("metadata") or {}).get("bootstrapServers"))

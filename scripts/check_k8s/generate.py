@@ -33,6 +33,13 @@ KAFKA_BOOTSTRAP = f"{KAFKA_CLUSTER}-kafka-bootstrap:9093"
 # KEDA's operator connects from its own namespace: the Service's full name.
 KAFKA_BOOTSTRAP_FQDN = f"{KAFKA_CLUSTER}-kafka-bootstrap.{NAMESPACE}.svc:9093"
 KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"
+# Where a pod mounts the cluster CA (to verify the brokers) and its
+# KafkaUser's Secret, which Strimzi's User Operator makes under the user's
+# name: user.crt and user.key, its certificate (CN=<user>) and key.
+KAFKA_CA_DIR = "/etc/eventshop/kafka-ca"
+KAFKA_USER_DIR = "/etc/eventshop/kafka-user"
+# The user's key readable by the image's group only (fsGroup), not by all.
+USER_KEY_MODE = 0o440
 DB_HOST = "eventshop-db-rw"
 DB_NAME = "eventshop"
 JWT_SECRET = "eventshop-jwt"
@@ -106,16 +113,14 @@ def acl(kind, name, operations, pattern="literal"):
 
 
 def kafka_user(name, acls):
+    """A mutual-TLS principal, User:CN=<name>: the clients CA signs its
+    certificate, not a SCRAM password (deploy/k8s/README.md says why)."""
     return {
         "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaUser",
         "metadata": {"name": name, "labels": {"strimzi.io/cluster": KAFKA_CLUSTER}},
         "spec": {
-            "authentication": {
-                "type": "scram-sha-512",
-                "password": {"valueFrom": {"secretKeyRef": {"name": f"{name}-kafka",
-                                                            "key": "password"}}},
-            },
+            "authentication": {"type": "tls"},
             "authorization": {"type": "simple", "acls": acls},
         },
     }
@@ -163,15 +168,33 @@ def secret_env(name, secret, key):
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def kafka_env(user):
+def kafka_env():
+    """librdkafka's settings through the KAFKA_* pass-through (es/config.h):
+    TLS both ways, with the files of kafka_volumes(). librdkafka reads them
+    when the client is made, at the daemon's start."""
     return [
         env("KAFKA_BOOTSTRAP_SERVERS", KAFKA_BOOTSTRAP),
-        env("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
-        env("KAFKA_SASL_MECHANISMS", "SCRAM-SHA-512"),
-        secret_env("KAFKA_SASL_USERNAME", f"{user}-kafka", "username"),
-        secret_env("KAFKA_SASL_PASSWORD", f"{user}-kafka", "password"),
-        env("KAFKA_SSL_CA_LOCATION", "/etc/eventshop/kafka-ca/ca.crt"),
+        env("KAFKA_SECURITY_PROTOCOL", "ssl"),
+        env("KAFKA_SSL_CA_LOCATION", f"{KAFKA_CA_DIR}/ca.crt"),
+        env("KAFKA_SSL_CERTIFICATE_LOCATION", f"{KAFKA_USER_DIR}/user.crt"),
+        env("KAFKA_SSL_KEY_LOCATION", f"{KAFKA_USER_DIR}/user.key"),
     ]
+
+
+def kafka_volumes(user):
+    """The cluster CA and the KafkaUser's certificate and key, as volumes and
+    their read-only mounts. Whole-directory mounts, no subPath: the kubelet
+    replaces the files when Strimzi renews the Secrets."""
+    volumes = [
+        {"name": "kafka-ca", "secret": {"secretName": KAFKA_CA_SECRET,
+                                        "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"name": "kafka-user", "secret": {"secretName": user, "defaultMode": USER_KEY_MODE,
+                                          "items": [{"key": "user.crt", "path": "user.crt"},
+                                                    {"key": "user.key", "path": "user.key"}]}},
+    ]
+    mounts = [{"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True},
+              {"name": "kafka-user", "mountPath": KAFKA_USER_DIR, "readOnly": True}]
+    return mounts, volumes
 
 
 def probe(path, period, failures):
@@ -180,7 +203,9 @@ def probe(path, period, failures):
 
 
 def deployment(name, port, memory, environment, mounts=(), volumes=()):
+    """The Deployment of a daemon or the console; its KafkaUser has its name."""
     request, limit = memory
+    kafka_mounts, kafka_vols = kafka_volumes(name)
     container = {
         "name": name,
         "image": IMAGE,
@@ -199,7 +224,7 @@ def deployment(name, port, memory, environment, mounts=(), volumes=()):
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [
-            {"name": "kafka-ca", "mountPath": "/etc/eventshop/kafka-ca", "readOnly": True},
+            *kafka_mounts,
             {"name": "jwt", "mountPath": "/etc/eventshop/jwt", "readOnly": True},
             *mounts,
         ],
@@ -236,9 +261,7 @@ def deployment(name, port, memory, environment, mounts=(), volumes=()):
                     }],
                     "containers": [container],
                     "volumes": [
-                        {"name": "kafka-ca", "secret": {"secretName": KAFKA_CA_SECRET,
-                                                        "items": [{"key": "ca.crt",
-                                                                   "path": "ca.crt"}]}},
+                        *kafka_vols,
                         {"name": "jwt", "secret": {"secretName": JWT_SECRET}},
                         *volumes,
                     ],
@@ -274,7 +297,7 @@ def daemon_objects(project, daemons):
     for d in daemons:
         environment = [
             env("HTTP_PORT", ports[d.name]),
-            *kafka_env(d.name),
+            *kafka_env(),
             # The password goes to libpq through PGPASSWORD, never in the URL.
             env("DATABASE_URL",
                 f"postgresql://{d.role}@{DB_HOST}:5432/{DB_NAME}?sslmode=require"),
@@ -295,7 +318,7 @@ def daemon_objects(project, daemons):
     port = project.console_port()
     console = deployment(CONSOLE, port, CONSOLE_MEMORY, [
         env("CONSOLE_PORT", port),
-        *kafka_env(CONSOLE),
+        *kafka_env(),
         env("ORDER_SERVICE_URL", f"http://order-service:{ports['order-service']}"),
         env("CONSOLE_SERVICES", ",".join(f"{d.name}=http://{d.name}:{ports[d.name]}"
                                          for d in daemons)),
@@ -312,10 +335,13 @@ def autoscaling_objects(daemons, topics):
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "TriggerAuthentication",
         "metadata": {"name": KEDA_AUTH, "labels": labels("keda")},
+        # The triggers say `tls: enable` and no sasl: KEDA's Kafka scaler
+        # then logs in with the keda KafkaUser's certificate and key (its
+        # Secret, made by Strimzi) and verifies the brokers with the cluster CA.
         "spec": {"secretTargetRef": [
-            {"parameter": "username", "name": f"{KEDA_USER}-kafka", "key": "username"},
-            {"parameter": "password", "name": f"{KEDA_USER}-kafka", "key": "password"},
             {"parameter": "ca", "name": KAFKA_CA_SECRET, "key": "ca.crt"},
+            {"parameter": "cert", "name": KEDA_USER, "key": "user.crt"},
+            {"parameter": "key", "name": KEDA_USER, "key": "user.key"},
         ]},
     }]
     for d in daemons:
@@ -341,7 +367,6 @@ def autoscaling_objects(daemons, topics):
                         "lagThreshold": str(LAG_THRESHOLD),
                         "offsetResetPolicy": "earliest",
                         "allowIdleConsumers": "false",
-                        "sasl": "scram_sha512",
                         "tls": "enable",
                     },
                     "authenticationRef": {"name": KEDA_AUTH},
@@ -430,11 +455,7 @@ def local_secret_objects(daemons):
                         "type": "kubernetes.io/basic-auth",
                         "stringData": {"username": d.role,
                                        "password": f"local-only-{d.role}"}})
-    for user in [d.name for d in daemons] + [CONSOLE, KEDA_USER]:
-        objects.append({"apiVersion": "v1", "kind": "Secret",
-                        "metadata": {"name": f"{user}-kafka", "labels": labels(user)},
-                        "type": "Opaque",
-                        "stringData": {"username": user, "password": f"local-only-{user}"}})
+    # No Kafka credentials: Strimzi makes each KafkaUser's certificate.
     objects.append({"apiVersion": "v1", "kind": "Secret",
                     "metadata": {"name": JWT_SECRET, "labels": labels("eventshop")},
                     "type": "Opaque",

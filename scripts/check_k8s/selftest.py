@@ -4,7 +4,9 @@ unit.k8s.manifests): every check fails when the files it reads are wrong.
 Each test copies the files the checks read into a scratch directory, breaks
 one thing (an object that its schema refuses, a kind with no schema, a
 field the schema does not name, a stale generated file, a consumer the code
-does not have, a Secret missing, a kustomization that cannot render), runs
+does not have, a Secret missing, a daemon without its KafkaUser, a listener
+that does not take the users' certificates, a kustomization that cannot
+render), runs
 the checks on the copy and asserts that exactly the checks it names FAIL,
 with the problem it expects. No cluster, no network.
 """
@@ -146,6 +148,24 @@ class ChecksFail(unittest.TestCase):
         self.assertFails({"generated", REFERENCES},
                          "Deployment/order-service names Secret eventshop-jwt, which is not in "
                          "namespace eventshop")
+
+    def test_daemon_without_its_kafka_user(self):
+        # Strimzi makes the certificate's Secret only for a KafkaUser of
+        # that name: a renamed user leaves the Deployment's volume empty.
+        self.scratch.replace(GENERATED["users"],
+                             "  name: order-service\n  labels:\n    strimzi.io/cluster",
+                             "  name: order-svc\n  labels:\n    strimzi.io/cluster")
+        self.assertFails({"generated", REFERENCES},
+                         "Deployment/order-service names Secret order-service, which is not in "
+                         "namespace eventshop")
+
+    def test_listener_without_mutual_tls(self):
+        # The listener back on SCRAM: no user's certificate would be taken.
+        self.scratch.replace("deploy/k8s/base/kafka.yaml",
+                             "        authentication:\n          type: tls\n",
+                             "        authentication:\n          type: scram-sha-512\n")
+        self.assertFails({REFERENCES}, "KafkaUser/order-service: authentication tls, which no "
+                         "listener of Kafka/eventshop accepts")
 
     def test_overlay_in_another_namespace(self):
         # Everything moves, but KEDA would still look for Kafka in the old one.
