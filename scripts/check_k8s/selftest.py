@@ -6,9 +6,8 @@ one thing (an object that its schema refuses, a kind with no schema, a
 field the schema does not name, a stale generated file, a consumer the code
 does not have, a Secret missing, a daemon without its KafkaUser, a listener
 that does not take the users' certificates, a kustomization that cannot
-render), runs
-the checks on the copy and asserts that exactly the checks it names FAIL,
-with the problem it expects. No cluster, no network.
+render), runs the checks on the copy and asserts that exactly the checks it
+names FAIL, with the problem it expects. No cluster, no network.
 """
 
 import tempfile
