@@ -8,8 +8,9 @@
  * from which every open page is fed (clients.c). The page (page/,
  * embedded at build time) places orders through the console, which passes
  * them on to order-service (api.c: same origin, so order-service needs no
- * CORS), and reads a status panel (api.c: each daemon's /readyz, the dead
- * letters, events per second per topic).
+ * CORS), reads a status panel (api.c: each daemon's /readyz, the dead
+ * letters, events per second per topic), and shows and sets the daemons'
+ * fault switches (faults.c: through their admin servers, es/faults.h).
  *
  * Threads: the main thread reads Kafka and pushes into the ring; a prober
  * thread asks the daemons' /readyz; libmicrohttpd's pool serves the
@@ -53,9 +54,12 @@ struct console_topic {
 struct console_service {
 	char name[64];
 	char url[256]; /* base URL, no trailing '/' */
+	char admin[256]; /* its fault switches' server (es/faults.h); "": none */
 	/* Under console.status_lock: */
 	bool ready;
 	char detail[256];
+	json_t *faults; /* the switches as its admin server last listed them */
+	char faults_detail[128]; /* "ok", or why there are none */
 };
 
 /* A consumer group of the shop and its lag per topic: the sum over the
@@ -77,6 +81,7 @@ struct console {
 	rd_kafka_t *rk; /* the reader: the main thread polls it, the prober
 			 * asks it for watermarks (librdkafka allows both) */
 	char order_url[256]; /* order-service, where the page's orders go */
+	char bind[64]; /* HTTP_BIND: a name the page may reach the console by */
 
 	struct console_topic topics[CONSOLE_MAX_TOPICS];
 	size_t ntopics;
@@ -104,5 +109,10 @@ size_t console_clients_count(struct console *c);
 int console_api_routes(struct console *c, char *errstr, size_t errstr_size);
 /* Asks every service's /readyz once (the prober thread's round). */
 void console_probe_services(struct console *c);
+
+/* faults.c: the fault-switch panel: GET and POST /api/faults. */
+int console_faults_routes(struct console *c, char *errstr, size_t errstr_size);
+/* Lists every service's switches once (the prober thread's round). */
+void console_probe_faults(struct console *c);
 
 #endif

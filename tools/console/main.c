@@ -13,6 +13,10 @@
  *   ORDER_SERVICE_URL       http://127.0.0.1:8080: where the page's orders go
  *   CONSOLE_SERVICES        name=url,... whose /readyz the panel shows; by
  *                           default the six daemons on 8080 to 8084 and 8086
+ *   CONSOLE_ADMIN           name=url,... of the daemons' fault-switch servers
+ *                           (es/faults.h) the switches panel shows and sets;
+ *                           by default each CONSOLE_SERVICES URL's port + 1000
+ *                           (the demo's ADMIN_PORT); "none": no panel
  *   CONSOLE_GROUPS          the consumer groups whose lag the panel shows;
  *                           by default the six daemons' (their names)
  *   LOG_LEVEL               info
@@ -32,6 +36,7 @@
 #include "es/envelope.h"
 #include "es/log.h"
 #include "es/reader.h"
+#include "admin.h"
 #include "es/service.h"
 #include "event.h"
 
@@ -97,37 +102,57 @@ static int read_topics(struct console *c, char *errstr, size_t errstr_size)
 /* CONSOLE_SERVICES: name=url,... */
 static int read_services(struct console *c, char *errstr, size_t errstr_size)
 {
-	const char *s = es_config_str("CONSOLE_SERVICES", default_services);
+	struct console_named_url list[CONSOLE_MAX_SERVICES];
+	int n = console_parse_named_urls("CONSOLE_SERVICES",
+					 es_config_str("CONSOLE_SERVICES", default_services), list,
+					 CONSOLE_MAX_SERVICES, errstr, errstr_size);
 
-	while (*s) {
-		size_t len = strcspn(s, ","), name_len;
-		const char *eq = memchr(s, '=', len);
-		struct console_service *svc;
+	for (int i = 0; i < n; i++) {
+		struct console_service *svc = &c->services[c->nservices++];
 
-		if (len == 0) {
-			s++;
-			continue;
+		memcpy(svc->name, list[i].name, sizeof(svc->name));
+		memcpy(svc->url, list[i].url, sizeof(svc->url));
+		snprintf(svc->detail, sizeof(svc->detail), "not asked yet");
+		snprintf(svc->faults_detail, sizeof(svc->faults_detail), "not asked yet");
+	}
+	return n < 0 ? -1 : 0;
+}
+
+/* CONSOLE_ADMIN: name=url,... of the services' admin servers; unset, each
+ * service's port + 1000, as the demo starts them. */
+static int read_admin(struct console *c, char *errstr, size_t errstr_size)
+{
+	const char *spec = es_config_str("CONSOLE_ADMIN", NULL);
+	struct console_named_url list[CONSOLE_MAX_SERVICES];
+	int n;
+
+	if (!spec) {
+		for (size_t i = 0; i < c->nservices; i++) {
+			struct console_service *svc = &c->services[i];
+
+			if (console_admin_url(svc->url, CONSOLE_ADMIN_PORT_OFFSET, svc->admin,
+					      sizeof(svc->admin)))
+				svc->admin[0] = '\0';
 		}
-		name_len = eq ? (size_t)(eq - s) : 0;
-		svc = &c->services[c->nservices];
-		if (!eq || name_len == 0 || name_len >= sizeof(svc->name) ||
-		    len - name_len - 1 >= sizeof(svc->url) || strncmp(eq + 1, "http", 4) ||
-		    c->nservices == CONSOLE_MAX_SERVICES) {
+		return 0;
+	}
+	if (!strcmp(spec, "none"))
+		return 0;
+	n = console_parse_named_urls("CONSOLE_ADMIN", spec, list, CONSOLE_MAX_SERVICES, errstr,
+				     errstr_size);
+	for (int i = 0; i < n; i++) {
+		size_t k = 0;
+
+		while (k < c->nservices && strcmp(c->services[k].name, list[i].name))
+			k++;
+		if (k == c->nservices) {
 			snprintf(errstr, errstr_size,
-				 "CONSOLE_SERVICES: \"%.*s\" is not name=http://host:port (at "
-				 "most %d of them)",
-				 (int)(len > 100 ? 100 : len), s, CONSOLE_MAX_SERVICES);
+				 "CONSOLE_ADMIN: %.63s is none of CONSOLE_SERVICES", list[i].name);
 			return -1;
 		}
-		memcpy(svc->name, s, name_len);
-		svc->name[name_len] = '\0';
-		memcpy(svc->url, eq + 1, len - name_len - 1);
-		svc->url[len - name_len - 1] = '\0';
-		snprintf(svc->detail, sizeof(svc->detail), "not asked yet");
-		c->nservices++;
-		s += len + (s[len] == ',');
+		memcpy(c->services[k].admin, list[i].url, sizeof(c->services[k].admin));
 	}
-	return 0;
+	return n < 0 ? -1 : 0;
 }
 
 /* CONSOLE_GROUPS: group,... */
@@ -187,8 +212,9 @@ static int read_config(struct console *c, struct config *cfg, char *errstr, size
 	}
 	memcpy(c->order_url, order_url, n);
 	c->order_url[n] = '\0';
+	snprintf(c->bind, sizeof(c->bind), "%s", cfg->bind);
 	if (read_topics(c, errstr, errstr_size) || read_services(c, errstr, errstr_size) ||
-	    read_groups(c, errstr, errstr_size))
+	    read_admin(c, errstr, errstr_size) || read_groups(c, errstr, errstr_size))
 		return -1;
 	return 0;
 }
@@ -458,6 +484,7 @@ static void *prober(void *arg)
 		rd_kafka_topic_partition_list_t *wanted;
 
 		console_probe_services(c);
+		console_probe_faults(c);
 		count_dead_letters(c, c->rk);
 		wanted = shop_partitions(c, c->rk);
 		for (size_t i = 0; wanted && i < c->ngroups && !es_stop; i++)
@@ -528,6 +555,7 @@ int main(void)
 	c.http = es_http_new(&hc, errstr, sizeof(errstr));
 	if (!c.http || console_events_route(&c, errstr, sizeof(errstr)) ||
 	    console_api_routes(&c, errstr, sizeof(errstr)) ||
+	    console_faults_routes(&c, errstr, sizeof(errstr)) ||
 	    es_http_start(c.http, errstr, sizeof(errstr))) {
 		es_error("cannot start: %s", errstr);
 		goto out;
@@ -548,6 +576,8 @@ out:
 	es_metrics_free(metrics);
 	for (size_t i = 0; i < c.ntopics; i++)
 		json_decref(c.topics[i].last_reason);
+	for (size_t i = 0; i < c.nservices; i++)
+		json_decref(c.services[i].faults);
 	curl_global_cleanup();
 	return rc;
 }
