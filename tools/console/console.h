@@ -3,7 +3,8 @@
  *
  * The console owns no business data and joins no consumer group: one
  * es/reader.h reader follows every topic of the shop, dead letters
- * included, from a bounded tail of each partition; each message becomes
+ * included, from a bounded tail of each partition (and a topic created
+ * later from its first message, found within seconds: main.c); each message becomes
  * one Server-Sent Event (event.h, sse.h) kept in a bounded ring (ring.h)
  * from which every open page is fed (clients.c). The page (page/,
  * embedded at build time) places orders through the console, which passes
@@ -44,6 +45,7 @@
 struct console_topic {
 	char name[256];
 	bool dlq;
+	int partitions; /* how many the reader follows (the main thread's) */
 	/* Under console.status_lock: */
 	long long count; /* messages read in the current second */
 	double rate; /* messages per second over the last full second */
@@ -107,6 +109,10 @@ size_t console_clients_count(struct console *c);
 
 /* api.c: the page, the order proxy and the status panel. */
 int console_api_routes(struct console *c, char *errstr, size_t errstr_size);
+/* Answers req with a daemon's reply as it came (status and body; a
+ * problem stays a problem) and releases the reply. Returns 0 or -1. */
+struct shopctl_http_reply;
+int console_reply_as(struct es_http_request *req, struct shopctl_http_reply *reply);
 /* Asks every service's /readyz once (the prober thread's round). */
 void console_probe_services(struct console *c);
 

@@ -133,7 +133,6 @@ static int handle_change(struct es_http_request *req, void *arg)
 	char errstr[512], path[128], body[64];
 	size_t len;
 	const char *text;
-	int rc;
 
 	if (refused(c, req))
 		return 0;
@@ -167,12 +166,7 @@ static int handle_change(struct es_http_request *req, void *arg)
 			reply.status);
 	/* The page lists the switches again at once: let it see the change. */
 	probe_one(c, s);
-	rc = es_http_reply_body(req, (unsigned int)reply.status,
-				reply.status >= 400 ? "application/problem+json"
-						    : "application/json",
-				reply.body, reply.len);
-	shopctl_http_reply_release(&reply);
-	return rc;
+	return console_reply_as(req, &reply);
 }
 
 int console_faults_routes(struct console *c, char *errstr, size_t errstr_size)

@@ -43,6 +43,10 @@
 #define POLL_MS 100
 #define PROBE_MS 2000
 #define MAX_BATCH 500 /* messages read before the streams are woken */
+/* How often the console looks for topics created after its start (the
+ * dead-letter topics appear with the first dead letter, on a broker that
+ * creates topics when they are first written to). */
+#define RESCAN_MS 5000
 
 static const char *const default_dlq =
 	"dlq.order-service,dlq.payment-service,dlq.inventory-service,dlq.email-service,"
@@ -327,20 +331,85 @@ static void count_dead_letters(struct console *c, rd_kafka_t *rk)
 	}
 }
 
+/*
+ * Follows the partitions of the shop's topics that the reader does not
+ * follow yet: at the start (start true) every partition there is, from
+ * `tail` messages back; later those of a topic created since, or added to
+ * one, from their first message (all of it is new). skipped lists the
+ * topics that do not exist (NULL: not wanted). Returns the number of
+ * partitions added, or -1 with errstr filled when the broker did not
+ * answer.
+ */
+static int follow_new(struct console *c, rd_kafka_t *rk, long tail, bool start, char *skipped,
+		      size_t skipped_size, char *errstr, size_t errstr_size)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
+	rd_kafka_error_t *error;
+	int rc = -1;
+
+	if (skipped && skipped_size)
+		skipped[0] = '\0';
+	for (size_t i = 0; i < c->ntopics; i++) {
+		struct console_topic *t = &c->topics[i];
+		bool missing;
+		int n;
+
+		if (es_reader_partitions(rk, t->name, &n, &missing, errstr, errstr_size)) {
+			if (!missing)
+				goto out;
+			if (skipped && skipped_size) {
+				size_t len = strlen(skipped);
+
+				snprintf(skipped + len, skipped_size - len, "%s%s", len ? "," : "",
+					 t->name);
+			}
+			continue;
+		}
+		for (int32_t p = t->partitions; p < n; p++) {
+			int64_t low, high, from = 0;
+
+			if (es_reader_watermarks(rk, t->name, p, &low, &high, errstr, errstr_size))
+				goto out;
+			if (!start)
+				from = low;
+			else if (tail > 0)
+				from = high - low > tail ? high - tail : low;
+			else
+				from = high;
+			rd_kafka_topic_partition_list_add(parts, t->name, p)->offset = from;
+		}
+	}
+	/* Added to what the reader follows; what it follows goes on. */
+	error = parts->cnt ? rd_kafka_incremental_assign(rk, parts) : NULL;
+	if (error) {
+		snprintf(errstr, errstr_size, "assigning %d partitions: %s", parts->cnt,
+			 rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		goto out;
+	}
+	for (int i = 0; i < parts->cnt; i++) {
+		struct console_topic *t = find_topic(c, parts->elems[i].topic);
+
+		if (t && parts->elems[i].partition >= t->partitions)
+			t->partitions = parts->elems[i].partition + 1;
+	}
+	rc = parts->cnt;
+out:
+	rd_kafka_topic_partition_list_destroy(parts);
+	return rc;
+}
+
 static int follow(struct console *c, rd_kafka_t *rk, long tail, char *errstr, size_t errstr_size)
 {
-	const char *names[CONSOLE_MAX_TOPICS + 1];
 	char skipped[1024];
-	int n;
+	int n = follow_new(c, rk, tail, true, skipped, sizeof(skipped), errstr, errstr_size);
 
-	for (size_t i = 0; i < c->ntopics; i++)
-		names[i] = c->topics[i].name;
-	names[c->ntopics] = NULL;
-	n = es_reader_follow_topics(rk, names, tail, skipped, sizeof(skipped), errstr, errstr_size);
 	if (n < 0)
 		return -1;
 	if (skipped[0])
-		es_warn("not following topics that do not exist: %s", skipped);
+		es_warn("not following topics that do not exist yet (every %d s the console looks "
+			"again): %s",
+			RESCAN_MS / 1000, skipped);
 	if (n == 0) {
 		snprintf(errstr, errstr_size, "none of the shop's topics exists");
 		return -1;
@@ -349,10 +418,23 @@ static int follow(struct console *c, rd_kafka_t *rk, long tail, char *errstr, si
 	return 0;
 }
 
+/* Every RESCAN_MS: topics created (or partitions added) since. */
+static void rescan(struct console *c, rd_kafka_t *rk)
+{
+	char errstr[512];
+	int n = follow_new(c, rk, 0, false, NULL, 0, errstr, sizeof(errstr));
+
+	if (n < 0)
+		es_warn("looking for new topics: %s", errstr);
+	else if (n > 0)
+		es_info("following %d more partitions (topics created or grown since)", n);
+}
+
 static int run(struct console *c, rd_kafka_t *rk)
 {
 	long long next_second = es_monotonic_ms() + 1000;
 	long long next_keepalive = es_monotonic_ms() + CONSOLE_KEEPALIVE_MS;
+	long long next_rescan = es_monotonic_ms() + RESCAN_MS;
 
 	while (!es_stop) {
 		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, POLL_MS);
@@ -380,6 +462,10 @@ static int run(struct console *c, rd_kafka_t *rk)
 		if (now >= next_second) {
 			tick_second(c);
 			next_second = now + 1000;
+		}
+		if (now >= next_rescan) {
+			rescan(c, rk);
+			next_rescan = es_monotonic_ms() + RESCAN_MS;
 		}
 	}
 	return 0;
