@@ -4,9 +4,9 @@
  * The console owns no business data and joins no consumer group: one
  * es/reader.h reader follows every topic of the shop, dead letters
  * included, from a bounded tail of each partition (and a topic created
- * later from its first message, found within seconds: main.c); each message becomes
- * one Server-Sent Event (event.h, sse.h) kept in a bounded ring (ring.h)
- * from which every open page is fed (clients.c). The page (page/,
+ * later from its first message, found within seconds: main.c); each
+ * message becomes one Server-Sent Event (event.h, sse.h) kept in a
+ * bounded ring (ring.h) from which every open page is fed (clients.c). The page (page/,
  * embedded at build time) places orders through the console, which passes
  * them on to order-service (api.c: same origin, so order-service needs no
  * CORS), reads a status panel (api.c: each daemon's /readyz, the dead
@@ -14,9 +14,9 @@
  * fault switches (faults.c: through their admin servers, es/faults.h).
  *
  * Threads: the main thread reads Kafka and pushes into the ring; a prober
- * thread asks the daemons' /readyz; libmicrohttpd's pool serves the
- * routes and the streams. What they share is below, each part with its
- * lock.
+ * thread asks the daemons' /readyz and lists their fault switches;
+ * libmicrohttpd's pool serves the routes and the streams. What they share
+ * is below, each part with its lock.
  */
 #ifndef CONSOLE_H
 #define CONSOLE_H
