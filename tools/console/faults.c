@@ -77,9 +77,10 @@ static int handle_list(struct es_http_request *req, void *arg)
 		const struct console_service *s = &c->services[i];
 
 		json_array_append_new(services,
-				      json_pack("{s:s, s:b, s:s, s:O}", "name", s->name, "admin",
+				      json_pack("{s:s, s:b, s:s, s:o}", "name", s->name, "admin",
 						s->admin[0] != '\0', "detail", s->faults_detail,
-						"faults", s->faults ? s->faults : json_array()));
+						"faults",
+						s->faults ? json_incref(s->faults) : json_array()));
 	}
 	pthread_mutex_unlock(&c->status_lock);
 	return es_http_reply_json(req, 200, json_pack("{s:o}", "services", services));
