@@ -51,8 +51,10 @@ def main():
     cpu = {}
     with open(os.path.join(a.dir, "cpu.txt")) as f:
         for line in f:
-            label, _pages, c0, c1, t0, t1 = line.split()
-            cpu[label] = (float(c1) - float(c0), (int(t1) - int(t0)) / 1000)
+            f = line.split()
+            label, c0, c1, t0, t1 = f[0], float(f[2]), float(f[3]), int(f[4]), int(f[5])
+            readers = float(f[7]) - float(f[6]) if len(f) >= 8 else float("nan")
+            cpu[label] = (c1 - c0, (t1 - t0) / 1000, readers)
 
     pooled = {"a": ([], [], 0), "b": ([], [], 0)}
     rounds = []
@@ -62,7 +64,7 @@ def main():
             saga, post, pending = read_phase(os.path.join(a.dir, f"{c}-{r}.csv"))
             s, p, n = pooled[c]
             pooled[c] = (s + saga, p + post, n + pending)
-            row[c] = (saga, post, cpu.get(f"{c}-{r}", (float("nan"), float("nan"))))
+            row[c] = (saga, post)
         rounds.append(row)
 
     names = {"a": "no page open", "b": f"{a.pages} pages open"}
@@ -72,16 +74,18 @@ def main():
                "streams open, alternated (A B, B A, ...).")
     out.append("")
     out.append("| | orders | saga p50 ms | saga p99 ms | POST p50 ms | POST p99 ms "
-               "| console CPU |")
-    out.append("|---|---|---|---|---|---|---|")
+               "| console CPU | the readers' CPU |")
+    out.append("|---|---|---|---|---|---|---|---|")
     for c in ("a", "b"):
         saga, post, pending = pooled[c]
         used = sum(cpu[k][0] for k in cpu if k.startswith(c + "-"))
         wall = sum(cpu[k][1] for k in cpu if k.startswith(c + "-"))
+        readers = sum(cpu[k][2] for k in cpu if k.startswith(c + "-"))
         out.append(f"| {names[c]} | {len(post)}{f' ({pending} unfinished)' if pending else ''} "
                    f"| {fmt(nearest_rank(saga, 50))} | {fmt(nearest_rank(saga, 99))} "
                    f"| {fmt(nearest_rank(post, 50))} | {fmt(nearest_rank(post, 99))} "
-                   f"| {100 * used / wall:.1f} % of a core |")
+                   f"| {100 * used / wall:.1f} % of a core "
+                   f"| {fmt(100 * readers / wall)} % of a core |")
     sa, sb = pooled["a"][0], pooled["b"][0]
     d50 = nearest_rank(sb, 50) - nearest_rank(sa, 50)
     d99 = nearest_rank(sb, 99) - nearest_rank(sa, 99)

@@ -43,6 +43,13 @@
 #define POLL_MS 100
 #define PROBE_MS 2000
 #define MAX_BATCH 500 /* messages read before the streams are woken */
+/* The streams are woken at most this often: an event that comes after a
+ * quiet spell goes out at once, one in a busy shop waits up to 50 ms for
+ * the others. A page needs it no sooner, and waking every stream for each
+ * event or two (at 100 orders/s some 1,100 a second) cost more CPU, the
+ * console's and the pages', than the frames themselves
+ * (docs/benchmarks.md, "What open console pages cost"). */
+#define WAKE_MS 50
 /* How often the console looks for topics created after its start (the
  * dead-letter topics appear with the first dead letter, on a broker that
  * creates topics when they are first written to). */
@@ -430,14 +437,28 @@ static void rescan(struct console *c, rd_kafka_t *rk)
 		es_info("following %d more partitions (topics created or grown since)", n);
 }
 
+/* How long the poll may wait: POLL_MS, or less when the streams are due a
+ * wake-up sooner. */
+static int poll_timeout(bool pending, long long last_wake, long long now)
+{
+	long long left = last_wake + WAKE_MS - now;
+
+	if (!pending)
+		return POLL_MS;
+	return left <= 0 ? 0 : left < POLL_MS ? (int)left : POLL_MS;
+}
+
 static int run(struct console *c, rd_kafka_t *rk)
 {
 	long long next_second = es_monotonic_ms() + 1000;
 	long long next_keepalive = es_monotonic_ms() + CONSOLE_KEEPALIVE_MS;
 	long long next_rescan = es_monotonic_ms() + RESCAN_MS;
+	long long last_wake = 0;
+	bool pending = false; /* frames the streams were not woken for yet */
 
 	while (!es_stop) {
-		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, POLL_MS);
+		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(
+			rk, poll_timeout(pending, last_wake, es_monotonic_ms()));
 		int taken = 0;
 		long long now;
 
@@ -453,9 +474,12 @@ static int run(struct console *c, rd_kafka_t *rk)
 		}
 		if (rkm)
 			rd_kafka_message_destroy(rkm);
+		pending = pending || taken;
 		now = es_monotonic_ms();
-		if (taken || now >= next_keepalive) {
+		if ((pending && now - last_wake >= WAKE_MS) || now >= next_keepalive) {
 			console_clients_wake(c);
+			pending = false;
+			last_wake = now;
 			if (now >= next_keepalive)
 				next_keepalive = now + CONSOLE_KEEPALIVE_MS;
 		}
