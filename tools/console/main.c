@@ -54,6 +54,7 @@
  * dead-letter topics appear with the first dead letter, on a broker that
  * creates topics when they are first written to). */
 #define RESCAN_MS 5000
+#define START_RETRY_MS 30000
 
 static const char *const default_dlq =
 	"dlq.order-service,dlq.payment-service,dlq.inventory-service,dlq.email-service,"
@@ -406,11 +407,22 @@ out:
 	return rc;
 }
 
+/* The start: follows what exists of the shop's topics. A broker that
+ * answers with an error (a topic made a moment ago may not have its
+ * leader yet) is asked again for up to START_RETRY_MS. */
 static int follow(struct console *c, rd_kafka_t *rk, long tail, char *errstr, size_t errstr_size)
 {
+	long long until = es_monotonic_ms() + START_RETRY_MS;
 	char skipped[1024];
-	int n = follow_new(c, rk, tail, true, skipped, sizeof(skipped), errstr, errstr_size);
+	int n;
 
+	for (;;) {
+		n = follow_new(c, rk, tail, true, skipped, sizeof(skipped), errstr, errstr_size);
+		if (n >= 0 || es_stop || es_monotonic_ms() >= until)
+			break;
+		es_warn("Kafka: %s; asking again", errstr);
+		es_sleep_ms(500);
+	}
 	if (n < 0)
 		return -1;
 	if (skipped[0])

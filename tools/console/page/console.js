@@ -312,8 +312,9 @@ async function loadCatalog() {
   }
 }
 
-function showAnswer(ok, text) {
-  const a = document.getElementById('answer');
+// An answer shown in the box of that id (#answer, #fault-answer).
+function showAnswer(ok, text, id = 'answer') {
+  const a = document.getElementById(id);
   a.hidden = false;
   a.className = 'answer ' + (ok ? 'ok' : 'error');
   a.textContent = text;
@@ -423,13 +424,6 @@ async function refreshStatus() {
 // value being typed survives the refresh.
 const faultRows = new Map(); // "service/name" -> { tr, valueEl }
 
-function showFaultAnswer(ok, text) {
-  const a = document.getElementById('fault-answer');
-  a.hidden = false;
-  a.className = 'answer ' + (ok ? 'ok' : 'error');
-  a.textContent = text;
-}
-
 // A change through the console: a JSON POST (the console refuses any
 // other, and any from another origin).
 async function changeFault(change) {
@@ -439,7 +433,7 @@ async function changeFault(change) {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(change),
     });
   } catch (e) {
-    showFaultAnswer(false, 'the console did not answer');
+    showAnswer(false, 'the console did not answer', 'fault-answer');
     return;
   }
   const text = await r.text();
@@ -447,10 +441,10 @@ async function changeFault(change) {
   try { j = JSON.parse(text); } catch (e) { /* shown as text */ }
   const what = change.clear ? `clear ${change.name || 'all'}` : `set ${change.name} ${change.value}`;
   if (r.ok) {
-    showFaultAnswer(true, `${change.service}: ${what}: done`);
+    showAnswer(true, `${change.service}: ${what}: done`, 'fault-answer');
   } else {
     const detail = j && typeof j === 'object' ? `${str(j.title)}: ${str(j.detail)}` : text;
-    showFaultAnswer(false, `${change.service}: ${what}: ${r.status} ${detail}`);
+    showAnswer(false, `${change.service}: ${what}: ${r.status} ${detail}`, 'fault-answer');
   }
   refreshFaults();
 }
