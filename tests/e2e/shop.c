@@ -203,6 +203,8 @@ static void child_env(const struct shop *shop, enum shop_service s)
 	if (!getenv("LOG_LEVEL"))
 		setenv("LOG_LEVEL", "info", 1);
 	kafka_user(s);
+	if (shop->admin)
+		setenv("ADMIN_PORT", "0", 1);
 }
 
 static void log_path(const struct shop *shop, enum shop_service s, int i, char *buf, size_t size)
@@ -225,9 +227,10 @@ static void print_log(const struct shop *shop, enum shop_service s, int i)
 	fclose(f);
 }
 
-/* The port the daemon last announced in its log ("serving HTTP on port
- * N"): the log is appended to across restarts. */
-static unsigned short announced_port(const struct shop *shop, enum shop_service s, int i, long from)
+/* The port the daemon last announced in its log after what (e.g.
+ * "serving HTTP on port "): the log is appended to across restarts. */
+static unsigned short announced_port(const struct shop *shop, enum shop_service s, int i, long from,
+				     const char *what)
 {
 	char path[400], line[2048];
 	unsigned short port = 0;
@@ -239,11 +242,10 @@ static unsigned short announced_port(const struct shop *shop, enum shop_service 
 		return 0;
 	fseek(f, from, SEEK_SET);
 	while (fgets(line, sizeof(line), f)) {
-		const char *p = strstr(line, "serving HTTP on port ");
+		const char *p = strstr(line, what);
 
 		if (p)
-			port = (unsigned short)strtoul(p + strlen("serving HTTP on port "), NULL,
-						       10);
+			port = (unsigned short)strtoul(p + strlen(what), NULL, 10);
 	}
 	fclose(f);
 	return port;
@@ -291,11 +293,14 @@ int shop_start(struct shop *shop, enum shop_service s, int i)
 			print_log(shop, s, i);
 			return -1;
 		}
-		shop->port[s][i] = announced_port(shop, s, i, log_start);
+		shop->port[s][i] = announced_port(shop, s, i, log_start, "serving HTTP on port ");
 		if (shop->port[s][i]) {
 			snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz", shop->port[s][i]);
-			if (shop_http("GET", url, NULL, NULL, NULL) == 200)
+			if (shop_http("GET", url, NULL, NULL, NULL) == 200) {
+				shop->admin_port[s][i] = announced_port(shop, s, i, log_start,
+									"fault switches on port ");
 				return 0;
+			}
 		}
 		sleep_ms(50);
 	}
@@ -371,6 +376,15 @@ void shop_release(struct shop *shop)
 const char *shop_url(const struct shop *shop, enum shop_service s, char *buf, size_t size)
 {
 	snprintf(buf, size, "http://127.0.0.1:%u", shop->port[s][0]);
+	return buf;
+}
+
+const char *shop_admin_url(const struct shop *shop, enum shop_service s, char *buf, size_t size)
+{
+	if (shop->admin_port[s][0])
+		snprintf(buf, size, "http://127.0.0.1:%u", shop->admin_port[s][0]);
+	else if (size)
+		buf[0] = '\0';
 	return buf;
 }
 

@@ -47,6 +47,10 @@ struct shop {
 	unsigned short port[SHOP_NSERVICES][SHOP_MAX_INSTANCES];
 	pid_t pid[SHOP_NSERVICES][SHOP_MAX_INSTANCES];
 	long saga_timeout_ms; /* 0: the daemon's default */
+	/* Set before shop_start: each daemon serves its fault switches
+	 * (ADMIN_PORT=0, es/faults.h), on the port then in admin_port. */
+	bool admin;
+	unsigned short admin_port[SHOP_NSERVICES][SHOP_MAX_INSTANCES];
 };
 
 extern const char *const shop_names[SHOP_NSERVICES]; /* "order-service", ... */
@@ -80,6 +84,9 @@ const char *shop_schema(const struct shop *shop, enum shop_service s, char *buf,
 
 /* The base URL of instance 0 of a service, e.g. "http://127.0.0.1:40123". */
 const char *shop_url(const struct shop *shop, enum shop_service s, char *buf, size_t size);
+
+/* The base URL of instance 0's fault switches (shop.admin), "" without. */
+const char *shop_admin_url(const struct shop *shop, enum shop_service s, char *buf, size_t size);
 
 /*
  * One HTTP request with libcurl (body may be NULL; headers a

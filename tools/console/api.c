@@ -55,25 +55,30 @@ static int handle_css(struct es_http_request *req, void *arg)
 	return reply_file(req, "text/css; charset=utf-8", console_page_css);
 }
 
+int console_reply_as(struct es_http_request *req, struct shopctl_http_reply *reply)
+{
+	int rc = es_http_reply_body(req, (unsigned int)reply->status,
+				    reply->status >= 400 ? "application/problem+json"
+							 : "application/json",
+				    reply->body, reply->len);
+
+	shopctl_http_reply_release(reply);
+	return rc;
+}
+
 /* Passes order-service's answer on as it is (a problem stays a problem). */
 static int pass_on(struct es_http_request *req, const char *method, const char *url,
 		   const char *const *headers, const char *body)
 {
 	struct shopctl_http_reply reply;
 	char errstr[512];
-	int rc;
 
 	if (shopctl_http(method, url, headers, body, &reply, errstr, sizeof(errstr))) {
 		es_warn("order-service: %s", errstr);
 		return es_http_reply_problem(req, 502, NULL, NULL,
 					     "order-service did not answer the console.", NULL);
 	}
-	rc = es_http_reply_body(req, (unsigned int)reply.status,
-				reply.status >= 400 ? "application/problem+json"
-						    : "application/json",
-				reply.body, reply.len);
-	shopctl_http_reply_release(&reply);
-	return rc;
+	return console_reply_as(req, &reply);
 }
 
 static int handle_products(struct es_http_request *req, void *arg)

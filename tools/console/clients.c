@@ -6,8 +6,9 @@
  * wants, and the frame it is sending (a copy: the ring may drop the frame
  * meanwhile). A stream with nothing to send is suspended by the server
  * (es_http_reply_stream): 50 open pages hold 50 connections, not 50
- * threads. The main thread wakes them all when the ring got something and
- * every CONSOLE_KEEPALIVE_MS; a stream quiet that long sends a comment.
+ * threads. The main thread wakes them all when the ring got something (at
+ * most every 50 ms: main.c, WAKE_MS) and every CONSOLE_KEEPALIVE_MS; a
+ * stream quiet that long sends a comment.
  *
  * A page that reconnects sends Last-Event-ID (sse.h): with this boot's id
  * it goes on after it; otherwise it gets the whole ring again and drops

@@ -13,6 +13,10 @@
  *   ORDER_SERVICE_URL       http://127.0.0.1:8080: where the page's orders go
  *   CONSOLE_SERVICES        name=url,... whose /readyz the panel shows; by
  *                           default the six daemons on 8080 to 8084 and 8086
+ *   CONSOLE_ADMIN           name=url,... of the daemons' fault-switch servers
+ *                           (es/faults.h) the switches panel shows and sets;
+ *                           by default each CONSOLE_SERVICES URL's port + 1000
+ *                           (the demo's ADMIN_PORT); "none": no panel
  *   CONSOLE_GROUPS          the consumer groups whose lag the panel shows;
  *                           by default the six daemons' (their names)
  *   LOG_LEVEL               info
@@ -32,12 +36,25 @@
 #include "es/envelope.h"
 #include "es/log.h"
 #include "es/reader.h"
+#include "admin.h"
 #include "es/service.h"
 #include "event.h"
 
 #define POLL_MS 100
 #define PROBE_MS 2000
 #define MAX_BATCH 500 /* messages read before the streams are woken */
+/* The streams are woken at most this often: an event that comes after a
+ * quiet spell goes out at once, one in a busy shop waits up to 50 ms for
+ * the others. A page needs it no sooner, and waking every stream for each
+ * event or two (at 100 orders/s some 1,100 a second) cost more CPU, the
+ * console's and the pages', than the frames themselves
+ * (docs/benchmarks.md, "What open console pages cost"). */
+#define WAKE_MS 50
+/* How often the console looks for topics created after its start (the
+ * dead-letter topics appear with the first dead letter, on a broker that
+ * creates topics when they are first written to). */
+#define RESCAN_MS 5000
+#define START_RETRY_MS 30000
 
 static const char *const default_dlq =
 	"dlq.order-service,dlq.payment-service,dlq.inventory-service,dlq.email-service,"
@@ -97,37 +114,57 @@ static int read_topics(struct console *c, char *errstr, size_t errstr_size)
 /* CONSOLE_SERVICES: name=url,... */
 static int read_services(struct console *c, char *errstr, size_t errstr_size)
 {
-	const char *s = es_config_str("CONSOLE_SERVICES", default_services);
+	struct console_named_url list[CONSOLE_MAX_SERVICES];
+	int n = console_parse_named_urls("CONSOLE_SERVICES",
+					 es_config_str("CONSOLE_SERVICES", default_services), list,
+					 CONSOLE_MAX_SERVICES, errstr, errstr_size);
 
-	while (*s) {
-		size_t len = strcspn(s, ","), name_len;
-		const char *eq = memchr(s, '=', len);
-		struct console_service *svc;
+	for (int i = 0; i < n; i++) {
+		struct console_service *svc = &c->services[c->nservices++];
 
-		if (len == 0) {
-			s++;
-			continue;
+		memcpy(svc->name, list[i].name, sizeof(svc->name));
+		memcpy(svc->url, list[i].url, sizeof(svc->url));
+		snprintf(svc->detail, sizeof(svc->detail), "not asked yet");
+		snprintf(svc->faults_detail, sizeof(svc->faults_detail), "not asked yet");
+	}
+	return n < 0 ? -1 : 0;
+}
+
+/* CONSOLE_ADMIN: name=url,... of the services' admin servers; unset, each
+ * service's port + 1000, as the demo starts them. */
+static int read_admin(struct console *c, char *errstr, size_t errstr_size)
+{
+	const char *spec = es_config_str("CONSOLE_ADMIN", NULL);
+	struct console_named_url list[CONSOLE_MAX_SERVICES];
+	int n;
+
+	if (!spec) {
+		for (size_t i = 0; i < c->nservices; i++) {
+			struct console_service *svc = &c->services[i];
+
+			if (console_admin_url(svc->url, CONSOLE_ADMIN_PORT_OFFSET, svc->admin,
+					      sizeof(svc->admin)))
+				svc->admin[0] = '\0';
 		}
-		name_len = eq ? (size_t)(eq - s) : 0;
-		svc = &c->services[c->nservices];
-		if (!eq || name_len == 0 || name_len >= sizeof(svc->name) ||
-		    len - name_len - 1 >= sizeof(svc->url) || strncmp(eq + 1, "http", 4) ||
-		    c->nservices == CONSOLE_MAX_SERVICES) {
+		return 0;
+	}
+	if (!strcmp(spec, "none"))
+		return 0;
+	n = console_parse_named_urls("CONSOLE_ADMIN", spec, list, CONSOLE_MAX_SERVICES, errstr,
+				     errstr_size);
+	for (int i = 0; i < n; i++) {
+		size_t k = 0;
+
+		while (k < c->nservices && strcmp(c->services[k].name, list[i].name))
+			k++;
+		if (k == c->nservices) {
 			snprintf(errstr, errstr_size,
-				 "CONSOLE_SERVICES: \"%.*s\" is not name=http://host:port (at "
-				 "most %d of them)",
-				 (int)(len > 100 ? 100 : len), s, CONSOLE_MAX_SERVICES);
+				 "CONSOLE_ADMIN: %.63s is none of CONSOLE_SERVICES", list[i].name);
 			return -1;
 		}
-		memcpy(svc->name, s, name_len);
-		svc->name[name_len] = '\0';
-		memcpy(svc->url, eq + 1, len - name_len - 1);
-		svc->url[len - name_len - 1] = '\0';
-		snprintf(svc->detail, sizeof(svc->detail), "not asked yet");
-		c->nservices++;
-		s += len + (s[len] == ',');
+		memcpy(c->services[k].admin, list[i].url, sizeof(c->services[k].admin));
 	}
-	return 0;
+	return n < 0 ? -1 : 0;
 }
 
 /* CONSOLE_GROUPS: group,... */
@@ -187,8 +224,9 @@ static int read_config(struct console *c, struct config *cfg, char *errstr, size
 	}
 	memcpy(c->order_url, order_url, n);
 	c->order_url[n] = '\0';
+	snprintf(c->bind, sizeof(c->bind), "%s", cfg->bind);
 	if (read_topics(c, errstr, errstr_size) || read_services(c, errstr, errstr_size) ||
-	    read_groups(c, errstr, errstr_size))
+	    read_admin(c, errstr, errstr_size) || read_groups(c, errstr, errstr_size))
 		return -1;
 	return 0;
 }
@@ -301,20 +339,96 @@ static void count_dead_letters(struct console *c, rd_kafka_t *rk)
 	}
 }
 
+/*
+ * Follows the partitions of the shop's topics that the reader does not
+ * follow yet: at the start (start true) every partition there is, from
+ * `tail` messages back; later those of a topic created since, or added to
+ * one, from their first message (all of it is new). skipped lists the
+ * topics that do not exist (NULL: not wanted). Returns the number of
+ * partitions added, or -1 with errstr filled when the broker did not
+ * answer.
+ */
+static int follow_new(struct console *c, rd_kafka_t *rk, long tail, bool start, char *skipped,
+		      size_t skipped_size, char *errstr, size_t errstr_size)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
+	rd_kafka_error_t *error;
+	int rc = -1;
+
+	if (skipped && skipped_size)
+		skipped[0] = '\0';
+	for (size_t i = 0; i < c->ntopics; i++) {
+		struct console_topic *t = &c->topics[i];
+		bool missing;
+		int n;
+
+		if (es_reader_partitions(rk, t->name, &n, &missing, errstr, errstr_size)) {
+			if (!missing)
+				goto out;
+			if (skipped && skipped_size) {
+				size_t len = strlen(skipped);
+
+				snprintf(skipped + len, skipped_size - len, "%s%s", len ? "," : "",
+					 t->name);
+			}
+			continue;
+		}
+		for (int32_t p = t->partitions; p < n; p++) {
+			int64_t low, high, from = 0;
+
+			if (es_reader_watermarks(rk, t->name, p, &low, &high, errstr, errstr_size))
+				goto out;
+			if (!start)
+				from = low;
+			else if (tail > 0)
+				from = high - low > tail ? high - tail : low;
+			else
+				from = high;
+			rd_kafka_topic_partition_list_add(parts, t->name, p)->offset = from;
+		}
+	}
+	/* Added to what the reader follows; what it follows goes on. */
+	error = parts->cnt ? rd_kafka_incremental_assign(rk, parts) : NULL;
+	if (error) {
+		snprintf(errstr, errstr_size, "assigning %d partitions: %s", parts->cnt,
+			 rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		goto out;
+	}
+	for (int i = 0; i < parts->cnt; i++) {
+		struct console_topic *t = find_topic(c, parts->elems[i].topic);
+
+		if (t && parts->elems[i].partition >= t->partitions)
+			t->partitions = parts->elems[i].partition + 1;
+	}
+	rc = parts->cnt;
+out:
+	rd_kafka_topic_partition_list_destroy(parts);
+	return rc;
+}
+
+/* The start: follows what exists of the shop's topics. A broker that
+ * answers with an error (a topic made a moment ago may not have its
+ * leader yet) is asked again for up to START_RETRY_MS. */
 static int follow(struct console *c, rd_kafka_t *rk, long tail, char *errstr, size_t errstr_size)
 {
-	const char *names[CONSOLE_MAX_TOPICS + 1];
+	long long until = es_monotonic_ms() + START_RETRY_MS;
 	char skipped[1024];
 	int n;
 
-	for (size_t i = 0; i < c->ntopics; i++)
-		names[i] = c->topics[i].name;
-	names[c->ntopics] = NULL;
-	n = es_reader_follow_topics(rk, names, tail, skipped, sizeof(skipped), errstr, errstr_size);
+	for (;;) {
+		n = follow_new(c, rk, tail, true, skipped, sizeof(skipped), errstr, errstr_size);
+		if (n >= 0 || es_stop || es_monotonic_ms() >= until)
+			break;
+		es_warn("Kafka: %s; asking again", errstr);
+		es_sleep_ms(500);
+	}
 	if (n < 0)
 		return -1;
 	if (skipped[0])
-		es_warn("not following topics that do not exist: %s", skipped);
+		es_warn("not following topics that do not exist yet (every %d s the console looks "
+			"again): %s",
+			RESCAN_MS / 1000, skipped);
 	if (n == 0) {
 		snprintf(errstr, errstr_size, "none of the shop's topics exists");
 		return -1;
@@ -323,13 +437,40 @@ static int follow(struct console *c, rd_kafka_t *rk, long tail, char *errstr, si
 	return 0;
 }
 
+/* Every RESCAN_MS: topics created (or partitions added) since. */
+static void rescan(struct console *c, rd_kafka_t *rk)
+{
+	char errstr[512];
+	int n = follow_new(c, rk, 0, false, NULL, 0, errstr, sizeof(errstr));
+
+	if (n < 0)
+		es_warn("looking for new topics: %s", errstr);
+	else if (n > 0)
+		es_info("following %d more partitions (topics created or grown since)", n);
+}
+
+/* How long the poll may wait: POLL_MS, or less when the streams are due a
+ * wake-up sooner. */
+static int poll_timeout(bool pending, long long last_wake, long long now)
+{
+	long long left = last_wake + WAKE_MS - now;
+
+	if (!pending)
+		return POLL_MS;
+	return left <= 0 ? 0 : left < POLL_MS ? (int)left : POLL_MS;
+}
+
 static int run(struct console *c, rd_kafka_t *rk)
 {
 	long long next_second = es_monotonic_ms() + 1000;
 	long long next_keepalive = es_monotonic_ms() + CONSOLE_KEEPALIVE_MS;
+	long long next_rescan = es_monotonic_ms() + RESCAN_MS;
+	long long last_wake = 0;
+	bool pending = false; /* frames the streams were not woken for yet */
 
 	while (!es_stop) {
-		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, POLL_MS);
+		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(
+			rk, poll_timeout(pending, last_wake, es_monotonic_ms()));
 		int taken = 0;
 		long long now;
 
@@ -345,15 +486,22 @@ static int run(struct console *c, rd_kafka_t *rk)
 		}
 		if (rkm)
 			rd_kafka_message_destroy(rkm);
+		pending = pending || taken;
 		now = es_monotonic_ms();
-		if (taken || now >= next_keepalive) {
+		if ((pending && now - last_wake >= WAKE_MS) || now >= next_keepalive) {
 			console_clients_wake(c);
+			pending = false;
+			last_wake = now;
 			if (now >= next_keepalive)
 				next_keepalive = now + CONSOLE_KEEPALIVE_MS;
 		}
 		if (now >= next_second) {
 			tick_second(c);
 			next_second = now + 1000;
+		}
+		if (now >= next_rescan) {
+			rescan(c, rk);
+			next_rescan = es_monotonic_ms() + RESCAN_MS;
 		}
 	}
 	return 0;
@@ -458,6 +606,7 @@ static void *prober(void *arg)
 		rd_kafka_topic_partition_list_t *wanted;
 
 		console_probe_services(c);
+		console_probe_faults(c);
 		count_dead_letters(c, c->rk);
 		wanted = shop_partitions(c, c->rk);
 		for (size_t i = 0; wanted && i < c->ngroups && !es_stop; i++)
@@ -528,6 +677,7 @@ int main(void)
 	c.http = es_http_new(&hc, errstr, sizeof(errstr));
 	if (!c.http || console_events_route(&c, errstr, sizeof(errstr)) ||
 	    console_api_routes(&c, errstr, sizeof(errstr)) ||
+	    console_faults_routes(&c, errstr, sizeof(errstr)) ||
 	    es_http_start(c.http, errstr, sizeof(errstr))) {
 		es_error("cannot start: %s", errstr);
 		goto out;
@@ -548,6 +698,8 @@ out:
 	es_metrics_free(metrics);
 	for (size_t i = 0; i < c.ntopics; i++)
 		json_decref(c.topics[i].last_reason);
+	for (size_t i = 0; i < c.nservices; i++)
+		json_decref(c.services[i].faults);
 	curl_global_cleanup();
 	return rc;
 }

@@ -45,28 +45,16 @@ static void print_switch(json_t *s)
 }
 
 /* One request; prints the switch(es) answered. */
-static int request(const char *method, const char *url, const char *body)
+static int request(const char *method, const char *admin, const char *path, const char *body)
 {
-	const char *headers[3] = {NULL, NULL, NULL};
 	struct shopctl_http_reply reply;
-	char errstr[512], auth[ES_AUTH_HEADER_MAX];
-	size_t nh = 0;
+	char errstr[512];
 	json_t *list;
 	size_t i;
 	json_t *s;
 	int rc = SHOPCTL_FAIL;
 
-	if (body)
-		headers[nh++] = "Content-Type: application/json";
-	/* The switches are an operator's when the shop asks for tokens. */
-	if (es_auth_header_from_env(ES_AUTH_OPERATOR, NULL, SHOPCTL_TOKEN_TTL_S, auth, sizeof(auth),
-				    errstr, sizeof(errstr))) {
-		shopctl_err("AUTH_JWT_KEY_FILE: %s", errstr);
-		return SHOPCTL_FAIL;
-	}
-	if (auth[0])
-		headers[nh++] = auth;
-	if (shopctl_http(method, url, nh ? headers : NULL, body, &reply, errstr, sizeof(errstr))) {
+	if (shopctl_admin_http(method, admin, path, body, &reply, errstr, sizeof(errstr))) {
 		shopctl_err("faults: %s", errstr);
 		return SHOPCTL_FAIL;
 	}
@@ -89,7 +77,7 @@ out:
 int shopctl_cmd_faults(int argc, char **argv)
 {
 	const char *admin = es_config_str("ADMIN_URL", NULL);
-	char url[1024], body[64];
+	char path[256], body[64];
 	long long value;
 	int i = 1;
 
@@ -107,21 +95,20 @@ int shopctl_cmd_faults(int argc, char **argv)
 	if (i >= argc)
 		return shopctl_usage_error("faults", "list, set or clear?");
 	if (!strcmp(argv[i], "list") && argc == i + 1) {
-		snprintf(url, sizeof(url), "%s/faults", admin);
-		return request("GET", url, NULL);
+		return request("GET", admin, "/faults", NULL);
 	}
 	if (!strcmp(argv[i], "set") && argc == i + 3) {
 		if (es_parse_ll(argv[i + 2], -1000000000LL, 1000000000LL, &value))
 			return shopctl_usage_error("faults", "VALUE %s is not a whole number",
 						   argv[i + 2]);
-		snprintf(url, sizeof(url), "%s/faults/%s", admin, argv[i + 1]);
+		snprintf(path, sizeof(path), "/faults/%s", argv[i + 1]);
 		snprintf(body, sizeof(body), "{\"value\":%lld}", value);
-		return request("PUT", url, body);
+		return request("PUT", admin, path, body);
 	}
 	if (!strcmp(argv[i], "clear") && argc <= i + 2) {
-		snprintf(url, sizeof(url), "%s/faults%s%s", admin, argc == i + 2 ? "/" : "",
+		snprintf(path, sizeof(path), "/faults%s%s", argc == i + 2 ? "/" : "",
 			 argc == i + 2 ? argv[i + 1] : "");
-		return request("DELETE", url, NULL);
+		return request("DELETE", admin, path, NULL);
 	}
 	return shopctl_usage_error("faults", "expected list, set NAME VALUE or clear [NAME]");
 }

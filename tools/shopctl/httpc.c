@@ -109,6 +109,34 @@ out:
 	return result;
 }
 
+int shopctl_admin_http(const char *method, const char *admin, const char *path, const char *body,
+		       struct shopctl_http_reply *reply, char *errstr, size_t errstr_size)
+{
+	const char *headers[3] = {NULL, NULL, NULL};
+	char url[1024], auth[ES_AUTH_HEADER_MAX], err[256];
+	size_t nh = 0;
+	int n;
+
+	memset(reply, 0, sizeof(*reply));
+	n = snprintf(url, sizeof(url), "%s%s", admin, path);
+	if (n < 0 || (size_t)n >= sizeof(url)) {
+		snprintf(errstr, errstr_size, "the admin URL is longer than %zu bytes",
+			 sizeof(url) - 1);
+		return -1;
+	}
+	if (body)
+		headers[nh++] = "Content-Type: application/json";
+	/* The switches are an operator's when the shop asks for tokens. */
+	if (es_auth_header_from_env(ES_AUTH_OPERATOR, NULL, SHOPCTL_TOKEN_TTL_S, auth, sizeof(auth),
+				    err, sizeof(err))) {
+		snprintf(errstr, errstr_size, "AUTH_JWT_KEY_FILE: %s", err);
+		return -1;
+	}
+	if (auth[0])
+		headers[nh++] = auth;
+	return shopctl_http(method, url, headers, body, reply, errstr, errstr_size);
+}
+
 void shopctl_http_reply_release(struct shopctl_http_reply *reply)
 {
 	free(reply->body);

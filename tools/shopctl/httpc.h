@@ -1,6 +1,8 @@
 /*
  * httpc: the little HTTP client of `shopctl place` and `shopctl follow`
- * (libcurl), and how they show order-service's answers.
+ * (libcurl), and how they show order-service's answers; and the one
+ * client of the daemons' fault-switch servers (es/faults.h), which
+ * `shopctl faults` and eventshop-console share.
  */
 #ifndef SHOPCTL_HTTPC_H
 #define SHOPCTL_HTTPC_H
@@ -32,6 +34,17 @@ int shopctl_http(const char *method, const char *url, const char *const *headers
 		 struct shopctl_http_reply *reply, char *errstr, size_t errstr_size);
 
 void shopctl_http_reply_release(struct shopctl_http_reply *reply);
+
+/*
+ * One request to a daemon's fault-switch server (es/faults.h): method on
+ * admin (its base URL, e.g. "http://127.0.0.1:9081") followed by path
+ * (e.g. "/faults/pause"), with body (NULL: none) sent as JSON, and an
+ * operator's token when the shop asks for tokens (AUTH_JWT_KEY_FILE:
+ * es_auth_header_from_env). Fills reply as shopctl_http does. Returns 0
+ * when an answer came, whatever its status, or -1 (errstr says why).
+ */
+int shopctl_admin_http(const char *method, const char *admin, const char *path, const char *body,
+		       struct shopctl_http_reply *reply, char *errstr, size_t errstr_size);
 
 /*
  * Writes an error answer to stderr: "shopctl: HTTP <status> <title>:

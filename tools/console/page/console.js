@@ -1,7 +1,9 @@
 // eventshop console: the page. It reads the console's event stream
 // (/events, Server-Sent Events), draws each order's saga as a sequence
 // diagram, places orders through the console (/api/orders, passed on to
-// order-service) and shows the live panel (/api/status).
+// order-service), shows the live panel (/api/status) and the daemons'
+// fault switches (/api/faults: listed, set and cleared through the
+// console, which passes the change on to the daemon's admin server).
 //
 // Every piece of event text reaches the page through textContent or an
 // attribute set with setAttribute, never as markup: events are untrusted.
@@ -310,8 +312,9 @@ async function loadCatalog() {
   }
 }
 
-function showAnswer(ok, text) {
-  const a = document.getElementById('answer');
+// An answer shown in the box of that id (#answer, #fault-answer).
+function showAnswer(ok, text, id = 'answer') {
+  const a = document.getElementById(id);
   a.hidden = false;
   a.className = 'answer ' + (ok ? 'ok' : 'error');
   a.textContent = text;
@@ -415,10 +418,104 @@ async function refreshStatus() {
     `${Number(s.pages) || 0} page(s) open; the console holds ${Number(held.events) || 0} events`;
 }
 
+// ------------------------------------------------------------ fault switches
+
+// One row per (daemon, switch), made once and updated in place, so that a
+// value being typed survives the refresh.
+const faultRows = new Map(); // "service/name" -> { tr, valueEl }
+
+// A change through the console: a JSON POST (the console refuses any
+// other, and any from another origin).
+async function changeFault(change) {
+  let r;
+  try {
+    r = await fetch('/api/faults', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(change),
+    });
+  } catch (e) {
+    showAnswer(false, 'the console did not answer', 'fault-answer');
+    return;
+  }
+  const text = await r.text();
+  let j = null;
+  try { j = JSON.parse(text); } catch (e) { /* shown as text */ }
+  const what = change.clear ? `clear ${change.name || 'all'}` : `set ${change.name} ${change.value}`;
+  if (r.ok) {
+    showAnswer(true, `${change.service}: ${what}: done`, 'fault-answer');
+  } else {
+    const detail = j && typeof j === 'object' ? `${str(j.title)}: ${str(j.detail)}` : text;
+    showAnswer(false, `${change.service}: ${what}: ${r.status} ${detail}`, 'fault-answer');
+  }
+  refreshFaults();
+}
+
+function faultRow(service, f) {
+  const tr = el('tr', { 'data-fault': str(f.name) });
+  tr.append(el('td', { title: str(f.help) }, str(f.name)));
+  const valueEl = el('td', { class: 'value' });
+  tr.append(valueEl);
+  const td = el('td');
+  const input = el('input', {
+    type: 'number', min: Number(f.min), max: Number(f.max), step: 1,
+    value: Number(f.max) === 1 ? 1 : Math.min(Number(f.max), Math.max(Number(f.min), 1)),
+    'aria-label': `${service} ${str(f.name)}`,
+  });
+  if (Number(f.min) === Number(f.max)) input.disabled = true;
+  const set = el('button', { type: 'button', class: 'set', title: str(f.help) }, 'set');
+  set.addEventListener('click', () =>
+    changeFault({ service, name: str(f.name), value: Number(input.value) }));
+  const clear = el('button', { type: 'button', class: 'clear' }, 'clear');
+  clear.addEventListener('click', () => changeFault({ service, name: str(f.name), clear: true }));
+  td.append(input, set, clear);
+  tr.append(td);
+  return { tr, valueEl };
+}
+
+async function refreshFaults() {
+  let s;
+  try {
+    s = await (await fetch('/api/faults')).json();
+  } catch (e) {
+    return;
+  }
+  const root = document.getElementById('fault-services');
+  for (const svc of s.services || []) {
+    const service = str(svc.name);
+    let box = Array.from(root.children).find((b) => b.getAttribute('data-service') === service);
+    if (!box) {
+      box = el('div', { class: 'fault-service', 'data-service': service });
+      const h = el('h3', {}, service);
+      h.append(el('small', { class: 'detail' }));
+      box.append(h, el('table', {}, null));
+      box.querySelector('table').append(el('tbody'));
+      root.append(box);
+    }
+    const faults = Array.isArray(svc.faults) ? svc.faults : [];
+    box.querySelector('.detail').textContent = faults.length ? '' : str(svc.detail);
+    box.setAttribute('data-reachable', faults.length > 0);
+    const body = box.querySelector('tbody');
+    for (const f of faults) {
+      const key = `${service}/${str(f.name)}`;
+      let row = faultRows.get(key);
+      if (!row || row.tr.parentNode !== body) {
+        row = faultRow(service, f);
+        faultRows.set(key, row);
+        body.append(row.tr);
+      }
+      const on = Number(f.value) !== Number(f.off);
+      row.tr.setAttribute('data-on', on);
+      row.tr.setAttribute('data-value', Number(f.value));
+      row.valueEl.textContent = on ? String(Number(f.value)) : 'off';
+    }
+  }
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   document.getElementById('order-form').addEventListener('submit', placeOrder);
   loadCatalog();
   connect();
   refreshStatus();
   setInterval(refreshStatus, 2000);
+  refreshFaults();
+  setInterval(refreshFaults, 2000);
 });

@@ -3,7 +3,8 @@
  *
  * This driver starts the shop with the e2e harness (tests/e2e/shop.h: the
  * five daemons on the real broker and database, names of their own),
- * puts one poison message on the orders topic, and runs the browser test
+ * each serving its fault switches (ADMIN_PORT), puts one poison message
+ * on the orders topic, and runs the browser test
  * (browser/console.test.cjs, Debian's Chromium through puppeteer-core),
  * which starts eventshop-console itself so that it can kill and restart
  * it. Its exit status is the test's.
@@ -47,7 +48,8 @@ static int produce_poison(const struct shop *shop)
  * front door and daemons. */
 static void console_env(const struct shop *shop)
 {
-	char dlq[1024] = "", services[1024] = "", groups[1024] = "", url[128];
+	char dlq[1024] = "", services[1024] = "", groups[1024] = "", admin[1024] = "";
+	char url[128];
 
 	shop_export_topics(shop);
 	for (int s = 0; s < SHOP_NSERVICES; s++) {
@@ -60,10 +62,15 @@ static void console_env(const struct shop *shop)
 		m = strlen(groups);
 		snprintf(groups + m, sizeof(groups) - m, "%s%s.%s", s ? "," : "", shop->run,
 			 shop_names[s]);
+		m = strlen(admin);
+		snprintf(admin + m, sizeof(admin) - m, "%s%s=%s", s ? "," : "", shop_names[s],
+			 shop_admin_url(shop, (enum shop_service)s, url, sizeof(url)));
 	}
 	setenv("CONSOLE_DLQ_TOPICS", dlq, 1);
 	setenv("CONSOLE_SERVICES", services, 1);
 	setenv("CONSOLE_GROUPS", groups, 1);
+	/* Each daemon's fault switches, on the port its log announced. */
+	setenv("CONSOLE_ADMIN", admin, 1);
 	setenv("ORDER_SERVICE_URL", shop_url(shop, SHOP_ORDER, url, sizeof(url)), 1);
 	setenv("SHOP_ORDERS_TOPIC", shop->topic_orders, 1);
 }
@@ -99,7 +106,10 @@ int main(void)
 
 	if (!bootstrap || !db)
 		return 77; /* said why */
-	if (shop_init(&shop, bootstrap, db) || shop_start_all(&shop) || produce_poison(&shop))
+	if (shop_init(&shop, bootstrap, db))
+		goto out;
+	shop.admin = true; /* the page shows and sets the fault switches */
+	if (shop_start_all(&shop) || produce_poison(&shop))
 		goto out;
 	console_env(&shop);
 	rc = run_browser_test();

@@ -4,13 +4,19 @@
 // through the page's form and checks each diagram's arrows, in causal
 // order, and final status; places an order whose customerId is markup and
 // checks it shows as text; checks the poison message shows as poison;
-// kills the console (SIGKILL), starts it again and checks the page
-// resumes without drawing an arrow twice. Saves a screenshot in
-// ARTIFACT_DIR. Exit status 0 when all holds.
+// pauses payment-service with its fault switch from the page's panel,
+// sees a tok_visa order wait (no payment arrow, PENDING) while the other
+// daemons go on, clears the switch and sees the saga end; checks that
+// the console refuses a switch change that is not its page's; kills the
+// console (SIGKILL), starts it again and checks the page resumes without
+// drawing an arrow twice. Saves a screenshot in
+// ARTIFACT_DIR (console.png, and console-faults.png: the switches panel
+// with payment-service paused). Exit status 0 when all holds.
 'use strict';
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
 const puppeteer = require('puppeteer-core');
@@ -52,6 +58,17 @@ async function waitFor(what, fn, timeout = DEADLINE_MS) {
     const v = await fn();
     if (v) return v;
     if (Date.now() > until) fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// Checks that fn stays true for ms (an absence, e.g. no payment while
+// payment-service is paused, can only be watched for a while): fails at
+// the first false.
+async function holdsFor(what, fn, ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (!(await fn())) fail(`no longer true: ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -110,6 +127,111 @@ async function awaitSaga(page, id, final, last) {
   await waitFor(`order ${id} to be ${final} with ${last}`, async () =>
     (await status(page, id)) === final && (await arrows(page, id)).some((a) => a.type === last));
   return arrows(page, id);
+}
+
+// A POST with any headers (Origin and Host included, which fetch would
+// not let a page choose): returns the status.
+function rawPost(url, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const faultRow = (service, name) =>
+  `#faults .fault-service[data-service="${service}"] tr[data-fault="${name}"]`;
+
+async function faultValue(page, service, name) {
+  return page.$eval(faultRow(service, name), (tr) => tr.getAttribute('data-value')).catch(() => null);
+}
+
+// "true" or "false": whether the switch is away from its off value.
+async function faultOn(page, service, name) {
+  return page.$eval(faultRow(service, name), (tr) => tr.getAttribute('data-on')).catch(() => null);
+}
+
+// Sets (value) or clears (null) a switch with the panel's controls and
+// waits until the panel lists the daemon's new value.
+async function flip(page, service, name, value) {
+  const row = faultRow(service, name);
+  if (value === null) {
+    await page.click(`${row} button.clear`);
+  } else {
+    await page.$eval(`${row} input`, (e, v) => { e.value = String(v); }, value);
+    await page.click(`${row} button.set`);
+  }
+  await waitFor(`${service} ${name} to be ${value === null ? 'off' : value}`, async () => (value === null
+    ? (await faultOn(page, service, name)) === 'false'
+    : (await faultValue(page, service, name)) === String(value)));
+}
+
+// The fault-switch panel: pause payment-service, see an order wait for
+// its payment while the rest of the shop goes on, clear it, see it end.
+async function pauseAndResume(page, url, artifacts) {
+  const daemons = (process.env.CONSOLE_SERVICES || '').split(',').map((e) => e.slice(0, e.indexOf('=')));
+  // Every daemon's switches listed, each off.
+  await waitFor('every daemon\'s switches', () => page.$$eval('#faults .fault-service[data-reachable="true"]',
+    (boxes, n) => boxes.length === n, daemons.length));
+  for (const d of daemons) {
+    for (const name of ['pause', 'fail_next', 'crash_after_commit']) {
+      if ((await faultOn(page, d, name)) !== 'false') fail(`${d} ${name} is not listed as off`);
+    }
+  }
+  for (const name of ['payment_latency_ms', 'payment_decline_percent']) {
+    if ((await faultOn(page, 'payment-service', name)) !== 'false') fail(`payment-service ${name} is not listed as off`);
+  }
+
+  // Only the console's own page may change a switch.
+  const u = new URL(url + '/api/faults');
+  const body = JSON.stringify({ service: 'payment-service', name: 'pause', value: 1 });
+  const json = { 'Content-Type': 'application/json' };
+  const refusals = [
+    [{ ...json }, 403, 'no Origin'],
+    [{ ...json, Origin: 'http://evil.example' }, 403, 'another site\'s Origin'],
+    [{ ...json, Origin: `http://evil.example:${u.port}`, Host: `evil.example:${u.port}` }, 403, 'a rebound name'],
+    [{ 'Content-Type': 'text/plain', Origin: u.origin }, 415, 'a form\'s content type'],
+  ];
+  for (const [headers, want, what] of refusals) {
+    const got = await rawPost(u, headers, body);
+    if (got !== want) fail(`a change with ${what} got ${got}, not ${want}`);
+  }
+  if ((await faultOn(page, 'payment-service', 'pause')) !== 'false') fail('a refused change paused payment-service');
+  const bad = await rawPost(u, { ...json, Origin: u.origin }, '{"service":"payment-service","name":"pause"}');
+  if (bad !== 400) fail(`a change without a value got ${bad}`);
+
+  await flip(page, 'payment-service', 'pause', 1);
+  const paused = await place(page, { customer: 'c-paused', token: 'tok_visa', sku: 'mug-classic', quantity: 1 });
+  // The others go on: inventory reserves, email sends its mail.
+  await waitFor('inventory and email to react while payment is paused', async () =>
+    (await arrows(page, paused)).some((x) => x.type === 'InventoryReserved') &&
+    (await page.$(`.order[data-order-id="${paused}"] .email[data-template="order-received"]`)) !== null);
+  // The switch is the daemon's own (its /metrics says so) ...
+  const payment = (process.env.CONSOLE_SERVICES || '').split(',')
+    .find((e) => e.startsWith('payment-service=')).slice('payment-service='.length);
+  const metrics = await (await fetch(payment + '/metrics')).text();
+  if (!/\nes_fault_pause 1\n/.test(metrics)) fail('payment-service\'s /metrics does not show es_fault_pause 1');
+  // ... and the order waits for its payment (watched for 3 s, as
+  // e2e.faults.pause does).
+  await holdsFor(`order ${paused} PENDING with no payment arrow`, async () =>
+    (await status(page, paused)) === 'PENDING' &&
+    !(await arrows(page, paused)).some((x) => x.type.startsWith('Payment')), 3000);
+  await (await page.$('#faults')).screenshot({ path: path.join(artifacts, 'console-faults.png') });
+  let types;
+
+  await flip(page, 'payment-service', 'pause', null);
+  types = (await awaitSaga(page, paused, 'CONFIRMED', 'OrderConfirmed')).map((x) => x.type);
+  before(types, 'InventoryReserved', 'OrderConfirmed');
+  before(types, 'PaymentProcessed', 'OrderConfirmed');
+  // Its saga's last events (the shipment and its mail) before what follows
+  // counts the arrows drawn.
+  await waitFor('the resumed order shipped', async () =>
+    (await arrows(page, paused)).some((x) => x.type === 'ShipmentDelivered') &&
+    (await page.$(`.order[data-order-id="${paused}"] .email[data-template="order-shipped"]`)) !== null);
+  return paused;
 }
 
 async function main() {
@@ -200,6 +322,9 @@ async function main() {
       await waitFor(`es_consumer_lag in ${base}/metrics`, async () =>
         /\nes_consumer_lag\{topic="[^"]+",partition="\d+"\} \d+\n/.test(await (await fetch(base + '/metrics')).text()));
     }
+
+    // The fault switches, from the page.
+    await pauseAndResume(page, url, artifacts);
 
     // Restart: kill the console, start it again; the page reconnects and
     // draws nothing twice (the console re-reads a tail of each partition).
