@@ -15,7 +15,6 @@
 #include "es/log.h"
 
 #define NAME_MAX_LEN 48
-#define PROBLEM(name) "urn:eventshop:problem:" name
 
 struct fault {
 	const char *name;
@@ -183,7 +182,7 @@ static int refused(struct es_http_request *req)
 	if (es_http_peer_is_loopback(req))
 		return 0;
 	es_warn("fault switches: refused a request from a non-local address");
-	es_http_reply_problem(req, 403, PROBLEM("forbidden"), NULL,
+	es_http_reply_problem(req, 403, ES_PROBLEM("forbidden"), NULL,
 			      "fault switches are set from this machine only", NULL);
 	return 1;
 }
@@ -209,13 +208,13 @@ static int set(struct es_http_request *req, void *arg)
 	id = find(name);
 	if (id < 0)
 		return es_http_reply_problem(
-			req, 404, PROBLEM("unknown-fault"), NULL,
+			req, 404, ES_PROBLEM("unknown-fault"), NULL,
 			"no fault switch of that name (GET /faults lists them)", NULL);
 	body = json_loadb(text, len, 0, NULL);
 	value = json_object_get(body, "value");
 	if (!json_is_integer(value)) {
 		json_decref(body);
-		return es_http_reply_problem(req, 400, PROBLEM("malformed-request"), NULL,
+		return es_http_reply_problem(req, 400, ES_PROBLEM("malformed-request"), NULL,
 					     "send {\"value\": N}, a whole number", NULL);
 	}
 	rc = es_fault_set(name, (long)json_integer_value(value));
@@ -223,7 +222,7 @@ static int set(struct es_http_request *req, void *arg)
 	if (rc == -2) {
 		snprintf(detail, sizeof(detail), "%s takes a value from %ld to %ld", name,
 			 faults[id].min, faults[id].max);
-		return es_http_reply_problem(req, 422, PROBLEM("fault-value-out-of-range"), NULL,
+		return es_http_reply_problem(req, 422, ES_PROBLEM("fault-value-out-of-range"), NULL,
 					     detail, NULL);
 	}
 	return es_http_reply_json(req, 200, fault_json(&faults[id]));
@@ -244,7 +243,7 @@ static int clear(struct es_http_request *req, void *arg)
 	id = find(name);
 	if (id < 0)
 		return es_http_reply_problem(
-			req, 404, PROBLEM("unknown-fault"), NULL,
+			req, 404, ES_PROBLEM("unknown-fault"), NULL,
 			"no fault switch of that name (GET /faults lists them)", NULL);
 	es_fault_set(name, faults[id].off);
 	return es_http_reply_json(req, 200, fault_json(&faults[id]));

@@ -11,7 +11,6 @@
 #include "es/log.h"
 #include "order.h"
 
-#define PROBLEM(name) "urn:eventshop:problem:" name
 #define LIST_DEFAULT_LIMIT 20
 #define LIST_MAX_LIMIT 100
 #define IDEMPOTENCY_KEY_MAX 255
@@ -21,7 +20,7 @@ static int unavailable(struct es_http_request *req, const char *why)
 {
 	es_warn("%s %s: %s", es_http_method(req), es_http_path(req), why);
 	es_http_add_header(req, "Retry-After", "1");
-	return es_http_reply_problem(req, 503, PROBLEM("unavailable"), "Service Unavailable",
+	return es_http_reply_problem(req, 503, ES_PROBLEM("unavailable"), "Service Unavailable",
 				     "the order database is unreachable; retry shortly", NULL);
 }
 
@@ -30,7 +29,7 @@ static int bad_order_id(struct es_http_request *req)
 	json_t *errors = json_array();
 
 	es_http_errors_add(errors, "/orderId", "must be a UUID");
-	return es_http_reply_problem(req, 400, PROBLEM("invalid-order-id"), "Invalid order id",
+	return es_http_reply_problem(req, 400, ES_PROBLEM("invalid-order-id"), "Invalid order id",
 				     "the order id in the path is not a UUID", errors);
 }
 
@@ -298,25 +297,26 @@ static int post_order(struct es_http_request *req, void *arg)
 	int rc;
 
 	if (!es_http_content_type_is(req, "application/json"))
-		return es_http_reply_problem(req, 415, PROBLEM("unsupported-media-type"), NULL,
+		return es_http_reply_problem(req, 415, ES_PROBLEM("unsupported-media-type"), NULL,
 					     "send the order as Content-Type: application/json",
 					     NULL);
 	c.key = es_http_header(req, "Idempotency-Key");
 	if (c.key && !key_valid(c.key))
-		return es_http_reply_problem(req, 400, PROBLEM("invalid-idempotency-key"), NULL,
+		return es_http_reply_problem(req, 400, ES_PROBLEM("invalid-idempotency-key"), NULL,
 					     "Idempotency-Key must be 1 to 255 visible ASCII "
 					     "characters",
 					     NULL);
 	status = order_request_parse(&order, body, len, &app->catalog, &errors, detail,
 				     sizeof(detail));
 	if (status)
-		return es_http_reply_problem(
-			req, status,
-			status == 400 ? PROBLEM("malformed-request") : PROBLEM("invalid-order"),
-			status == 400 ? "Malformed request" : "Invalid order", detail, errors);
+		return es_http_reply_problem(req, status,
+					     status == 400 ? ES_PROBLEM("malformed-request")
+							   : ES_PROBLEM("invalid-order"),
+					     status == 400 ? "Malformed request" : "Invalid order",
+					     detail, errors);
 	if (owner(req) && strcmp(order.customer_id, owner(req))) {
 		order_request_release(&order);
-		return es_http_reply_problem(req, 403, PROBLEM("customer-mismatch"), NULL,
+		return es_http_reply_problem(req, 403, ES_PROBLEM("customer-mismatch"), NULL,
 					     "customerId must be the customer the token names",
 					     NULL);
 	}
@@ -333,12 +333,12 @@ static int post_order(struct es_http_request *req, void *arg)
 	}
 	order_request_release(&order);
 	if (c.status == 409)
-		rc = es_http_reply_problem(req, 409, PROBLEM("idempotency-key-in-flight"), NULL,
+		rc = es_http_reply_problem(req, 409, ES_PROBLEM("idempotency-key-in-flight"), NULL,
 					   "a request with this Idempotency-Key is still being "
 					   "processed; retry shortly",
 					   NULL);
 	else if (c.status == 422)
-		rc = es_http_reply_problem(req, 422, PROBLEM("idempotency-key-reused"), NULL,
+		rc = es_http_reply_problem(req, 422, ES_PROBLEM("idempotency-key-reused"), NULL,
 					   "this Idempotency-Key was used with a different body",
 					   NULL);
 	else
@@ -454,7 +454,7 @@ static int get_order(struct es_http_request *req, void *arg)
 		return unavailable(req, err);
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		return es_http_reply_problem(req, 404, PROBLEM("order-not-found"), NULL,
+		return es_http_reply_problem(req, 404, ES_PROBLEM("order-not-found"), NULL,
 					     "no order has this id", NULL);
 	}
 	o = order_json(db, res, 0, true, err, sizeof(err));
@@ -483,13 +483,13 @@ static int list_orders(struct es_http_request *req, void *arg)
 		json_t *text = json_string(params[0]);
 
 		if (!text)
-			return es_http_reply_problem(req, 400, PROBLEM("invalid-query"), NULL,
+			return es_http_reply_problem(req, 400, ES_PROBLEM("invalid-query"), NULL,
 						     "customerId must be UTF-8 text", NULL);
 		json_decref(text);
 	}
 	if (params[1] && strcmp(status, "PENDING") && strcmp(status, "CONFIRMED") &&
 	    strcmp(status, "CANCELLED"))
-		return es_http_reply_problem(req, 400, PROBLEM("invalid-query"), NULL,
+		return es_http_reply_problem(req, 400, ES_PROBLEM("invalid-query"), NULL,
 					     "status must be PENDING, CONFIRMED or CANCELLED",
 					     NULL);
 	if (limit_s) {
@@ -497,7 +497,7 @@ static int list_orders(struct es_http_request *req, void *arg)
 
 		n = strtol(limit_s, &end, 10);
 		if (!*limit_s || *end || n < 1 || n > LIST_MAX_LIMIT)
-			return es_http_reply_problem(req, 400, PROBLEM("invalid-query"), NULL,
+			return es_http_reply_problem(req, 400, ES_PROBLEM("invalid-query"), NULL,
 						     "limit must be a whole number from 1 to 100",
 						     NULL);
 	}
@@ -607,11 +607,11 @@ static int cancel_order(struct es_http_request *req, void *arg)
 						    "CUSTOMER_REQUEST"));
 	}
 	if (!c.status[0])
-		return es_http_reply_problem(req, 404, PROBLEM("order-not-found"), NULL,
+		return es_http_reply_problem(req, 404, ES_PROBLEM("order-not-found"), NULL,
 					     "no order has this id", NULL);
 	snprintf(detail, sizeof(detail), "the order is already %s and can no longer change",
 		 c.status);
-	return es_http_reply_problem(req, 409, PROBLEM("order-not-pending"), NULL, detail, NULL);
+	return es_http_reply_problem(req, 409, ES_PROBLEM("order-not-pending"), NULL, detail, NULL);
 }
 
 int order_api_routes(struct order_app *app, struct es_http *http, char *errstr, size_t errstr_size)

@@ -21,7 +21,6 @@
 #define REQUEST_TIMEOUT_S ES_HTTP_DEFAULT_REQUEST_TIMEOUT
 #define CLIENT_CONNECTIONS ES_HTTP_DEFAULT_CLIENT_CONNECTION_LIMIT
 #define ANSWER_MS 15000 /* an answer that takes longer counts as none (ASan is slow) */
-#define PROBLEM(name) "urn:eventshop:problem:" name
 
 #define VALID_HEAD                                                                              \
 	"{\"customerId\":\"c-1\",\"customerEmail\":\"ada@example.com\",\"paymentToken\":\"tok_" \

@@ -145,17 +145,17 @@ START_TEST(customers_see_and_change_only_their_own_orders)
 	expect_created("POST /orders, Alice as herself", rc, &r, order_id);
 	rc = post_order(alice_order("c-bob"), strlen(alice_order("c-bob")), alice, &r);
 	expect_problem("POST /orders, Alice's token with Bob's customerId", rc, &r, 403,
-		       PROBLEM("customer-mismatch"));
+		       ES_PROBLEM("customer-mismatch"));
 
 	/* Bob cannot see, list or cancel it: for him it does not exist. */
 	snprintf(path, sizeof(path), "/orders/%s", order_id);
 	rc = ask("GET", path, bob, &r);
 	expect_problem("GET Alice's order with Bob's token", rc, &r, 404,
-		       PROBLEM("order-not-found"));
+		       ES_PROBLEM("order-not-found"));
 	snprintf(path, sizeof(path), "/orders/%s/cancel", order_id);
 	rc = ask("POST", path, bob, &r);
 	expect_problem("cancel Alice's order with Bob's token", rc, &r, 404,
-		       PROBLEM("order-not-found"));
+		       ES_PROBLEM("order-not-found"));
 	rc = ask("GET", "/orders?customerId=c-alice", bob, &r);
 	note("GET /orders?customerId=c-alice with Bob's token", rc, &r);
 	ck_assert_int_eq(r.status, 200);

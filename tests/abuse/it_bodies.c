@@ -68,7 +68,7 @@ START_TEST(malformed_json_is_400)
 
 		snprintf(what, sizeof(what), "malformed JSON %s",
 			 printable(bodies[i], strlen(bodies[i]), label, sizeof(label)));
-		expect_problem(what, rc, &r, 400, PROBLEM("malformed-request"));
+		expect_problem(what, rc, &r, 400, ES_PROBLEM("malformed-request"));
 	}
 	daemon_ok("malformed JSON");
 }
@@ -89,7 +89,7 @@ START_TEST(truncated_json_is_400)
 		snprintf(what, sizeof(what), "valid body truncated to %zu of %zu bytes", n, len);
 		if (n % 16 == 0 || n == len - 1)
 			note(what, rc, &r);
-		json_decref(check_problem(what, rc, &r, 400, PROBLEM("malformed-request")));
+		json_decref(check_problem(what, rc, &r, 400, ES_PROBLEM("malformed-request")));
 		resp_free(&r);
 	}
 	rc = post_orders(body, &r);
@@ -107,7 +107,7 @@ START_TEST(truncated_json_is_400)
 			body);
 		rc = exchanges(raw, &r);
 		expect_problem("Content-Length 40 with a 117-byte body following", rc, &r, 400,
-			       PROBLEM("malformed-request"));
+			       ES_PROBLEM("malformed-request"));
 	}
 
 	/* A Content-Length longer than what is sent, then the client stops
@@ -170,7 +170,7 @@ START_TEST(invalid_utf8_is_400)
 			rc = post_orders(body, &r);
 			snprintf(what, sizeof(what), "invalid UTF-8 %s in %s",
 				 printable(bad[i], strlen(bad[i]), label, sizeof(label)), field[p]);
-			expect_problem(what, rc, &r, 400, PROBLEM("malformed-request"));
+			expect_problem(what, rc, &r, 400, ES_PROBLEM("malformed-request"));
 			free(body);
 		}
 	}
@@ -178,19 +178,20 @@ START_TEST(invalid_utf8_is_400)
 	/* Outside the body. */
 	rc = post_order(VALID, strlen(VALID), "Idempotency-Key: key-\xff\xfe\r\n", &r);
 	expect_problem("invalid UTF-8 in Idempotency-Key", rc, &r, 400,
-		       PROBLEM("invalid-idempotency-key"));
+		       ES_PROBLEM("invalid-idempotency-key"));
 	rc = get("/orders/%ff%fe%fd", &r);
 	expect_problem("invalid UTF-8 (percent-encoded) as path id", rc, &r, 400,
-		       PROBLEM("invalid-order-id"));
+		       ES_PROBLEM("invalid-order-id"));
 	rc = get("/orders/\xff\xfe", &r);
 	expect_problem("invalid UTF-8 (raw bytes) as path id", rc, &r, 400,
-		       PROBLEM("invalid-order-id"));
+		       ES_PROBLEM("invalid-order-id"));
 	rc = post("/orders/%ff%fe/cancel", NULL, NULL, "", 0, &r);
-	expect_problem("invalid UTF-8 as cancel path id", rc, &r, 400, PROBLEM("invalid-order-id"));
+	expect_problem("invalid UTF-8 as cancel path id", rc, &r, 400,
+		       ES_PROBLEM("invalid-order-id"));
 	rc = get("/orders?status=%ff", &r);
-	expect_problem("invalid UTF-8 as ?status=", rc, &r, 400, PROBLEM("invalid-query"));
+	expect_problem("invalid UTF-8 as ?status=", rc, &r, 400, ES_PROBLEM("invalid-query"));
 	rc = get("/orders?limit=%ff", &r);
-	expect_problem("invalid UTF-8 as ?limit=", rc, &r, 400, PROBLEM("invalid-query"));
+	expect_problem("invalid UTF-8 as ?limit=", rc, &r, 400, ES_PROBLEM("invalid-query"));
 
 	/* A customerId that is not UTF-8 cannot match any order (every stored
 	 * one is UTF-8): an empty list, or a 400; the database refusing the
@@ -235,7 +236,7 @@ static void nul_in_the_body(void)
 
 		rc = post_orders(body, &r);
 		snprintf(what, sizeof(what), "\\u0000 in %s", field[p]);
-		expect_problem(what, rc, &r, 400, PROBLEM("malformed-request"));
+		expect_problem(what, rc, &r, 400, ES_PROBLEM("malformed-request"));
 		free(body);
 
 		/* As a raw byte: the body's length is given, so it travels. */
@@ -247,7 +248,7 @@ static void nul_in_the_body(void)
 			rc = post_order(body, len, NULL, &r);
 		}
 		snprintf(what, sizeof(what), "raw NUL byte in %s", field[p]);
-		expect_problem(what, rc, &r, 400, PROBLEM("malformed-request"));
+		expect_problem(what, rc, &r, 400, ES_PROBLEM("malformed-request"));
 		free(body);
 	}
 	{
@@ -257,13 +258,13 @@ static void nul_in_the_body(void)
 
 		rc = post_order(between, sizeof(between) - 1, NULL, &r);
 		expect_problem("raw NUL byte between tokens", rc, &r, 400,
-			       PROBLEM("malformed-request"));
+			       ES_PROBLEM("malformed-request"));
 		rc = post_order(after, sizeof(after) - 1, NULL, &r);
 		expect_problem("raw NUL byte after a valid body", rc, &r, 400,
-			       PROBLEM("malformed-request"));
+			       ES_PROBLEM("malformed-request"));
 		rc = post_order(only, sizeof(only) - 1, NULL, &r);
 		expect_problem("a body of four NUL bytes", rc, &r, 400,
-			       PROBLEM("malformed-request"));
+			       ES_PROBLEM("malformed-request"));
 	}
 }
 
@@ -282,8 +283,8 @@ static void nul_in_the_path_and_query(void)
 	rc = get("/orders/00000000-0000-4000-8000-000000000000%00x", &r);
 	note("UUID%00x as path id", rc, &r);
 	json_decref(check_problem("UUID%00x as path id", rc, &r, r.status == 404 ? 404 : 400,
-				  r.status == 404 ? PROBLEM("order-not-found")
-						  : PROBLEM("invalid-order-id")));
+				  r.status == 404 ? ES_PROBLEM("order-not-found")
+						  : ES_PROBLEM("invalid-order-id")));
 	if (r.status == 404)
 		printf("abuse:   NOTE: the id is cut at the NUL and looked up as a UUID\n");
 	resp_free(&r);
@@ -339,14 +340,14 @@ START_TEST(deep_nesting_is_400_or_413)
 		const char *type;
 	} cases[] = {
 		{"60000 '[' (under the body limit)", repeat("", "[", 60000, ""), 400,
-		 PROBLEM("malformed-request")},
-		{"60000 '[' closed again", NULL, 400, PROBLEM("malformed-request")},
+		 ES_PROBLEM("malformed-request")},
+		{"60000 '[' closed again", NULL, 400, ES_PROBLEM("malformed-request")},
 		{"10000 nested {\"a\": objects", repeat("", "{\"a\":", 10000, "1"), 400,
-		 PROBLEM("malformed-request")},
+		 ES_PROBLEM("malformed-request")},
 		{"items nested 30000 arrays deep", repeat(VALID_HEAD "\"items\":", "[", 30000, ""),
-		 400, PROBLEM("malformed-request")},
+		 400, ES_PROBLEM("malformed-request")},
 		{"items[0] nested 2000 arrays deep, well-formed", NULL, 400,
-		 PROBLEM("malformed-request")},
+		 ES_PROBLEM("malformed-request")},
 		{"100000 '[' (over the body limit)", repeat("", "[", 100000, ""), 413,
 		 "about:blank"},
 	};
@@ -430,8 +431,8 @@ static void quantities(void)
 
 			note(what, rc, &r);
 			p = check_problem(what, rc, &r, cases[i].status,
-					  cases[i].status == 400 ? PROBLEM("malformed-request")
-								 : PROBLEM("invalid-order"));
+					  cases[i].status == 400 ? ES_PROBLEM("malformed-request")
+								 : ES_PROBLEM("invalid-order"));
 			if (cases[i].status == 422)
 				ck_assert_msg(has_pointer(p, "/items/0/quantity"), "%s: %s", what,
 					      r.body);
@@ -455,7 +456,8 @@ static void numbers_past_any_integer(void)
 				       digits);
 
 		rc = post_orders(body, &r);
-		expect_problem("quantity of 5000 nines", rc, &r, 400, PROBLEM("malformed-request"));
+		expect_problem("quantity of 5000 nines", rc, &r, 400,
+			       ES_PROBLEM("malformed-request"));
 		free(body);
 		free(digits);
 	}
@@ -463,13 +465,13 @@ static void numbers_past_any_integer(void)
 			 "\"paymentToken\":\"tok_visa\",\"items\":[{\"sku\":\"mug-classic\","
 			 "\"quantity\":1}]}",
 			 &r);
-	expect_problem("customerId 1e400", rc, &r, 400, PROBLEM("malformed-request"));
+	expect_problem("customerId 1e400", rc, &r, 400, ES_PROBLEM("malformed-request"));
 	rc = post_orders("{\"customerId\":123456789012345678901234567890,\"customerEmail\":"
 			 "\"ada@example.com\",\"paymentToken\":\"tok_visa\",\"items\":[{\"sku\":"
 			 "\"mug-classic\",\"quantity\":1}]}",
 			 &r);
 	expect_problem("customerId 123456789012345678901234567890", rc, &r, 400,
-		       PROBLEM("malformed-request"));
+		       ES_PROBLEM("malformed-request"));
 }
 
 START_TEST(huge_numbers_are_400_or_422)

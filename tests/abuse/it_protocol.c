@@ -90,7 +90,7 @@ START_TEST(wrong_media_types_are_415)
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		rc = post("/orders", types[i], NULL, VALID, strlen(VALID), &r);
 		snprintf(what, sizeof(what), "Content-Type %s", types[i] ? types[i] : "(none)");
-		expect_problem(what, rc, &r, 415, PROBLEM("unsupported-media-type"));
+		expect_problem(what, rc, &r, 415, ES_PROBLEM("unsupported-media-type"));
 	}
 	rc = post("/orders", "Application/JSON; charset=utf-8", NULL, VALID, strlen(VALID), &r);
 	expect_created("Content-Type Application/JSON; charset=utf-8", rc, &r, order_id);
@@ -218,7 +218,8 @@ START_TEST(pipelined_requests_are_answered_in_turn)
 	ck_assert_int_eq(conn_open(&c), 0);
 	ck_assert_int_eq(conn_sends(&c, raw), 0);
 	rc = conn_read(&c, &r, ANSWER_MS, false);
-	expect_problem("pipelined #1: truncated body", rc, &r, 400, PROBLEM("malformed-request"));
+	expect_problem("pipelined #1: truncated body", rc, &r, 400,
+		       ES_PROBLEM("malformed-request"));
 	rc = conn_read(&c, &r, ANSWER_MS, false);
 	note("pipelined #2: valid order", rc, &r);
 	ck_assert_msg(rc == ANS_OK && r.status == 202, "pipelined #2: %s %d", rc_name(rc),

@@ -146,7 +146,7 @@ static void customer_emails(void)
 		snprintf(what, sizeof(what), "customerEmail %s",
 			 printable(bad[i], strlen(bad[i]), label, sizeof(label)));
 		note(what, rc, &r);
-		p = check_problem(what, rc, &r, 422, PROBLEM("invalid-order"));
+		p = check_problem(what, rc, &r, 422, ES_PROBLEM("invalid-order"));
 		ck_assert(has_pointer(p, "/customerEmail"));
 		json_decref(p);
 		resp_free(&r);
@@ -171,7 +171,7 @@ static void payment_tokens_and_skus(void)
 		snprintf(what, sizeof(what), "paymentToken %s",
 			 printable(token, strlen(token), label, sizeof(label)));
 		note(what, rc, &r);
-		p = check_problem(what, rc, &r, 422, PROBLEM("invalid-order"));
+		p = check_problem(what, rc, &r, 422, ES_PROBLEM("invalid-order"));
 		ck_assert(has_pointer(p, "/paymentToken"));
 		json_decref(p);
 		resp_free(&r);
@@ -184,7 +184,7 @@ static void payment_tokens_and_skus(void)
 		snprintf(what, sizeof(what), "sku %s",
 			 printable(token, strlen(token), label, sizeof(label)));
 		note(what, rc, &r);
-		p = check_problem(what, rc, &r, 422, PROBLEM("invalid-order"));
+		p = check_problem(what, rc, &r, 422, ES_PROBLEM("invalid-order"));
 		ck_assert(has_pointer(p, "/items/0/sku"));
 		json_decref(p);
 		resp_free(&r);
@@ -226,7 +226,7 @@ static void idempotency_key_and_traceparent(void)
 		body = order_json("c-key-2", "ada@example.com", "tok_visa", "mug-classic");
 		rc = post_order(body, strlen(body), hdr, &r);
 		snprintf(what, sizeof(what), "Idempotency-Key %s, another body", keys[i]);
-		expect_problem(what, rc, &r, 422, PROBLEM("idempotency-key-reused"));
+		expect_problem(what, rc, &r, 422, ES_PROBLEM("idempotency-key-reused"));
 		free(body);
 	}
 	for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
@@ -236,7 +236,7 @@ static void idempotency_key_and_traceparent(void)
 		rc = post_order(VALID, strlen(VALID), hdr, &r);
 		snprintf(what, sizeof(what), "Idempotency-Key %s",
 			 printable(bad_keys[i], strlen(bad_keys[i]), label, sizeof(label)));
-		expect_problem(what, rc, &r, 400, PROBLEM("invalid-idempotency-key"));
+		expect_problem(what, rc, &r, 400, ES_PROBLEM("invalid-idempotency-key"));
 	}
 	{
 		char hdr[400];
@@ -245,7 +245,7 @@ static void idempotency_key_and_traceparent(void)
 		snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s\r\n", key);
 		rc = post_order(VALID, strlen(VALID), hdr, &r);
 		expect_problem("Idempotency-Key of 256 quotes", rc, &r, 400,
-			       PROBLEM("invalid-idempotency-key"));
+			       ES_PROBLEM("invalid-idempotency-key"));
 		free(key);
 	}
 
@@ -272,17 +272,18 @@ static void path_ids(void)
 		snprintf(path, sizeof(path), "/orders/%s", ids[i]);
 		rc = get(path, &r);
 		snprintf(what, sizeof(what), "GET %s", path);
-		expect_problem(what, rc, &r, 400, PROBLEM("invalid-order-id"));
+		expect_problem(what, rc, &r, 400, ES_PROBLEM("invalid-order-id"));
 		snprintf(path, sizeof(path), "/orders/%s/cancel", ids[i]);
 		rc = post(path, NULL, NULL, "", 0, &r);
 		snprintf(what, sizeof(what), "POST %s", path);
-		expect_problem(what, rc, &r, 400, PROBLEM("invalid-order-id"));
+		expect_problem(what, rc, &r, 400, ES_PROBLEM("invalid-order-id"));
 	}
 	rc = get("/orders/00000000-0000-4000-8000-000000000000", &r);
-	expect_problem("GET an unknown (valid) order id", rc, &r, 404, PROBLEM("order-not-found"));
+	expect_problem("GET an unknown (valid) order id", rc, &r, 404,
+		       ES_PROBLEM("order-not-found"));
 	rc = post("/orders/00000000-0000-4000-8000-000000000000/cancel", NULL, NULL, "", 0, &r);
 	expect_problem("POST cancel of an unknown (valid) order id", rc, &r, 404,
-		       PROBLEM("order-not-found"));
+		       ES_PROBLEM("order-not-found"));
 }
 
 /* Query parameters: a status or limit that is none is refused (400); a
@@ -309,7 +310,7 @@ static void query_parameters(void)
 		snprintf(path, sizeof(path), "/orders?%s", queries[i]);
 		rc = get(path, &r);
 		snprintf(what, sizeof(what), "GET %s", path);
-		expect_problem(what, rc, &r, 400, PROBLEM("invalid-query"));
+		expect_problem(what, rc, &r, 400, ES_PROBLEM("invalid-query"));
 	}
 	static const char *const empty[] = {
 		"customerId=zz'%20OR%20'1'='1",

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "console.h"
 #include "es/auth.h"
 #include "es/log.h"
@@ -120,6 +121,18 @@ static int handle_orders(struct es_http_request *req, void *arg)
 	if (!es_http_content_type_is(req, "application/json"))
 		return es_http_reply_problem(req, 415, NULL, NULL,
 					     "The order must be application/json.", NULL);
+	/* The console signs the order as the customer the body names: only
+	 * its own page may ask, never another site's page in the learner's
+	 * browser, nor one reaching it through a rebound name (admin.h). */
+	if (!console_origin_allowed(es_http_header(req, "Origin"), es_http_header(req, "Host"),
+				    c->bind)) {
+		es_warn("storefront: refused an order whose Origin is not the console's page");
+		return es_http_reply_problem(req, 403, ES_PROBLEM("forbidden"), NULL,
+					     "only the console's own page places orders here (its "
+					     "Origin must be the console, by a local name); from a "
+					     "terminal, POST to order-service",
+					     NULL);
+	}
 	if (strlen(body) != len)
 		return es_http_reply_problem(req, 400, NULL, NULL, "The body contains a NUL byte.",
 					     NULL);

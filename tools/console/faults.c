@@ -24,8 +24,6 @@
 #include "es/log.h"
 #include "httpc.h"
 
-#define PROBLEM(name) "urn:eventshop:problem:" name
-
 /* Lists one service's switches into its cache. */
 static void probe_one(struct console *c, struct console_service *s)
 {
@@ -92,7 +90,7 @@ static bool refused(struct console *c, struct es_http_request *req)
 {
 	if (!es_http_peer_is_loopback(req)) {
 		es_warn("fault switches: refused a change from a non-local address");
-		es_http_reply_problem(req, 403, PROBLEM("forbidden"), NULL,
+		es_http_reply_problem(req, 403, ES_PROBLEM("forbidden"), NULL,
 				      "fault switches are set from this machine only", NULL);
 		return true;
 	}
@@ -104,7 +102,7 @@ static bool refused(struct console *c, struct es_http_request *req)
 	if (!console_origin_allowed(es_http_header(req, "Origin"), es_http_header(req, "Host"),
 				    c->bind)) {
 		es_warn("fault switches: refused a change whose Origin is not the console's page");
-		es_http_reply_problem(req, 403, PROBLEM("forbidden"), NULL,
+		es_http_reply_problem(req, 403, ES_PROBLEM("forbidden"), NULL,
 				      "only the console's own page sets fault switches here (its "
 				      "Origin must be the console, by a local name); from a "
 				      "terminal, use shopctl faults",
@@ -139,14 +137,14 @@ static int handle_change(struct es_http_request *req, void *arg)
 		return 0;
 	text = es_http_body(req, &len);
 	if (console_fault_request_parse(text, len, &fr, errstr, sizeof(errstr)))
-		return es_http_reply_problem(req, 400, PROBLEM("malformed-request"), NULL, errstr,
-					     NULL);
+		return es_http_reply_problem(req, 400, ES_PROBLEM("malformed-request"), NULL,
+					     errstr, NULL);
 	s = find_service(c, fr.service);
 	if (!s)
-		return es_http_reply_problem(req, 404, PROBLEM("unknown-service"), NULL,
+		return es_http_reply_problem(req, 404, ES_PROBLEM("unknown-service"), NULL,
 					     "the console knows no daemon of that name", NULL);
 	if (!s->admin[0])
-		return es_http_reply_problem(req, 409, PROBLEM("no-admin-server"), NULL,
+		return es_http_reply_problem(req, 409, ES_PROBLEM("no-admin-server"), NULL,
 					     "the console knows no admin server of that daemon "
 					     "(CONSOLE_ADMIN)",
 					     NULL);

@@ -251,7 +251,9 @@ int es_http_reply_json(struct es_http_request *req, unsigned int status, json_t 
  * type NULL gives "about:blank" and title NULL the status's reason phrase.
  * detail may be NULL (left out). errors is a JSON array built with
  * es_http_errors_add, or NULL (left out); the reference is stolen.
+ * The shop's own types are ES_PROBLEM("name"), the contract's URNs.
  */
+#define ES_PROBLEM(name) "urn:eventshop:problem:" name
 int es_http_reply_problem(struct es_http_request *req, unsigned int status, const char *type,
 			  const char *title, const char *detail, json_t *errors);
 

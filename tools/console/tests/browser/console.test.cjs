@@ -200,6 +200,15 @@ async function pauseAndResume(page, url, artifacts) {
     if (got !== want) fail(`a change with ${what} got ${got}, not ${want}`);
   }
   if ((await faultOn(page, 'payment-service', 'pause')) !== 'false') fail('a refused change paused payment-service');
+  // The storefront's orders too: the console signs them as the customer
+  // they name, so only its own page may place them.
+  const orders = new URL(url + '/api/orders');
+  const order = JSON.stringify({ customerId: 'c-foreign', customerEmail: 'c-foreign@example.com',
+    items: [{ sku: 'mug-classic', quantity: 1 }], paymentToken: 'tok_visa' });
+  for (const [headers, want, what] of refusals) {
+    const got = await rawPost(orders, headers, order);
+    if (got !== want) fail(`an order with ${what} got ${got}, not ${want}`);
+  }
   const bad = await rawPost(u, { ...json, Origin: u.origin }, '{"service":"payment-service","name":"pause"}');
   if (bad !== 400) fail(`a change without a value got ${bad}`);
 
