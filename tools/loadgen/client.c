@@ -41,7 +41,7 @@ struct poll_slot {
 
 struct lg_http {
 	CURLM *multi;
-	char post_url[LG_URL_MAX + 16];
+	char post_urls[LG_URLS_MAX][LG_URL_MAX + 16];
 	char **bodies; /* per mix entry, owned */
 	struct lg_req *reqs; /* concurrency + poll_concurrency of them */
 	size_t nreqs;
@@ -140,7 +140,8 @@ int lg_http_init(struct lg_run *run, char *errstr, size_t errstr_size)
 		return -1;
 	}
 	run->http = h;
-	snprintf(h->post_url, sizeof(h->post_url), "%s/orders", cfg->url);
+	for (size_t i = 0; i < cfg->nurls; i++)
+		snprintf(h->post_urls[i], sizeof(h->post_urls[i]), "%s/orders", cfg->urls[i]);
 	if (make_bodies(run, h, errstr, errstr_size) ||
 	    es_auth_header_from_env(ES_AUTH_CUSTOMER, run->customer_id, LG_TOKEN_TTL_S, h->auth,
 				    sizeof(h->auth), errstr, errstr_size))
@@ -164,7 +165,8 @@ int lg_http_init(struct lg_run *run, char *errstr, size_t errstr_size)
 			return -1;
 		}
 		if (post) {
-			curl_easy_setopt(req->easy, CURLOPT_URL, h->post_url);
+			/* Each POST slot keeps one instance, and its connection. */
+			curl_easy_setopt(req->easy, CURLOPT_URL, h->post_urls[i % cfg->nurls]);
 			req->next_free = h->free_posts;
 			h->free_posts = req;
 		} else {
@@ -307,7 +309,7 @@ static int start_get(struct lg_run *run, size_t order, int64_t now_us)
 
 	if (!req || lg_orders_get(&run->orders, order, &o))
 		return -1;
-	snprintf(url, sizeof(url), "%s/orders/%s", run->cfg->url, o.id);
+	snprintf(url, sizeof(url), "%s/orders/%s", run->cfg->urls[0], o.id);
 	reset_answer(req);
 	curl_easy_setopt(req->easy, CURLOPT_URL, url); /* copied by libcurl */
 	req->order = order;

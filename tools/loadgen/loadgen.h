@@ -12,7 +12,7 @@
  *
  * and the pure parts, in the loadgen_core library and unit-tested: mix.c
  * (what to order), pace.c (when), stats.c (percentiles), orders.c (the
- * run's orders by id).
+ * run's orders by id), urls.c (--url's list of instances).
  */
 #ifndef LG_LOADGEN_H
 #define LG_LOADGEN_H
@@ -32,6 +32,7 @@
  * longer than any run. */
 #define LG_TOKEN_TTL_S (7L * 86400)
 #define LG_URL_MAX 2048
+#define LG_URLS_MAX 8 /* order-service instances one run spreads its POSTs over */
 
 enum lg_exit {
 	LG_OK = 0, /* every order accepted and settled */
@@ -40,7 +41,9 @@ enum lg_exit {
 };
 
 struct lg_config {
-	char url[LG_URL_MAX]; /* order-service, without a trailing slash */
+	char url[LG_URL_MAX]; /* --url as given, each URL without a trailing slash */
+	char urls[LG_URLS_MAX][LG_URL_MAX]; /* its URLs: POSTs round robin, GETs the first */
+	size_t nurls;
 	long long rate; /* orders per second; 0: as fast as possible */
 	long concurrency; /* POSTs in flight at most */
 	long long orders; /* orders to place; 0: until the duration */
@@ -108,6 +111,12 @@ struct lg_run {
 	int64_t progress_next_us, progress_last_us;
 	uint64_t progress_last_accepted;
 };
+
+/* --url's value: one order-service URL, or several separated by commas
+ * (instances behind no load balancer: the POSTs go round robin). Fills
+ * cfg->urls, cfg->nurls and cfg->url (the list again, without trailing
+ * slashes). Returns 0, or -1 with errstr filled. */
+int lg_urls_parse(struct lg_config *cfg, const char *list, char *errstr, size_t errstr_size);
 
 /* CLOCK_MONOTONIC in microseconds: every time of a run is one of these. */
 int64_t lg_now_us(void);

@@ -82,8 +82,10 @@ static void usage(FILE *f)
 		"                       each entry an order's lines, its paymentToken and its\n"
 		"                       weight (default: see below)\n"
 		"  --seed N             seed of the mix's random choices (default: random)\n"
-		"  --url URL            order-service (default $ORDER_SERVICE_URL, else\n"
-		"                       " LG_URL_DEFAULT ")\n"
+		"  --url URL[,URL...]   order-service (default $ORDER_SERVICE_URL, else\n"
+		"                       " LG_URL_DEFAULT "); several instances: the POSTs\n"
+		"                       go round robin over them, as a load balancer\n"
+		"                       would send them, and GETs to the first\n"
 		"                       or the synchronous twin's sync-order\n"
 		"                       (lessons/sync-vs-events, with --no-kafka): its 201\n"
 		"                       carries the order's end, a saga of 0 ms\n"
@@ -138,21 +140,14 @@ static int usage_error(const char *fmt, ...)
 	return LG_USAGE;
 }
 
-/* --url, else ORDER_SERVICE_URL, else the default, without trailing '/'. */
+/* --url, else ORDER_SERVICE_URL, else the default. */
 static int set_url(struct lg_config *cfg, const char *flag)
 {
-	const char *url = flag ? flag : es_config_str("ORDER_SERVICE_URL", LG_URL_DEFAULT);
-	size_t len = strlen(url);
+	const char *list = flag ? flag : es_config_str("ORDER_SERVICE_URL", LG_URL_DEFAULT);
+	char err[256];
 
-	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
-		return usage_error("%s \"%s\" is not an http:// or https:// URL",
-				   flag ? "--url" : "ORDER_SERVICE_URL", url);
-	while (len > 0 && url[len - 1] == '/')
-		len--;
-	if (len >= sizeof(cfg->url))
-		return usage_error("the URL is longer than %zu bytes", sizeof(cfg->url) - 1);
-	memcpy(cfg->url, url, len);
-	cfg->url[len] = '\0';
+	if (lg_urls_parse(cfg, list, err, sizeof(err)))
+		return usage_error("%s: %s", flag ? "--url" : "ORDER_SERVICE_URL", err);
 	return 0;
 }
 

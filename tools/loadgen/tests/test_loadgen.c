@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loadgen.h"
 #include "mix.h"
 #include "orders.h"
 #include "pace.h"
@@ -454,6 +455,45 @@ START_TEST(orders_each_visits_in_order_and_stops)
 }
 END_TEST
 
+START_TEST(urls_one_or_several_without_trailing_slashes)
+{
+	static struct lg_config cfg;
+	char err[256];
+
+	ck_assert_int_eq(lg_urls_parse(&cfg, "http://127.0.0.1:8080/", err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.nurls, 1);
+	ck_assert_str_eq(cfg.urls[0], "http://127.0.0.1:8080");
+	ck_assert_str_eq(cfg.url, "http://127.0.0.1:8080");
+
+	ck_assert_int_eq(
+		lg_urls_parse(&cfg, "http://a:1//,https://b:2/x,http://c:3", err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.nurls, 3);
+	ck_assert_str_eq(cfg.urls[0], "http://a:1");
+	ck_assert_str_eq(cfg.urls[1], "https://b:2/x");
+	ck_assert_str_eq(cfg.urls[2], "http://c:3");
+	ck_assert_str_eq(cfg.url, "http://a:1,https://b:2/x,http://c:3");
+}
+END_TEST
+
+START_TEST(urls_refuse_what_is_not_a_url_naming_it)
+{
+	static struct lg_config cfg;
+	char err[256];
+
+	ck_assert_int_eq(lg_urls_parse(&cfg, "http://a:1,,http://b:2", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"\" is not an http:// or https:// URL");
+	ck_assert_int_eq(lg_urls_parse(&cfg, "http://a:1,ftp://b", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "\"ftp://b\" is not an http:// or https:// URL");
+	ck_assert_int_eq(lg_urls_parse(&cfg, "http://a:1,", err, sizeof(err)), -1);
+	ck_assert_int_eq(lg_urls_parse(&cfg,
+				       "http://1,http://2,http://3,http://4,http://5,"
+				       "http://6,http://7,http://8,http://9",
+				       err, sizeof(err)),
+			 -1);
+	ck_assert_str_eq(err, "at most 8 URLs");
+}
+END_TEST
+
 START_TEST(reasons_parse_and_name)
 {
 	ck_assert_int_eq(lg_reason_parse("OUT_OF_STOCK"), LG_REASON_OUT_OF_STOCK);
@@ -492,6 +532,8 @@ int main(void)
 	tcase_add_test(orders, orders_table_grows);
 	tcase_add_test(orders, orders_each_visits_in_order_and_stops);
 	tcase_add_test(orders, reasons_parse_and_name);
+	tcase_add_test(orders, urls_one_or_several_without_trailing_slashes);
+	tcase_add_test(orders, urls_refuse_what_is_not_a_url_naming_it);
 	suite_add_tcase(s, mix);
 	suite_add_tcase(s, stats);
 	suite_add_tcase(s, pace);
