@@ -105,6 +105,10 @@ int shipping_streams_load(struct es_db *db, struct shipping_streams *st,
 		snprintf(errstr, errstr_size, "out of memory");
 		goto out;
 	}
+	if (st->n == 0) { /* a batch of redeliveries only: nothing to read */
+		result = 0;
+		goto out;
+	}
 	res = es_db_query(db, sql, 1, (const char *const[]){ids_text}, errstr, errstr_size);
 	if (!res)
 		goto out;
