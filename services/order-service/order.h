@@ -109,20 +109,25 @@ int order_saga_sweep(struct es_service *svc, void *arg, char *errstr, size_t err
 
 /*
  * Moves order_id from PENDING to CANCELLED with reason (and detail) and
- * writes OrderCancelled, inside the caller's transaction; cause may be
- * NULL, and so may outbox (see order_emit). Returns 1 when cancelled (*saga_seconds: the order's age), 0 when
- * the order was not PENDING (or does not exist), -1 on error.
+ * writes OrderCancelled (order_emit), inside the caller's transaction;
+ * cause may be NULL, and so may fx (outside a dispatch). Returns 1 when
+ * cancelled (*saga_seconds: the order's age), 0 when the order was not
+ * PENDING (or does not exist), -1 on error.
  */
-int order_cancel_in_tx(struct order_app *app, struct es_db *db, struct es_outbox_batch *outbox,
+int order_cancel_in_tx(struct order_app *app, struct es_db *db, struct es_effect *fx,
 		       const char *order_id, const char *reason, const char *detail,
 		       const struct es_event *cause, double *saga_seconds, char *errstr,
 		       size_t errstr_size);
 
-/* Stores ev in the outbox for topic and in the order's timeline: into the
- * consumer batch's outbox rows when outbox is not NULL (a saga step; the
- * dispatch inserts them before the commit), at once otherwise. */
-int order_emit(struct es_db *db, struct es_outbox_batch *outbox, const char *topic,
-	       const struct es_event *ev, char *errstr, size_t errstr_size);
+/*
+ * Stores ev in the outbox for topic and in the order's timeline. Outside a
+ * dispatch (fx NULL) both rows are inserted at once. In a saga step (fx,
+ * whose transaction db is), ev joins the batch's outbox rows and fx->state
+ * keeps its timeline row: the batch inserts the rows of the events its
+ * applied effects emitted with one statement before the commit.
+ */
+int order_emit(struct es_db *db, struct es_effect *fx, const char *topic, const struct es_event *ev,
+	       char *errstr, size_t errstr_size);
 
 /* Adds ev to its order's timeline (a repeated event id is ignored). */
 int order_timeline_add(struct es_db *db, const struct es_event *ev, char *errstr,

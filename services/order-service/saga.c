@@ -60,13 +60,63 @@ int order_timeline_add(struct es_db *db, const struct es_event *ev, char *errstr
 		       : 0;
 }
 
-int order_emit(struct es_db *db, struct es_outbox_batch *outbox, const char *topic,
-	       const struct es_event *ev, char *errstr, size_t errstr_size)
+/* ev's row in its order's timeline, as timeline_insert reads it. */
+static json_t *timeline_row(const struct es_event *ev)
 {
-	if (outbox ? es_outbox_batch_add(outbox, topic, ev, errstr, errstr_size)
-		   : es_outbox_put(db, topic, ev, errstr, errstr_size))
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "order_id", ev->subject, "event_id", ev->id,
+			 "type", ev->type, "source", ev->source, "time", ev->time);
+}
+
+/* rows (timeline_row's, borrowed) into the timeline with one statement, in
+ * their order (the timeline's seq, which orders events of the same time). */
+static int timeline_insert(struct es_db *db, const json_t *rows, char *errstr, size_t errstr_size)
+{
+	char *text;
+	int rc;
+
+	if (json_array_size(rows) == 0)
+		return 0;
+	text = json_dumps(rows, JSON_COMPACT);
+	if (!text) {
+		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
-	return order_timeline_add(db, ev, errstr, errstr_size);
+	}
+	rc = es_db_exec(db,
+			"INSERT INTO timeline (order_id, event_id, type, source, time)"
+			" SELECT r.order_id, r.event_id, r.type, r.source, r.time"
+			" FROM json_to_recordset($1::json) AS r(order_id uuid, event_id uuid,"
+			" type text, source text, time timestamptz)"
+			" ON CONFLICT (event_id) DO NOTHING",
+			1, (const char *const[]){text}, errstr, errstr_size) < 0
+		     ? -1
+		     : 0;
+	free(text);
+	return rc;
+}
+
+int order_emit(struct es_db *db, struct es_effect *fx, const char *topic, const struct es_event *ev,
+	       char *errstr, size_t errstr_size)
+{
+	json_t *row;
+
+	if (!fx || !fx->outbox) {
+		if (es_outbox_put(db, topic, ev, errstr, errstr_size))
+			return -1;
+		return order_timeline_add(db, ev, errstr, errstr_size);
+	}
+	row = timeline_row(ev);
+	if (!row) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	if (es_outbox_batch_add(fx->outbox, topic, ev, errstr, errstr_size)) {
+		json_decref(row);
+		return -1;
+	}
+	/* A run of the batch before this one may have left its own. */
+	json_decref(fx->state);
+	fx->state = row;
+	return 0;
 }
 
 void order_saga_observe(struct order_app *app, const char *outcome, double seconds)
@@ -96,7 +146,7 @@ static void cancel_detail(const struct es_event *ev, char *buf, size_t size)
 	}
 }
 
-int order_cancel_in_tx(struct order_app *app, struct es_db *db, struct es_outbox_batch *outbox,
+int order_cancel_in_tx(struct order_app *app, struct es_db *db, struct es_effect *fx,
 		       const char *order_id, const char *reason, const char *detail,
 		       const struct es_event *cause, double *saga_seconds, char *errstr,
 		       size_t errstr_size)
@@ -128,7 +178,7 @@ int order_cancel_in_tx(struct order_app *app, struct es_db *db, struct es_outbox
 		snprintf(errstr, errstr_size, "out of memory");
 		goto out;
 	}
-	if (order_emit(db, outbox, app->svc->topics.orders, ev, errstr, errstr_size) == 0)
+	if (order_emit(db, fx, app->svc->topics.orders, ev, errstr, errstr_size) == 0)
 		result = 1;
 	es_event_free(ev);
 	es_info("order %s cancelled: %s (%s)", order_id, reason, detail);
@@ -205,7 +255,7 @@ static int load_orders(struct es_db *db, void *arg, struct es_effect *const *fre
 {
 	struct order_app *app = arg;
 	json_t *ids = json_array(), *rows = json_array();
-	char *ids_text = NULL, *rows_text = NULL;
+	char *ids_text = NULL;
 	struct saga_batch *b;
 	int rc = -1;
 
@@ -248,41 +298,19 @@ static int load_orders(struct es_db *db, void *arg, struct es_effect *const *fre
 		o->age = strtod(es_db_get(b->res, r, "age"), NULL);
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct es_event *ev = fresh[i]->ev;
-
-		if (find_order(app, ev->subject))
-			json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:s}",
-							      "order_id", ev->subject, "event_id",
-							      ev->id, "type", ev->type, "source",
-							      ev->source, "time", ev->time));
+		if (find_order(app, fresh[i]->ev->subject))
+			json_array_append_new(rows, timeline_row(fresh[i]->ev));
 	}
-	rc = 0;
-	if (json_array_size(rows) == 0)
-		goto out;
-	rows_text = json_dumps(rows, JSON_COMPACT);
-	if (!rows_text ||
-	    es_db_exec(db,
-		       "INSERT INTO timeline (order_id, event_id, type, source, time)"
-		       " SELECT r.order_id, r.event_id, r.type, r.source, r.time"
-		       " FROM json_to_recordset($1::json) AS r(order_id uuid, event_id uuid,"
-		       " type text, source text, time timestamptz)"
-		       " ON CONFLICT (event_id) DO NOTHING",
-		       1, (const char *const[]){rows_text}, errstr, errstr_size) < 0) {
-		if (!rows_text)
-			snprintf(errstr, errstr_size, "out of memory");
-		rc = -1;
-	}
+	rc = timeline_insert(db, rows, errstr, errstr_size);
 out:
 	json_decref(ids);
 	json_decref(rows);
 	free(ids_text);
-	free(rows_text);
 	return rc;
 }
 
-static int confirm(struct order_app *app, struct es_db *db, struct es_outbox_batch *outbox,
-		   const struct es_event *ev, const struct saga_order *order, char *errstr,
-		   size_t errstr_size)
+static int confirm(struct order_app *app, struct es_effect *fx, const struct es_event *ev,
+		   const struct saga_order *order, char *errstr, size_t errstr_size)
 {
 	const char *order_id = ev->subject;
 	const char *payment_id = !strcmp(ev->type, ES_PAYMENT_PROCESSED)
@@ -295,7 +323,7 @@ static int confirm(struct order_app *app, struct es_db *db, struct es_outbox_bat
 	struct es_event *out;
 	int rc;
 
-	if (es_db_exec_one(db,
+	if (es_db_exec_one(fx->db,
 			   "UPDATE orders SET status = 'CONFIRMED', payment_id = $2,"
 			   " reservation_id = $3, updated_at = now() WHERE order_id = $1",
 			   3, params, errstr, errstr_size))
@@ -309,7 +337,7 @@ static int confirm(struct order_app *app, struct es_db *db, struct es_outbox_bat
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
 	}
-	rc = order_emit(db, outbox, app->svc->topics.orders, out, errstr, errstr_size);
+	rc = order_emit(fx->db, fx, app->svc->topics.orders, out, errstr, errstr_size);
 	es_event_free(out);
 	if (rc == 0)
 		es_info("order %s confirmed", order_id);
@@ -359,7 +387,7 @@ static enum es_handler_result saga_step(struct es_effect *fx)
 		rc = 0;
 		break;
 	case SAGA_CONFIRM:
-		rc = confirm(app, db, fx->outbox, ev, order, fx->reason, sizeof(fx->reason));
+		rc = confirm(app, fx, ev, order, fx->reason, sizeof(fx->reason));
 		if (rc == 0) {
 			order->status = "CONFIRMED";
 			fx->outcome = OUTCOME_CONFIRMED;
@@ -370,8 +398,8 @@ static enum es_handler_result saga_step(struct es_effect *fx)
 		char detail[512];
 
 		cancel_detail(ev, detail, sizeof(detail));
-		switch (order_cancel_in_tx(app, db, fx->outbox, ev->subject, cancel_reason, detail,
-					   ev, &fx->value, fx->reason, sizeof(fx->reason))) {
+		switch (order_cancel_in_tx(app, db, fx, ev->subject, cancel_reason, detail, ev,
+					   &fx->value, fx->reason, sizeof(fx->reason))) {
 		case 1:
 			order->status = "CANCELLED";
 			fx->outcome = OUTCOME_CANCELLED;
@@ -386,6 +414,31 @@ static enum es_handler_result saga_step(struct es_effect *fx)
 	}
 	}
 	return rc ? es_effect_db_failed(fx) : ES_HANDLER_OK;
+}
+
+/* before_commit: the timeline rows of the events that the applied effects
+ * emitted (order_emit kept each in fx->state), in one statement. An effect
+ * emits only when it confirms or cancels; a run of the batch that was
+ * rolled back may have left a row in fx->state, which its outcome, reset
+ * before each run, tells apart. */
+static int timeline_emitted(struct es_db *db, void *arg, struct es_effect *const *applied, size_t n,
+			    char *errstr, size_t errstr_size)
+{
+	json_t *rows = json_array();
+	int rc;
+
+	(void)arg;
+	if (!rows) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (applied[i]->outcome != OUTCOME_NONE && applied[i]->state)
+			json_array_append(rows, applied[i]->state);
+	}
+	rc = timeline_insert(db, rows, errstr, errstr_size);
+	json_decref(rows);
+	return rc;
 }
 
 static void committed(struct es_effect *fx)
@@ -408,10 +461,18 @@ static const struct es_dispatch_rule rules[] = {
 	{NULL, NULL},
 };
 
+static void release(struct es_effect *fx)
+{
+	json_decref(fx->state);
+	fx->state = NULL;
+}
+
 const struct es_handlers order_saga_handlers = {
 	.rules = rules,
 	.before_effects = load_orders,
+	.before_commit = timeline_emitted,
 	.committed = committed,
+	.release = release,
 };
 
 /* ------------------------------------------------------------- timeout */

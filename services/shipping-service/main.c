@@ -57,5 +57,6 @@ int main(void)
 	else
 		rc = 0;
 	es_service_release(&svc);
+	shipping_app_release(&app);
 	return rc;
 }

@@ -13,9 +13,11 @@
  *               state) and the decisions (which event, if any, a state
  *               and a command call for). No I/O: unit-tested.
  *   stream.c    the event store: a shipment's stream is its rows of
- *               shipment_events, one version each; loading folds them,
- *               appending writes version + 1 and puts the very same event
- *               in the outbox, in the caller's transaction.
+ *               shipment_events, one version each; loading folds them (a
+ *               batch's streams in one query), appending makes version + 1
+ *               and puts the very same event in the outbox, and a batch's
+ *               appends are written with one statement, in the caller's
+ *               transaction.
  *   handler.c   the consumer's effects and the sweep: load, decide,
  *               append. Nothing else.
  *
@@ -124,29 +126,69 @@ json_t *shipment_to_json(const struct shipment *s, const char *order_id, const j
 
 /* ----------------------------------------------------------------- stream */
 
+/* One shipment's stream, read and folded. */
+struct shipping_stream {
+	char *order_id; /* owned */
+	struct shipment s; /* the fold, and what was appended to it since */
+	json_t *events; /* the stream as read, version 1 first (owned) */
+	char error[256]; /* why the stream does not fold; "" when it does */
+};
+
+/* The streams of a batch of orders, one per order. */
+struct shipping_streams {
+	struct shipping_stream *v;
+	size_t n;
+};
+
 /*
- * Reads order_id's stream, version 1 first, and folds it into s. When
+ * Reads the streams of order_ids[0..n) (an id may repeat: one stream for
+ * it) with one query, version 1 first, and folds each into its s (an
+ * order with no stream: version 0). A stream that does not fold gets its
+ * error filled; the others are not held up. Returns 0, or -1 with errstr
+ * filled (nothing to release then). Free with shipping_streams_release.
+ */
+int shipping_streams_load(struct es_db *db, struct shipping_streams *st,
+			  const char *const *order_ids, size_t n, char *errstr, size_t errstr_size);
+void shipping_streams_release(struct shipping_streams *st);
+
+/* order_id's stream in st, or NULL. */
+struct shipping_stream *shipping_streams_find(struct shipping_streams *st, const char *order_id);
+
+/*
+ * One order's stream (shipping_streams_load of one): folded into s; when
  * events is not NULL, *events is set to the stream as a JSON array of
  * CloudEvent objects (a new reference the caller owns). Returns 0 (also
- * for an order with no stream: s->version 0), or -1 with errstr filled.
+ * for an order with no stream: s->version 0), or -1 with errstr filled
+ * (also for a stream that does not fold).
  */
 int shipping_stream_load(struct es_db *db, const char *order_id, struct shipment *s,
 			 json_t **events, char *errstr, size_t errstr_size);
 
 /*
- * Appends an event of `type` with `data` (stolen, even on failure) to the
- * stream of fx's order at version s->version + 1, caused by `cause`, in
- * fx's transaction: the row in shipment_events, the same event in the
- * outbox for topic (es_effect_put), and the shipment's next due step in
- * shipment_due (scheduled delay_ms from now while it is on its way,
- * deleted once it ends). On OK, s is the new state. A concurrent append
- * of the same version is a unique violation: RETRY, and the retry folds
- * the longer stream.
+ * Appends an event of `type` with `data` (stolen, even on failure) to
+ * stream, caused by `cause`, in memory: the fold checks it, the event is
+ * put in the outbox for topic (es_effect_put: into fx's batch, or at once
+ * with fx->outbox NULL), stream->s becomes the new state, and *row is set
+ * to what shipping_stream_write needs of it (a new reference the caller
+ * owns). Returns OK, REJECT (reason in fx->reason) when the fold refuses
+ * the event, or RETRY; on failure stream is unchanged and *row NULL.
  */
-enum es_handler_result shipping_stream_append(struct es_effect *fx, struct shipment *s,
-					      const char *order_id, const char *topic,
-					      long delay_ms, const char *type, json_t *data,
-					      const struct es_event *cause);
+enum es_handler_result shipping_stream_append(struct es_effect *fx, struct shipping_stream *stream,
+					      const char *topic, const char *type, json_t *data,
+					      const struct es_event *cause, json_t **row);
+
+/*
+ * Writes rows (shipping_stream_append's, borrowed; an order's in version
+ * order) in the caller's transaction, with one statement: the events at
+ * their versions in shipment_events, and each order's next due step in
+ * shipment_due from its last event (delay_ms from now while the shipment
+ * is on its way, none once it ended). A concurrent append of a version
+ * written here is a unique violation (es_db_error_is_unique_violation):
+ * the caller rolls back, and its retry folds the longer stream. Returns
+ * 0, or -1 with errstr filled.
+ */
+int shipping_stream_write(struct es_db *db, const json_t *rows, long delay_ms, char *errstr,
+			  size_t errstr_size);
 
 /* ---------------------------------------------------------------- handler */
 
@@ -169,10 +211,13 @@ struct shipping_app {
 	long delay_ms;
 	struct es_counter *counter;
 	long long last_sweep_ms; /* monotonic */
+	struct shipping_streams streams; /* the batch in hand's (handler.c) */
 };
 
 /* Fills app; counter starts NULL (see shipping_metrics_register). */
 void shipping_app_init(struct shipping_app *app, const char *shipments_topic, long delay_ms);
+/* Frees what the last batch left. */
+void shipping_app_release(struct shipping_app *app);
 
 /*
  * Registers es_shipments_total{event} (created, dispatched, delivered,

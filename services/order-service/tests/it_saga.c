@@ -71,6 +71,19 @@ static struct es_event *stranger(void)
 	return ev;
 }
 
+/* ev has its one row in its order's timeline, as it was published. */
+static void assert_in_timeline(const struct es_event *ev)
+{
+	const char *params[5] = {ev->id, ev->subject, ev->type, ev->source, ev->time};
+
+	ck_assert_int_eq(es_test_count(s.db,
+				       "SELECT count(*) AS n FROM timeline WHERE event_id = $1"
+				       " AND order_id = $2 AND type = $3 AND source = $4"
+				       " AND time = $5::timestamptz",
+				       5, params),
+			 1);
+}
+
 /* ------------------------------------------------------------ confirm */
 
 /* How payment's and inventory's successes arrive: one batch each or both
@@ -166,6 +179,7 @@ START_TEST(a_confirmed_order_ignores_what_follows_in_its_batch)
 	ck_assert_int_eq(n, 1);
 	ck_assert_str_eq(out[0]->type, ES_ORDER_CONFIRMED);
 	assert_caused_by(out[0], reserved);
+	assert_in_timeline(out[0]);
 	/* All four are recorded all the same. */
 	ck_assert_int_eq(shop_timeline(&s, placed->subject, NULL), 6);
 	shop_events_free(out, n);
@@ -505,6 +519,53 @@ START_TEST(a_rejected_event_does_not_take_its_batch_with_it)
 }
 END_TEST
 
+/* A neighbour's REJECT runs the batch again, a SAVEPOINT around each
+ * event: the events the others emitted are in the timeline once each,
+ * as published, and the rejected one's order has no row. */
+START_TEST(a_rerun_after_a_reject_records_each_emitted_event_once)
+{
+	struct es_event *placed = shop_place(&s, ITEMS, "tok_visa");
+	struct es_event *other = shop_place(&s, ITEMS, "tok_visa");
+	struct es_event *ghost = stranger();
+	struct es_event *paid = payment_processed(placed);
+	struct es_event *declined = payment_failed(other, "CARD_DECLINED");
+	struct es_event *lost = payment_processed(ghost);
+	struct es_event *reserved = inventory_reserved(placed);
+	const struct es_event *batch[] = {paid, declined, lost, reserved};
+	enum es_handler_result res[4];
+	struct es_event *out[4];
+	int n;
+
+	shop_deliver_batch(&s, batch, 4, res);
+	ck_assert_int_eq(res[0], ES_HANDLER_OK);
+	ck_assert_int_eq(res[1], ES_HANDLER_OK);
+	ck_assert_int_eq(res[2], ES_HANDLER_REJECT);
+	ck_assert_int_eq(res[3], ES_HANDLER_OK);
+	ck_assert_str_eq(status(placed->subject), "CONFIRMED");
+	ck_assert_str_eq(status(other->subject), "CANCELLED");
+	n = shop_outbox(&s, placed->subject, out, 4);
+	ck_assert_int_eq(n, 1);
+	ck_assert_str_eq(out[0]->type, ES_ORDER_CONFIRMED);
+	assert_in_timeline(out[0]);
+	shop_events_free(out, n);
+	n = shop_outbox(&s, other->subject, out, 4);
+	ck_assert_int_eq(n, 1);
+	ck_assert_str_eq(out[0]->type, ES_ORDER_CANCELLED);
+	assert_in_timeline(out[0]);
+	shop_events_free(out, n);
+	ck_assert_int_eq(shop_timeline(&s, placed->subject, NULL), 4);
+	ck_assert_int_eq(shop_timeline(&s, other->subject, NULL), 3);
+	ck_assert_int_eq(shop_timeline(&s, ghost->subject, NULL), 0);
+	es_event_free(reserved);
+	es_event_free(lost);
+	es_event_free(declined);
+	es_event_free(paid);
+	es_event_free(ghost);
+	es_event_free(other);
+	es_event_free(placed);
+}
+END_TEST
+
 /* ------------------------------------------- the consumer loop on Kafka */
 
 struct consuming {
@@ -660,6 +721,7 @@ static Suite *saga_suite(void)
 	tcase_set_timeout(reject, 120);
 	tcase_add_test(reject, what_the_saga_cannot_apply_is_rejected_and_leaves_nothing);
 	tcase_add_test(reject, a_rejected_event_does_not_take_its_batch_with_it);
+	tcase_add_test(reject, a_rerun_after_a_reject_records_each_emitted_event_once);
 	tcase_add_test(reject, the_consumer_loop_dead_letters_what_the_saga_cannot_apply);
 	suite_add_tcase(su, reject);
 	return su;

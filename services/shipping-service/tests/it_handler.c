@@ -7,8 +7,8 @@
  * shipment per confirmed order (redeliveries, a second OrderConfirmed),
  * that the outbox carries exactly the stream's events, the steps in order
  * and once each, a cancel that stops only what has not left, an unknown
- * order, a malformed event dead-lettered, and the optimistic concurrency
- * of the stream's versions.
+ * order, a malformed event dead-lettered, the optimistic concurrency
+ * of the stream's versions, and batches that read each stream once.
  */
 #include <check.h>
 #include <stdio.h>
@@ -409,37 +409,193 @@ START_TEST(a_stream_that_does_not_fold_holds_up_no_other_shipment)
 }
 END_TEST
 
-/* Two writers that decided from the same version: the second append hits
- * (order_id, version) and is told to RETRY; its retry folds the longer
- * stream. */
-START_TEST(an_append_from_a_stale_version_is_retried)
+/* Two writers that decided from the same version: the second one's write
+ * hits (order_id, version), a unique violation its caller retries; the
+ * retry folds the longer stream. */
+START_TEST(an_append_from_a_stale_version_is_refused)
 {
 	struct world w;
 	struct es_event *confirmed;
-	struct shipment stale;
+	struct shipping_streams stale;
 	struct es_effect fx = {0};
 	enum es_handler_result r;
-	json_t *data;
+	json_t *data, *row, *rows = json_array();
 	const char *why;
 	char errstr[512];
 
 	world_init(&w);
 	confirmed = order_confirmed(ORDER);
 	handle(&w, confirmed);
-	stale = load(&w, ORDER); /* version 1, CREATED */
+	ck_assert_int_eq(shipping_streams_load(w.db, &stale, (const char *const[]){ORDER}, 1,
+					       errstr, sizeof(errstr)),
+			 0);
+	ck_assert_int_eq(stale.v[0].s.version, 1); /* CREATED */
 	ck_assert_int_eq(sweep(&w), 1); /* the other writer: version 2 */
 
 	fx.db = w.db;
 	ck_assert_int_eq(es_db_begin(w.db, errstr, sizeof(errstr)), 0);
-	ck_assert_str_eq(shipment_decide_progress(&stale, ORDER, &data, &why),
+	ck_assert_str_eq(shipment_decide_progress(&stale.v[0].s, ORDER, &data, &why),
 			 ES_SHIPMENT_DISPATCHED);
-	r = shipping_stream_append(&fx, &stale, ORDER, TOPIC, 0, ES_SHIPMENT_DISPATCHED, data,
-				   confirmed);
-	ck_assert_msg(r == ES_HANDLER_RETRY, "%d: %s", r, fx.reason);
+	r = shipping_stream_append(&fx, &stale.v[0], TOPIC, ES_SHIPMENT_DISPATCHED, data, confirmed,
+				   &row);
+	ck_assert_msg(r == ES_HANDLER_OK, "%d: %s", r, fx.reason);
+	ck_assert_int_eq(json_array_append_new(rows, row), 0);
+	ck_assert_int_eq(shipping_stream_write(w.db, rows, 0, errstr, sizeof(errstr)), -1);
 	ck_assert(es_db_error_is_unique_violation(w.db));
 	es_db_rollback(w.db);
 	ck_assert_int_eq(stream_length(&w, ORDER), 2);
+	assert_outbox_is_the_stream(&w, ORDER, 2);
 
+	json_decref(rows);
+	shipping_streams_release(&stale);
+	es_event_free(confirmed);
+	es_db_free(w.db);
+}
+END_TEST
+
+/* The batch in hand of a_batch_that_decided_from_a_stale_stream_is_retried,
+ * and its other writer. */
+static struct world *racing;
+static struct es_db *other_writer;
+
+/* The service's before_effects, then the other writer's sweep, committed:
+ * the batch decides from streams a version behind. */
+static int read_then_race(struct es_db *db, void *app, struct es_effect *const *fresh, size_t n,
+			  char *errstr, size_t errstr_size)
+{
+	int rc = shipping_handlers.before_effects(db, app, fresh, n, errstr, errstr_size);
+
+	ck_assert_int_eq(shipping_sweep_once(&racing->app, other_writer, errstr, errstr_size), 1);
+	return rc;
+}
+
+/* A writer that appends between the batch's read of a stream and its
+ * write (the sweep of another instance) is caught by the version: the
+ * batch is retried, and its retry decides from the longer stream. */
+START_TEST(a_batch_that_decided_from_a_stale_stream_is_retried)
+{
+	struct world w;
+	struct es_event *confirmed, *cancelled;
+	struct es_handlers raced = shipping_handlers;
+	char reason[512] = "";
+
+	world_init(&w);
+	confirmed = order_confirmed(ORDER);
+	cancelled = order_cancelled(ORDER);
+	handle(&w, confirmed);
+
+	racing = &w;
+	other_writer = es_test_connect(test_conninfo, w.schema);
+	raced.before_effects = read_then_race;
+	w.dispatch.handlers = &raced;
+	ck_assert_int_eq(es_dispatch_one(&w.dispatch, cancelled, reason, sizeof(reason)),
+			 ES_HANDLER_RETRY);
+	ck_assert_msg(strstr(reason, "shipment_events_pkey"), "%s", reason);
+	ck_assert_int_eq(stream_length(&w, ORDER), 2);
+
+	w.dispatch.handlers = &shipping_handlers;
+	handle(&w, cancelled);
+	ck_assert_int_eq(load(&w, ORDER).status, SHIPMENT_DISPATCHED);
+	assert_outbox_is_the_stream(&w, ORDER, 2);
+	ck_assert_int_eq(due_rows(&w), 1);
+
+	es_db_free(other_writer);
+	es_event_free(cancelled);
+	es_event_free(confirmed);
+	es_db_free(w.db);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Batches                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Runs evs[0..n) through the dispatch path as one batch; each result in
+ * res[i]. */
+static void handle_batch(struct world *w, const struct es_event *const *evs, size_t n,
+			 enum es_handler_result *res)
+{
+	struct es_batch_item items[8];
+	char reason[512] = "";
+
+	ck_assert_uint_le(n, 8);
+	for (size_t i = 0; i < n; i++)
+		items[i] = (struct es_batch_item){.ev = evs[i], .d = {.attempt = 1}};
+	ck_assert_msg(es_dispatch_batch(&w->dispatch, items, n, reason, sizeof(reason)) ==
+			      ES_HANDLER_OK,
+		      "%s", reason);
+	for (size_t i = 0; i < n; i++)
+		res[i] = items[i].result;
+}
+
+/* The batch reads each stream once: the second event of an order sees
+ * what the first appended, as if they had come one after the other. */
+START_TEST(two_events_of_one_order_in_one_batch_follow_each_other)
+{
+	static const char other[] = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+	struct world w;
+	struct es_event *confirmed = order_confirmed(ORDER), *cancelled = order_cancelled(ORDER);
+	struct es_event *confirmed_other = order_confirmed(other);
+	const struct es_event *batch[] = {confirmed, confirmed_other, cancelled};
+	enum es_handler_result res[3];
+	struct shipment s;
+
+	world_init(&w);
+	handle_batch(&w, batch, 3, res);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(res[i], ES_HANDLER_OK);
+	s = load(&w, ORDER);
+	ck_assert_int_eq(s.status, SHIPMENT_CANCELLED);
+	ck_assert_int_eq(s.version, 2);
+	assert_outbox_is_the_stream(&w, ORDER, 2);
+	assert_outbox_is_the_stream(&w, other, 1);
+	/* The cancelled shipment has no next step; the other one has. */
+	ck_assert_int_eq(
+		count(&w, "SELECT count(*) AS n FROM shipment_due WHERE order_id = $1", other), 1);
+	ck_assert_int_eq(due_rows(&w), 1);
+	/* The sweep, set-based too, moves the other one along. */
+	ck_assert_int_eq(sweep(&w), 1);
+	ck_assert_int_eq(load(&w, other).status, SHIPMENT_DISPATCHED);
+	ck_assert_int_eq(load(&w, ORDER).version, 2);
+
+	es_event_free(confirmed_other);
+	es_event_free(cancelled);
+	es_event_free(confirmed);
+	es_db_free(w.db);
+}
+END_TEST
+
+/* An effect that rejects runs the batch again with a SAVEPOINT per event:
+ * what its neighbours appended is written once, and nothing of its own. */
+START_TEST(a_rerun_after_a_reject_writes_each_append_once)
+{
+	static const char broken[] = "6f0e1d2c-3b4a-4958-8776-655443322110";
+	struct world w;
+	struct es_event *confirmed = order_confirmed(ORDER), *cancelled = order_cancelled(ORDER);
+	struct es_event *cancelled_broken = order_cancelled(broken);
+	const struct es_event *batch[] = {confirmed, cancelled_broken, cancelled};
+	enum es_handler_result res[3];
+
+	world_init(&w);
+	ck_assert_int_eq(
+		es_db_exec(w.db,
+			   "INSERT INTO shipment_events (order_id, version, event_id, event_type, "
+			   "event) VALUES ($1, 1, gen_random_uuid(), 'ShipmentCreated', "
+			   "'{\"type\":\"ShipmentCreated\",\"data\":{}}')",
+			   1, (const char *const[]){broken}, NULL, 0),
+		1);
+	handle_batch(&w, batch, 3, res);
+	ck_assert_int_eq(res[0], ES_HANDLER_OK);
+	ck_assert_int_eq(res[1], ES_HANDLER_REJECT);
+	ck_assert_int_eq(res[2], ES_HANDLER_OK);
+	ck_assert_int_eq(load(&w, ORDER).status, SHIPMENT_CANCELLED);
+	assert_outbox_is_the_stream(&w, ORDER, 2);
+	ck_assert_int_eq(stream_length(&w, broken), 1);
+	ck_assert_int_eq(due_rows(&w), 0);
+	ck_assert_int_eq(count(&w, "SELECT count(*) AS n FROM es_inbox", NULL), 2);
+
+	es_event_free(cancelled_broken);
+	es_event_free(cancelled);
 	es_event_free(confirmed);
 	es_db_free(w.db);
 }
@@ -450,13 +606,19 @@ static Suite *handler_suite(void)
 	Suite *s = suite_create("shipping handler (PostgreSQL)");
 	TCase *life = tcase_create("life");
 	TCase *bad = tcase_create("bad input");
+	TCase *batch = tcase_create("batch");
 
 	tcase_add_test(life, confirmed_order_is_shipped_then_delivered_once_each);
 	tcase_add_test(life, order_confirmed_twice_ships_once);
 	tcase_add_test(life, the_sweep_takes_only_due_steps);
 	tcase_add_test(life, a_stale_due_row_takes_no_step_twice);
-	tcase_add_test(life, an_append_from_a_stale_version_is_retried);
+	tcase_add_test(life, an_append_from_a_stale_version_is_refused);
+	tcase_add_test(life, a_batch_that_decided_from_a_stale_stream_is_retried);
 	suite_add_tcase(s, life);
+
+	tcase_add_test(batch, two_events_of_one_order_in_one_batch_follow_each_other);
+	tcase_add_test(batch, a_rerun_after_a_reject_writes_each_append_once);
+	suite_add_tcase(s, batch);
 
 	tcase_add_test(bad, order_cancelled_before_dispatch_stops_the_shipment);
 	tcase_add_test(bad, order_cancelled_after_dispatch_has_no_effect);
