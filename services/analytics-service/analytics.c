@@ -77,8 +77,23 @@ int analytics_check(const struct es_event *ev, long long *time_ms, char *reason,
 
 /* ------------------------------------------------------------ the effects */
 
+/*
+ * Every effect only notes what its event does (fx->outcome); write_batch
+ * then writes what the batch's applied events do, one statement per kind
+ * of write whatever their number. The transaction may run more than once
+ * (dispatch.h): the rows come from the events applied in the run that
+ * commits, never from anything an earlier run left behind.
+ */
+static enum es_handler_result note(struct es_effect *fx)
+{
+	const char *family, *name;
+
+	fx->outcome = analytics_effect_of(fx->ev, &family, &name);
+	return ES_HANDLER_OK;
+}
+
 /* The event's time, checked by analytics_check before the transaction. */
-static long long event_ms(const struct es_event *ev)
+static json_int_t event_ms(const struct es_event *ev)
 {
 	long long ms = 0;
 
@@ -86,164 +101,182 @@ static long long event_ms(const struct es_event *ev)
 	return ms;
 }
 
-/*
- * OrderPlaced: the row (or, if a terminal event came first, its missing
- * placed-side columns) and the lines. The placed event's total wins over
- * OrderConfirmed's, whichever came first, so both orders of arrival give
- * the same row. Lines of one sku are summed: the contract forbids
- * duplicate sku lines, but a sum is what "quantity sold" means anyway.
- */
-static enum es_handler_result place(struct es_effect *fx)
+/* The batch's rows, one JSON array per statement. Each order's row keeps
+ * its event's place in the batch (seq), so that a statement can pick the
+ * event that one at a time would have left in force. */
+struct rows {
+	json_t *placed, *ended, *delivered, *counted;
+};
+
+/* Adds fx's rows (fx is the batch's seq-th applied event); -1 when out of
+ * memory. json_pack's "s" copies, "O" takes a reference. */
+static int add_rows(struct rows *r, json_int_t seq, const struct es_effect *fx)
 {
 	const struct es_event *ev = fx->ev;
-	char total[32], when[32];
-	char *items;
-	long n;
+	bool confirmed = fx->outcome == ANALYTICS_CONFIRM;
+	const char *family, *name;
+	json_t *row;
 
-	snprintf(total, sizeof(total), "%lld", es_data_int(ev, "totalCents"));
-	snprintf(when, sizeof(when), "%lld", event_ms(ev));
-	n = es_db_exec(fx->db,
-		       "INSERT INTO analytics_orders AS o "
-		       "(order_id, total_cents, currency, placed_at) "
-		       "VALUES ($1, $2::bigint, $3, "
-		       "'epoch'::timestamptz + $4::bigint * interval '1 millisecond') "
-		       "ON CONFLICT (order_id) DO UPDATE SET total_cents = EXCLUDED.total_cents, "
-		       "currency = EXCLUDED.currency, placed_at = EXCLUDED.placed_at, "
-		       "updated_at = now()",
-		       4, (const char *[]){ev->subject, total, es_data_str(ev, "currency"), when},
-		       fx->reason, sizeof(fx->reason));
-	if (n < 0)
-		return es_effect_db_failed(fx);
-
-	items = json_dumps(json_object_get(ev->data, "items"), JSON_COMPACT);
-	if (!items) {
-		snprintf(fx->reason, sizeof(fx->reason), "out of memory");
-		return ES_HANDLER_RETRY;
-	}
-	/* The lines are parsed by PostgreSQL from the checked JSON: one
-	 * statement whatever their number. */
-	n = es_db_exec(fx->db,
-		       "INSERT INTO analytics_order_items (order_id, sku, quantity) "
-		       "SELECT $1, i.sku, sum(i.quantity) "
-		       "FROM json_to_recordset($2::json) AS i(sku text, quantity bigint) "
-		       "GROUP BY i.sku "
-		       "ON CONFLICT (order_id, sku) DO NOTHING",
-		       2, (const char *[]){ev->subject, items}, fx->reason, sizeof(fx->reason));
-	free(items);
-	fx->outcome = ANALYTICS_PLACE;
-	return n < 0 ? es_effect_db_failed(fx) : ES_HANDLER_OK;
-}
-
-/*
- * OrderConfirmed / OrderCancelled: the terminal status, unless the order is
- * terminal already (WHERE o.status = 'PENDING'): the first terminal event
- * wins and nothing changes it again. An order not yet seen gets its row
- * here, which its OrderPlaced completes later.
- */
-static enum es_handler_result finish(struct es_effect *fx)
-{
-	const struct es_event *ev = fx->ev;
-	bool confirmed = !strcmp(ev->type, ES_ORDER_CONFIRMED);
-	char total[32], when[32];
-	long n;
-
-	snprintf(total, sizeof(total), "%lld", es_data_int(ev, "totalCents"));
-	snprintf(when, sizeof(when), "%lld", event_ms(ev));
-	n = es_db_exec(
-		fx->db,
-		"INSERT INTO analytics_orders AS o "
-		"(order_id, status, total_cents, currency, cancel_reason, terminal_at) "
-		"VALUES ($1, $2, $3::bigint, $4, $5, "
-		"'epoch'::timestamptz + $6::bigint * interval '1 millisecond') "
-		"ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, "
-		"cancel_reason = EXCLUDED.cancel_reason, terminal_at = EXCLUDED.terminal_at, "
-		"total_cents = COALESCE(o.total_cents, EXCLUDED.total_cents), "
-		"currency = COALESCE(o.currency, EXCLUDED.currency), updated_at = now() "
-		"WHERE o.status = 'PENDING'",
-		6,
-		(const char *[]){ev->subject, confirmed ? "CONFIRMED" : "CANCELLED",
-				 confirmed ? total : NULL,
-				 confirmed ? es_data_str(ev, "currency") : NULL,
-				 confirmed ? NULL : es_data_str(ev, "reason"), when},
-		fx->reason, sizeof(fx->reason));
-	if (n < 0)
-		return es_effect_db_failed(fx);
-	if (n == 0)
-		es_log(ES_LOG_WARN, &fx->log, "%s for an order already terminal: status kept",
-		       ev->type);
-	fx->outcome = confirmed ? ANALYTICS_CONFIRM : ANALYTICS_CANCEL;
-	return ES_HANDLER_OK;
-}
-
-/* Payments, reservations, emails: counted together for the whole batch,
- * by add_counts. */
-static enum es_handler_result count(struct es_effect *fx)
-{
-	fx->outcome = ANALYTICS_COUNT;
-	return ES_HANDLER_OK;
-}
-
-/* ShipmentDelivered: counted like the others, and its time kept for the
- * time from confirmation to delivery (joined with the order's terminal
- * time when /stats is read, so either may arrive first). */
-static enum es_handler_result deliver(struct es_effect *fx)
-{
-	char when[32];
-
-	snprintf(when, sizeof(when), "%lld", event_ms(fx->ev));
-	if (es_db_exec(fx->db,
-		       "INSERT INTO analytics_deliveries (order_id, delivered_at) VALUES ($1, "
-		       "'epoch'::timestamptz + $2::bigint * interval '1 millisecond') "
-		       "ON CONFLICT (order_id) DO NOTHING",
-		       2, (const char *[]){fx->ev->subject, when}, fx->reason,
-		       sizeof(fx->reason)) < 0)
-		return es_effect_db_failed(fx);
-	return count(fx);
-}
-
-/* The batch's counted events, added to analytics_counts in one statement. */
-static int add_counts(struct es_db *db, void *arg, struct es_effect *const *applied, size_t n,
-		      char *reason, size_t reason_size)
-{
-	json_t *rows = json_array();
-	char *text;
-	long rc;
-
-	for (size_t i = 0; rows && i < n; i++) {
-		const char *family, *name;
-
-		if (applied[i]->outcome != ANALYTICS_COUNT ||
-		    analytics_effect_of(applied[i]->ev, &family, &name) != ANALYTICS_COUNT)
-			continue;
-		if (json_array_append_new(
-			    rows, json_pack("{s:s, s:s}", "family", family, "name", name))) {
-			json_decref(rows);
-			rows = NULL;
-		}
-	}
-	if (!rows) {
-		snprintf(reason, reason_size, "out of memory");
-		return -1;
-	}
-	if (json_array_size(rows) == 0) {
-		json_decref(rows);
+	switch (fx->outcome) {
+	case ANALYTICS_PLACE:
+		row = json_pack("{s:I, s:s, s:I, s:s, s:I, s:O}", "seq", seq, "order_id",
+				ev->subject, "total_cents", es_data_int(ev, "totalCents"),
+				"currency", es_data_str(ev, "currency"), "at", event_ms(ev),
+				"items", json_object_get(ev->data, "items"));
+		return json_array_append_new(r->placed, row);
+	case ANALYTICS_CONFIRM:
+	case ANALYTICS_CANCEL:
+		row = json_pack(
+			"{s:I, s:s, s:s, s:o?, s:s?, s:s?, s:I}", "seq", seq, "order_id",
+			ev->subject, "status", confirmed ? "CONFIRMED" : "CANCELLED", "total_cents",
+			confirmed ? json_integer(es_data_int(ev, "totalCents")) : NULL, "currency",
+			confirmed ? es_data_str(ev, "currency") : NULL, "cancel_reason",
+			confirmed ? NULL : es_data_str(ev, "reason"), "at", event_ms(ev));
+		return json_array_append_new(r->ended, row);
+	case ANALYTICS_COUNT:
+		analytics_effect_of(ev, &family, &name);
+		row = json_pack("{s:s, s:s}", "family", family, "name", name);
+		if (json_array_append_new(r->counted, row))
+			return -1;
+		if (strcmp(ev->type, ES_SHIPMENT_DELIVERED))
+			return 0;
+		row = json_pack("{s:I, s:s, s:I}", "seq", seq, "order_id", ev->subject, "at",
+				event_ms(ev));
+		return json_array_append_new(r->delivered, row);
+	default:
 		return 0;
 	}
+}
+
+/* Runs sql with rows as its one parameter ($1, JSON); nothing when there
+ * are none. Returns the rows it changed, or -1 with reason filled. */
+static long exec_rows(struct es_db *db, const char *sql, const json_t *rows, char *reason,
+		      size_t reason_size)
+{
+	char *text;
+	long n;
+
+	if (json_array_size(rows) == 0)
+		return 0;
 	text = json_dumps(rows, JSON_COMPACT);
-	json_decref(rows);
 	if (!text) {
 		snprintf(reason, reason_size, "out of memory");
 		return -1;
 	}
-	rc = es_db_exec(db,
-			"INSERT INTO analytics_counts AS c (family, name, n) "
-			"SELECT r.family, r.name, count(*) "
-			"FROM json_to_recordset($1::json) AS r(family text, name text) "
-			"GROUP BY r.family, r.name "
-			"ON CONFLICT (family, name) DO UPDATE SET n = c.n + EXCLUDED.n",
-			1, (const char *[]){text}, reason, reason_size);
+	n = es_db_exec(db, sql, 1, (const char *[]){text}, reason, reason_size);
 	free(text);
-	return rc < 0 ? -1 : 0;
+	return n;
+}
+
+/*
+ * OrderPlaced: the row (or, if a terminal event came first, its missing
+ * placed-side columns). The placed event's total wins over OrderConfirmed's,
+ * whichever came first, so both orders of arrival give the same row; of two
+ * OrderPlaced of one order the later one's, as one at a time (DISTINCT ON
+ * keeps one row per order: an upsert may not touch a row twice).
+ */
+static const char place_sql[] =
+	"INSERT INTO analytics_orders AS o (order_id, total_cents, currency, placed_at)"
+	" SELECT DISTINCT ON (r.order_id) r.order_id, r.total_cents, r.currency,"
+	" 'epoch'::timestamptz + r.at * interval '1 millisecond'"
+	" FROM json_to_recordset($1::json)"
+	" AS r(seq bigint, order_id text, total_cents bigint, currency text, at bigint)"
+	" ORDER BY r.order_id, r.seq DESC"
+	" ON CONFLICT (order_id) DO UPDATE SET total_cents = EXCLUDED.total_cents,"
+	" currency = EXCLUDED.currency, placed_at = EXCLUDED.placed_at, updated_at = now()";
+
+/*
+ * OrderPlaced's lines, parsed by PostgreSQL from the checked JSON. Lines
+ * of one sku are summed: the contract forbids duplicate sku lines, but a
+ * sum is what "quantity sold" means anyway. An order's lines are written
+ * once: of two OrderPlaced the first one's stay, as one at a time.
+ */
+static const char items_sql[] =
+	"INSERT INTO analytics_order_items (order_id, sku, quantity)"
+	" SELECT DISTINCT ON (l.order_id, l.sku) l.order_id, l.sku, l.quantity"
+	" FROM (SELECT r.seq, r.order_id, i.sku, sum(i.quantity) AS quantity"
+	" FROM json_to_recordset($1::json) AS r(seq bigint, order_id text, items json),"
+	" json_to_recordset(r.items) AS i(sku text, quantity bigint)"
+	" GROUP BY r.seq, r.order_id, i.sku) AS l"
+	" ORDER BY l.order_id, l.sku, l.seq"
+	" ON CONFLICT (order_id, sku) DO NOTHING";
+
+/*
+ * OrderConfirmed / OrderCancelled: the terminal status, unless the order is
+ * terminal already (WHERE o.status = 'PENDING'): the first terminal event
+ * wins and nothing changes it again, in the batch too (DISTINCT ON keeps
+ * each order's first). An order not yet seen gets its row here, which its
+ * OrderPlaced completes later. Placed and terminal columns do not depend
+ * on each other, so this statement may follow place_sql whatever the
+ * events' order in the batch.
+ */
+static const char end_sql[] =
+	"INSERT INTO analytics_orders AS o"
+	" (order_id, status, total_cents, currency, cancel_reason, terminal_at)"
+	" SELECT DISTINCT ON (r.order_id) r.order_id, r.status, r.total_cents, r.currency,"
+	" r.cancel_reason, 'epoch'::timestamptz + r.at * interval '1 millisecond'"
+	" FROM json_to_recordset($1::json) AS r(seq bigint, order_id text, status text,"
+	" total_cents bigint, currency text, cancel_reason text, at bigint)"
+	" ORDER BY r.order_id, r.seq"
+	" ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status,"
+	" cancel_reason = EXCLUDED.cancel_reason, terminal_at = EXCLUDED.terminal_at,"
+	" total_cents = COALESCE(o.total_cents, EXCLUDED.total_cents),"
+	" currency = COALESCE(o.currency, EXCLUDED.currency), updated_at = now()"
+	" WHERE o.status = 'PENDING'";
+
+/* ShipmentDelivered: its time, kept for the time from confirmation to
+ * delivery (joined with the order's terminal time when /stats is read, so
+ * either may arrive first). The first one of an order stays. */
+static const char deliver_sql[] =
+	"INSERT INTO analytics_deliveries (order_id, delivered_at)"
+	" SELECT DISTINCT ON (r.order_id) r.order_id,"
+	" 'epoch'::timestamptz + r.at * interval '1 millisecond'"
+	" FROM json_to_recordset($1::json) AS r(seq bigint, order_id text, at bigint)"
+	" ORDER BY r.order_id, r.seq"
+	" ON CONFLICT (order_id) DO NOTHING";
+
+/* Payments, reservations, emails, shipments: each counter once per event. */
+static const char count_sql[] = "INSERT INTO analytics_counts AS c (family, name, n)"
+				" SELECT r.family, r.name, count(*)"
+				" FROM json_to_recordset($1::json) AS r(family text, name text)"
+				" GROUP BY r.family, r.name"
+				" ON CONFLICT (family, name) DO UPDATE SET n = c.n + EXCLUDED.n";
+
+/* The batch's applied events into the read models: before_commit. */
+static int write_batch(struct es_db *db, void *arg, struct es_effect *const *applied, size_t n,
+		       char *reason, size_t reason_size)
+{
+	struct rows r = {json_array(), json_array(), json_array(), json_array()};
+	long ended;
+	int rc = -1;
+
+	if (!r.placed || !r.ended || !r.delivered || !r.counted)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		if (add_rows(&r, (json_int_t)i, applied[i]))
+			goto oom;
+	}
+	if (exec_rows(db, place_sql, r.placed, reason, reason_size) < 0 ||
+	    exec_rows(db, items_sql, r.placed, reason, reason_size) < 0)
+		goto out;
+	ended = exec_rows(db, end_sql, r.ended, reason, reason_size);
+	if (ended < 0 || exec_rows(db, deliver_sql, r.delivered, reason, reason_size) < 0 ||
+	    exec_rows(db, count_sql, r.counted, reason, reason_size) < 0)
+		goto out;
+	if ((size_t)ended < json_array_size(r.ended))
+		es_warn("%zu OrderConfirmed/OrderCancelled of the batch for orders already "
+			"terminal: status kept",
+			json_array_size(r.ended) - (size_t)ended);
+	rc = 0;
+	goto out;
+oom:
+	snprintf(reason, reason_size, "out of memory");
+out:
+	json_decref(r.placed);
+	json_decref(r.ended);
+	json_decref(r.delivered);
+	json_decref(r.counted);
+	return rc;
 }
 
 /* Everything analytics_check can say before the transaction. */
@@ -260,32 +293,33 @@ static void committed(struct es_effect *fx)
 {
 	struct analytics *app = fx->app;
 
-	if (fx->outcome != ANALYTICS_COUNT)
+	if (fx->outcome == ANALYTICS_PLACE || fx->outcome == ANALYTICS_CONFIRM ||
+	    fx->outcome == ANALYTICS_CANCEL)
 		app->orders_changed = true;
 }
 
 static const struct es_dispatch_rule rules[] = {
-	{ES_ORDER_PLACED, place},
-	{ES_ORDER_CONFIRMED, finish},
-	{ES_ORDER_CANCELLED, finish},
-	{ES_PAYMENT_PROCESSED, count},
-	{ES_PAYMENT_FAILED, count},
-	{ES_PAYMENT_REFUNDED, count},
-	{ES_INVENTORY_RESERVED, count},
-	{ES_INVENTORY_REJECTED, count},
-	{ES_INVENTORY_RELEASED, count},
-	{ES_EMAIL_SENT, count},
-	{ES_SHIPMENT_CREATED, count},
-	{ES_SHIPMENT_DISPATCHED, count},
-	{ES_SHIPMENT_DELIVERED, deliver},
-	{ES_SHIPMENT_CANCELLED, count},
+	{ES_ORDER_PLACED, note},
+	{ES_ORDER_CONFIRMED, note},
+	{ES_ORDER_CANCELLED, note},
+	{ES_PAYMENT_PROCESSED, note},
+	{ES_PAYMENT_FAILED, note},
+	{ES_PAYMENT_REFUNDED, note},
+	{ES_INVENTORY_RESERVED, note},
+	{ES_INVENTORY_REJECTED, note},
+	{ES_INVENTORY_RELEASED, note},
+	{ES_EMAIL_SENT, note},
+	{ES_SHIPMENT_CREATED, note},
+	{ES_SHIPMENT_DISPATCHED, note},
+	{ES_SHIPMENT_DELIVERED, note},
+	{ES_SHIPMENT_CANCELLED, note},
 	{NULL, NULL},
 };
 
 const struct es_handlers analytics_handlers = {
 	.rules = rules,
 	.prepare = check,
-	.before_commit = add_counts,
+	.before_commit = write_batch,
 	.committed = committed,
 };
 

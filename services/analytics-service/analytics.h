@@ -70,9 +70,10 @@ struct analytics {
 
 /*
  * What analytics-service does with events (es/dispatch.h; the app is a
- * struct analytics): REJECT when analytics_check fails; the orders' events
- * update their rows, each in its own statements; the others are counted,
- * a whole batch's in one statement.
+ * struct analytics): REJECT when analytics_check fails; a batch's applied
+ * events are written together before its commit, one statement per kind
+ * of write (placed orders, their lines, terminal orders, deliveries,
+ * counts), with the rows one event at a time would have left.
  */
 extern const struct es_handlers analytics_handlers;
 

@@ -68,85 +68,38 @@ static const struct es_log_ctx *ev_log(struct ev_log *l, const struct es_event *
 	return &l->ctx;
 }
 
-/* ------------------------------------------------------------- statements */
+/* ------------------------------------------------------- what is written */
 
 /*
- * Serializes the handling of one order's events until the transaction
- * ends. Two instances of the service may handle one order's OrderPlaced
- * (orders topic) and PaymentRefunded (payments topic) at the same moment;
- * without the lock each could miss the other's uncommitted row, the refund
- * would wait in email_pending and OrderPlaced would not see it, and that
- * email would never go. With it, the second one in sees the first one's
- * committed rows (read committed: every statement sees what committed
- * before it began). A hash collision only makes two orders take turns.
+ * What one effect leaves for the batch's statements (fx->state): the
+ * order's email_orders row, and the EmailSent of each email it delivered,
+ * which says all that email_sent's row needs. record_batch writes them for
+ * all the batch's applied events at once, before the commit. Each
+ * (order, template) is delivered at most once per effect, so EMAIL_NTEMPLATES
+ * is room enough.
  */
-static int lock_order(struct es_db *db, const char *order_id, char *errstr, size_t errstr_size)
-{
-	char key[EMAIL_ORDER_ID_MAX + 32];
-	const char *params[1] = {key};
-	PGresult *res;
+struct email_fx {
+	bool records_order; /* fx->ev, an OrderPlaced, makes the order's row */
+	struct es_event *sent[EMAIL_NTEMPLATES];
+	size_t nsent;
+};
 
-	snprintf(key, sizeof(key), "%s:%s", EMAIL_SERVICE, order_id);
-	res = es_db_query(db, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, params, errstr,
-			  errstr_size);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
+static void email_fx_clear(struct email_fx *st)
+{
+	for (size_t i = 0; i < st->nsent; i++)
+		es_event_free(st->sent[i]);
+	memset(st, 0, sizeof(*st));
 }
 
-/* The address of the order's customer into to. Returns 1 when the order is
- * known, 0 when its OrderPlaced has not arrived yet, -1 on error. */
-static int find_recipient(struct es_db *db, const char *order_id, char *to, size_t to_size,
-			  char *errstr, size_t errstr_size)
+/* fx's state, emptied: the transaction may run an effect again (dispatch.h),
+ * and only what its last run did may be written. NULL when out of memory. */
+static struct email_fx *fresh_state(struct es_effect *fx)
 {
-	const char *params[1] = {order_id};
-	const char *email;
-	PGresult *res;
-	int found = 0;
-
-	res = es_db_query(db, "SELECT email FROM email_orders WHERE order_id = $1", 1, params,
-			  errstr, errstr_size);
-	if (!res)
-		return -1;
-	email = es_db_get(res, 0, "email");
-	if (email) {
-		snprintf(to, to_size, "%s", email);
-		found = 1;
-	}
-	PQclear(res);
-	return found;
-}
-
-/* Returns 1 when (order, template) was delivered and recorded before, 0
- * when not, -1 on error. */
-static int already_sent(struct es_db *db, const char *order_id, enum email_template t, char *errstr,
-			size_t errstr_size)
-{
-	const char *params[2] = {order_id, email_template_name(t)};
-	PGresult *res;
-	int sent;
-
-	res = es_db_query(db, "SELECT 1 FROM email_sent WHERE order_id = $1 AND template = $2", 2,
-			  params, errstr, errstr_size);
-	if (!res)
-		return -1;
-	sent = PQntuples(res) > 0;
-	PQclear(res);
-	return sent;
-}
-
-/* The order's recipient into to: 1 when known, 0 when its OrderPlaced has
- * not come yet, -1 on error. */
-static int recipient(struct es_effect *fx, char *to, size_t to_size)
-{
-	struct email_order *o = email_order_known(fx->app, fx->ev->subject);
-
-	if (!o)
-		return find_recipient(fx->db, fx->ev->subject, to, to_size, fx->reason,
-				      sizeof(fx->reason));
-	snprintf(to, to_size, "%s", o->to);
-	return o->to[0] != '\0';
+	if (!fx->state)
+		fx->state = calloc(1, sizeof(struct email_fx));
+	if (fx->state)
+		email_fx_clear(fx->state);
+	return fx->state;
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -186,50 +139,34 @@ static void fill_message(struct email_message *m, enum email_template t, const c
 	}
 }
 
-/* Records the delivered email and writes its EmailSent, in the transaction
- * in hand. */
-static enum es_handler_result record_sent(struct es_effect *fx, enum email_template t,
-					  const char *to, const char *message_id,
-					  const struct es_event *cause)
+/* Notes the delivered email: its EmailSent, for record_batch to record and
+ * put in the outbox. */
+static enum es_handler_result note_sent(struct es_effect *fx, struct email_order *o,
+					enum email_template t, const char *message_id,
+					const struct es_event *cause)
 {
-	struct email_app *app = fx->app;
-	const char *name = email_template_name(t);
-	const char *params[5] = {cause->subject, name, to, message_id, cause->id};
-	struct email_order *o;
-	enum es_handler_result r;
+	struct email_fx *st = fx->state;
 	struct es_event *sent;
-	long n;
 
-	n = es_db_exec(fx->db,
-		       "INSERT INTO email_sent (order_id, template, recipient, message_id, "
-		       "cause_event_id) VALUES ($1, $2, $3, $4, $5) "
-		       "ON CONFLICT (order_id, template) DO NOTHING",
-		       5, params, fx->reason, sizeof(fx->reason));
-	if (n < 0)
-		return es_effect_db_failed(fx);
-	if ((o = email_order_known(app, cause->subject)))
-		o->sent |= 1u << t;
-	if (n == 0) /* recorded already: the key, not our earlier look, decides */
-		return ES_HANDLER_OK;
 	/* json_pack's "s" copies; es_event_new steals data even on failure.
 	 * EmailSent is caused by the event the email is about, which for a
 	 * pending email is not fx->ev. */
 	sent = es_event_new(EMAIL_SERVICE, ES_EMAIL_SENT, cause->subject, cause, NULL,
 			    json_pack("{s:s, s:s, s:s, s:s}", "orderId", cause->subject, "template",
-				      name, "to", to, "messageId", message_id));
-	if (!sent) {
+				      email_template_name(t), "to", o->to, "messageId",
+				      message_id));
+	if (!sent || st->nsent == EMAIL_NTEMPLATES) {
+		es_event_free(sent);
 		snprintf(fx->reason, sizeof(fx->reason), "out of memory");
 		return ES_HANDLER_RETRY;
 	}
-	r = es_effect_put(fx, app->topic, sent);
-	es_event_free(sent);
-	if (r == ES_HANDLER_OK)
-		fx->outcome |= 1 << t; /* counted once the batch has committed */
-	return r;
+	st->sent[st->nsent++] = sent;
+	o->sent |= 1u << t;
+	return ES_HANDLER_OK;
 }
 
 /*
- * Delivers template t about cause's order to `to`, once.
+ * Delivers template t about cause's order to the order's recipient, once.
  *
  * Deliver first, then record. The email leaves this process (a file
  * renamed into new/, or an SMTP server's 250) before the transaction that
@@ -245,31 +182,24 @@ static enum es_handler_result record_sent(struct es_effect *fx, enum email_templ
  * message. Once recorded, email_sent's row stops any further delivery of
  * (order, template).
  */
-static enum es_handler_result send_email(struct es_effect *fx, enum email_template t,
-					 const char *to, const struct es_event *cause)
+static enum es_handler_result send_email(struct es_effect *fx, struct email_order *o,
+					 enum email_template t, const struct es_event *cause)
 {
 	struct email_app *app = fx->app;
 	const char *order_id = cause->subject;
 	char message_id[EMAIL_MESSAGE_ID_SIZE];
 	enum email_delivery_result dr;
 	struct email_message m;
-	struct email_order *o;
 	struct ev_log l;
 	char *text;
 	size_t len;
-	int sent;
 
-	o = email_order_known(app, order_id);
-	sent = o ? (int)((o->sent >> t) & 1u)
-		 : already_sent(fx->db, order_id, t, fx->reason, sizeof(fx->reason));
-	if (sent < 0)
-		return es_effect_db_failed(fx);
-	if (sent) {
+	if (o->sent & (1u << t)) {
 		es_log(ES_LOG_INFO, ev_log(&l, cause), "%s already delivered: not sent again",
 		       email_template_name(t));
 		return ES_HANDLER_OK;
 	}
-	fill_message(&m, t, app->delivery->from, to, cause);
+	fill_message(&m, t, app->delivery->from, o->to, cause);
 	text = email_message_render(&m, &len, fx->reason, sizeof(fx->reason));
 	if (!text)
 		return ES_HANDLER_REJECT;
@@ -278,7 +208,7 @@ static enum es_handler_result send_email(struct es_effect *fx, enum email_templa
 		snprintf(fx->reason, sizeof(fx->reason), "order id too long for a Message-ID");
 		return ES_HANDLER_REJECT;
 	}
-	dr = email_deliver(app->delivery, order_id, t, to, text, len, fx->reason,
+	dr = email_deliver(app->delivery, order_id, t, o->to, text, len, fx->reason,
 			   sizeof(fx->reason));
 	free(text);
 	if (dr == EMAIL_DELIVERY_RETRY)
@@ -287,19 +217,20 @@ static enum es_handler_result send_email(struct es_effect *fx, enum email_templa
 		return ES_HANDLER_REJECT;
 	app->unsynced = true;
 	es_log(ES_LOG_INFO, ev_log(&l, cause), "delivered %s %s to %s", email_template_name(t),
-	       message_id, to);
-	return record_sent(fx, t, to, message_id, cause);
+	       message_id, o->to);
+	return note_sent(fx, o, t, message_id, cause);
 }
 
 /* ------------------------------------------------------------ the effects */
 
 /* An email for an order whose OrderPlaced has not come yet: keep the event
  * until it does. A second one of the same template changes nothing, as
- * each (order, template) is sent once. */
-static enum es_handler_result keep_pending(struct es_effect *fx, enum email_template t)
+ * each (order, template) is sent once. Rare, so written at once: the
+ * OrderPlaced that sends it may be in the same batch. */
+static enum es_handler_result keep_pending(struct es_effect *fx, struct email_order *o,
+					   enum email_template t)
 {
 	const char *params[3] = {fx->ev->subject, email_template_name(t), NULL};
-	struct email_order *o;
 	char *text;
 	long n;
 
@@ -316,23 +247,20 @@ static enum es_handler_result keep_pending(struct es_effect *fx, enum email_temp
 	free(text);
 	if (n < 0)
 		return es_effect_db_failed(fx);
-	if ((o = email_order_known(fx->app, fx->ev->subject)))
-		o->pending = true;
+	o->pending = true;
 	es_log(ES_LOG_INFO, &fx->log, "%s waits for the order's OrderPlaced",
 	       email_template_name(t));
 	return ES_HANDLER_OK;
 }
 
 /* Sends what waited for the order's OrderPlaced, then forgets it. */
-static enum es_handler_result send_pending(struct es_effect *fx, const char *to)
+static enum es_handler_result send_pending(struct es_effect *fx, struct email_order *o)
 {
-	const char *order_id = fx->ev->subject;
-	const char *params[1] = {order_id};
-	struct email_order *o = email_order_known(fx->app, order_id);
+	const char *params[1] = {o->order_id};
 	enum es_handler_result r = ES_HANDLER_OK;
 	PGresult *res;
 
-	if (o && !o->pending) /* the common case: nothing waited */
+	if (!o->pending) /* the common case: nothing waited */
 		return ES_HANDLER_OK;
 	res = es_db_query(fx->db,
 			  "SELECT template, event FROM email_pending WHERE order_id = $1 "
@@ -356,7 +284,7 @@ static enum es_handler_result send_pending(struct es_effect *fx, const char *to)
 			es_event_free(cause);
 			continue;
 		}
-		r = send_email(fx, t, to, cause);
+		r = send_email(fx, o, t, cause);
 		es_event_free(cause);
 	}
 	PQclear(res);
@@ -365,82 +293,68 @@ static enum es_handler_result send_pending(struct es_effect *fx, const char *to)
 	if (es_db_exec(fx->db, "DELETE FROM email_pending WHERE order_id = $1", 1, params,
 		       fx->reason, sizeof(fx->reason)) < 0)
 		return es_effect_db_failed(fx);
-	if ((o = email_order_known(fx->app, order_id)))
-		o->pending = false;
+	o->pending = false;
 	return ES_HANDLER_OK;
 }
 
-static enum es_handler_result order_placed(struct es_effect *fx)
+/* OrderPlaced: the order's address kept, its email, and those that waited
+ * for it. A second OrderPlaced of one order (another event id) keeps the
+ * first one's address: an order's emails all go to one place. */
+static enum es_handler_result order_placed(struct es_effect *fx, struct email_order *o)
 {
-	const struct es_event *ev = fx->ev;
-	char to[EMAIL_ADDRESS_MAX + 1], total[32];
-	const char *params[4] = {ev->subject, es_data_str(ev, "customerEmail"), total,
-				 es_data_str(ev, "currency")};
-	struct email_order *o = email_order_known(fx->app, ev->subject);
+	struct email_fx *st = fx->state;
 	enum es_handler_result r;
-	int found;
 
-	snprintf(total, sizeof(total), "%lld", es_data_int(ev, "totalCents"));
-	/* A second OrderPlaced of one order (another event id) keeps the
-	 * first one's address: an order's emails all go to one place. */
-	if (es_db_exec(fx->db,
-		       "INSERT INTO email_orders (order_id, email, total_cents, currency) "
-		       "VALUES ($1, $2, $3::bigint, $4) ON CONFLICT (order_id) DO NOTHING",
-		       4, params, fx->reason, sizeof(fx->reason)) < 0)
-		return es_effect_db_failed(fx);
-	/* Under the order's lock, an order the batch did not know had no row:
-	 * this insert made it. */
-	if (o && !o->to[0])
-		snprintf(o->to, sizeof(o->to), "%s", params[1]);
-	found = recipient(fx, to, sizeof(to));
-	if (found < 0)
-		return es_effect_db_failed(fx);
-	if (!found) {
-		snprintf(fx->reason, sizeof(fx->reason), "order %s vanished from email_orders",
-			 ev->subject);
-		return ES_HANDLER_RETRY;
+	if (!o->to[0]) {
+		snprintf(o->to, sizeof(o->to), "%s", es_data_str(fx->ev, "customerEmail"));
+		st->records_order = true;
 	}
-	r = send_email(fx, EMAIL_ORDER_RECEIVED, to, ev);
+	r = send_email(fx, o, EMAIL_ORDER_RECEIVED, fx->ev);
 	if (r != ES_HANDLER_OK)
 		return r;
-	return send_pending(fx, to);
+	return send_pending(fx, o);
 }
 
 /* The email of t about fx->ev's order, or its keeping until the order's
  * OrderPlaced comes. */
-static enum es_handler_result mail(struct es_effect *fx, enum email_template t)
+static enum es_handler_result mail(struct es_effect *fx, struct email_order *o,
+				   enum email_template t)
 {
-	char to[EMAIL_ADDRESS_MAX + 1];
-	int found;
-
-	/* email_orders_load locked the batch's orders; an effect run on its own
-	 * takes its order's lock here. */
-	if (!email_order_known(fx->app, fx->ev->subject) &&
-	    lock_order(fx->db, fx->ev->subject, fx->reason, sizeof(fx->reason)))
-		return es_effect_db_failed(fx);
+	if (!fresh_state(fx)) {
+		snprintf(fx->reason, sizeof(fx->reason), "out of memory");
+		return ES_HANDLER_RETRY;
+	}
 	if (t == EMAIL_ORDER_RECEIVED)
-		return order_placed(fx);
-	found = recipient(fx, to, sizeof(to));
-	if (found < 0)
-		return es_effect_db_failed(fx);
-	if (!found)
-		return keep_pending(fx, t);
-	return send_email(fx, t, to, fx->ev);
+		return order_placed(fx, o);
+	if (!o->to[0])
+		return keep_pending(fx, o, t);
+	return send_email(fx, o, t, fx->ev);
 }
 
-/* The effect of every event that causes an email. */
+/* The effect of every event that causes an email. It works from what the
+ * batch knows of the order (email_orders_load, under the order's lock) and
+ * writes little itself: record_batch writes what the applied effects left
+ * in their state. */
 static enum es_handler_result effect(struct es_effect *fx)
 {
 	struct email_order *o = email_order_known(fx->app, fx->ev->subject);
+	struct email_order before;
 	enum es_handler_result r;
 	enum email_template t;
 
 	if (template_of(fx->ev->type, &t)) /* the table only sends us these */
 		return ES_HANDLER_OK;
-	r = mail(fx, t);
-	/* What it wrote may be rolled back while what it noted stays. */
-	if (r != ES_HANDLER_OK && o)
-		o->stale = true;
+	if (!o) { /* email_orders_load reads every order of the batch */
+		snprintf(fx->reason, sizeof(fx->reason), "order %s not read for the batch",
+			 fx->ev->subject);
+		return ES_HANDLER_RETRY;
+	}
+	before = *o;
+	r = mail(fx, o, t);
+	/* What it wrote is rolled back (its savepoint, or the whole batch),
+	 * so what it noted of the order goes too. */
+	if (r != ES_HANDLER_OK)
+		*o = before;
 	return r;
 }
 
@@ -478,21 +392,189 @@ static enum es_handler_result check_mailable(struct es_effect *fx)
 	return ES_HANDLER_OK;
 }
 
-/* The batch's deliveries made durable (one fsync of the Maildir's new/,
- * whatever their number) before the commit records them as sent. The
- * effects are done: what the batch knew of its orders goes. */
-static int sync_deliveries(struct es_db *db, void *arg, struct es_effect *const *applied, size_t n,
-			   char *reason, size_t reason_size)
+/* rows (stolen) as JSON text to free, and their number into *n; NULL when
+ * out of memory. */
+static char *dump_rows(json_t *rows, size_t *n)
+{
+	char *text = rows ? json_dumps(rows, JSON_COMPACT) : NULL;
+
+	*n = json_array_size(rows);
+	json_decref(rows);
+	return text;
+}
+
+/* The rows in email_orders of the batch's new orders (the caller's
+ * reference); NULL when out of memory. */
+static json_t *order_rows(struct es_effect *const *applied, size_t n)
+{
+	json_t *rows = json_array();
+
+	for (size_t i = 0; rows && i < n; i++) {
+		const struct email_fx *st = applied[i]->state;
+		const struct es_event *ev = applied[i]->ev;
+
+		if (st && st->records_order &&
+		    json_array_append_new(rows,
+					  json_pack("{s:s, s:s, s:I, s:s}", "order_id", ev->subject,
+						    "email", es_data_str(ev, "customerEmail"),
+						    "total_cents",
+						    (json_int_t)es_data_int(ev, "totalCents"),
+						    "currency", es_data_str(ev, "currency")))) {
+			json_decref(rows);
+			rows = NULL;
+		}
+	}
+	return rows;
+}
+
+/* The batch's new orders into email_orders, in one statement. */
+static int record_orders(struct es_db *db, struct es_effect *const *applied, size_t n, char *reason,
+			 size_t reason_size)
+{
+	size_t nrows;
+	char *text = dump_rows(order_rows(applied, n), &nrows);
+	long rc = 0;
+
+	if (!text) {
+		snprintf(reason, reason_size, "out of memory");
+		return -1;
+	}
+	if (nrows > 0)
+		rc = es_db_exec(
+			db,
+			"INSERT INTO email_orders (order_id, email, total_cents, currency)"
+			" SELECT r.order_id, r.email, r.total_cents, r.currency"
+			" FROM json_to_recordset($1::json)"
+			" AS r(order_id text, email text, total_cents bigint, currency text)"
+			" ON CONFLICT (order_id) DO NOTHING",
+			1, (const char *[]){text}, reason, reason_size);
+	free(text);
+	return rc < 0 ? -1 : 0;
+}
+
+/* The batch's delivered emails as email_sent's rows, taken from their
+ * EmailSent events (the caller's reference); NULL when out of memory. */
+static json_t *sent_rows(struct es_effect *const *applied, size_t n)
+{
+	json_t *rows = json_array();
+
+	for (size_t i = 0; rows && i < n; i++) {
+		const struct email_fx *st = applied[i]->state;
+
+		for (size_t k = 0; st && rows && k < st->nsent; k++) {
+			const struct es_event *sent = st->sent[k];
+
+			if (json_array_append_new(
+				    rows, json_pack("{s:s, s:s, s:s, s:s, s:s}", "order_id",
+						    sent->subject, "template",
+						    es_data_str(sent, "template"), "recipient",
+						    es_data_str(sent, "to"), "message_id",
+						    es_data_str(sent, "messageId"),
+						    "cause_event_id", sent->causationid))) {
+				json_decref(rows);
+				rows = NULL;
+			}
+		}
+	}
+	return rows;
+}
+
+/* true when res (order_id, template rows) holds sent's email. */
+static bool recorded(const PGresult *res, const struct es_event *sent)
+{
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (!strcmp(es_db_get(res, i, "order_id"), sent->subject) &&
+		    !strcmp(es_db_get(res, i, "template"), es_data_str(sent, "template")))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The batch's delivered emails into email_sent in one statement, and the
+ * EmailSent of each row it wrote into the outbox: the key, not the batch's
+ * look at email_sent, decides (a row there already means another
+ * transaction recorded that email first). The batch never delivers one
+ * (order, template) twice, so a row is one EmailSent.
+ */
+static int record_sent(struct es_db *db, struct email_app *app, struct es_effect *const *applied,
+		       size_t n, char *reason, size_t reason_size)
+{
+	size_t nrows;
+	char *text = dump_rows(sent_rows(applied, n), &nrows);
+	PGresult *res;
+
+	if (!text) {
+		snprintf(reason, reason_size, "out of memory");
+		return -1;
+	}
+	if (nrows == 0) {
+		free(text);
+		return 0;
+	}
+	res = es_db_query(
+		db,
+		"INSERT INTO email_sent (order_id, template, recipient, message_id,"
+		" cause_event_id)"
+		" SELECT r.order_id, r.template, r.recipient, r.message_id, r.cause_event_id"
+		" FROM json_to_recordset($1::json) AS r(order_id text, template text,"
+		" recipient text, message_id text, cause_event_id text)"
+		" ON CONFLICT (order_id, template) DO NOTHING"
+		" RETURNING order_id, template",
+		1, (const char *[]){text}, reason, reason_size);
+	free(text);
+	if (!res)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct es_effect *fx = applied[i];
+		const struct email_fx *st = fx->state;
+		enum email_template t;
+
+		for (size_t k = 0; st && k < st->nsent; k++) {
+			if (!recorded(res, st->sent[k]))
+				continue;
+			if (es_effect_put(fx, app->topic, st->sent[k]) != ES_HANDLER_OK) {
+				snprintf(reason, reason_size, "%s", fx->reason);
+				PQclear(res);
+				return -1;
+			}
+			if (!email_template_parse(es_data_str(st->sent[k], "template"), &t))
+				fx->outcome |= 1 << t; /* counted once the batch has committed */
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * es_handlers.before_commit: the batch's deliveries made durable (one fsync
+ * of the Maildir's new/, whatever their number) before they are recorded
+ * as sent, then the applied effects' orders and emails written, one
+ * statement each. The effects are done: what the batch knew of its orders
+ * goes.
+ */
+static int record_batch(struct es_db *db, void *arg, struct es_effect *const *applied, size_t n,
+			char *reason, size_t reason_size)
 {
 	struct email_app *app = arg;
 
 	email_app_release(app);
-	if (!app->unsynced)
-		return 0;
-	if (email_delivery_sync(app->delivery, reason, reason_size))
+	if (app->unsynced) {
+		if (email_delivery_sync(app->delivery, reason, reason_size))
+			return -1;
+		app->unsynced = false;
+	}
+	if (record_orders(db, applied, n, reason, reason_size) ||
+	    record_sent(db, app, applied, n, reason, reason_size))
 		return -1;
-	app->unsynced = false;
 	return 0;
+}
+
+static void release_state(struct es_effect *fx)
+{
+	email_fx_clear(fx->state);
+	free(fx->state);
+	fx->state = NULL;
 }
 
 static void count_sent(struct es_effect *fx)
@@ -517,6 +599,7 @@ const struct es_handlers email_handlers = {
 	.rules = rules,
 	.prepare = check_mailable,
 	.before_effects = email_orders_load,
-	.before_commit = sync_deliveries,
+	.before_commit = record_batch,
 	.committed = count_sent,
+	.release = release_state,
 };

@@ -70,7 +70,8 @@ int email_metrics_register(struct email_app *app, struct es_metrics *reg, char *
  * email_app): the five events above are mailed, once per (order,
  * template); one whose data cannot be mailed is REJECTed; a mail server
  * that is away makes the batch RETRY. A batch's Maildir deliveries are
- * made durable together, before its transaction commits.
+ * made durable together, before its transaction commits; then its new
+ * orders and its delivered emails are recorded, one statement each.
  */
 extern const struct es_handlers email_handlers;
 

@@ -24,7 +24,7 @@ struct email_order *email_order_known(struct email_app *app, const char *order_i
 
 	for (size_t i = 0; b && i < b->n; i++) {
 		if (!strcmp(b->o[i].order_id, order_id))
-			return b->o[i].stale ? NULL : &b->o[i];
+			return &b->o[i];
 	}
 	return NULL;
 }
@@ -103,6 +103,17 @@ int email_orders_load(struct es_db *db, void *arg, struct es_effect *const *fres
 		goto out;
 	}
 	params[0] = ids;
+	/*
+	 * The locks serialize the handling of one order's events until the
+	 * transaction ends. Two instances of the service may handle one
+	 * order's OrderPlaced (orders topic) and PaymentRefunded (payments
+	 * topic) at the same moment; without the lock each could miss the
+	 * other's uncommitted row, the refund would wait in email_pending and
+	 * OrderPlaced would not see it, and that email would never go. With
+	 * it, the second one in sees the first one's committed rows (read
+	 * committed: the read below sees what committed before it began). A
+	 * hash collision only makes two orders take turns.
+	 */
 	res = es_db_query(db,
 			  "SELECT count(pg_advisory_xact_lock(hashtext($2 || ':' || o)))"
 			  " AS locked FROM json_array_elements_text($1::json) AS o",

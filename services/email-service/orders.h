@@ -18,16 +18,16 @@ struct email_app;
  * What the batch's transaction knows of one of its orders. email_orders_load
  * takes the orders' locks and reads this for the whole batch in two
  * statements, instead of three for every email; the effects then keep it
- * up to date as they write. An effect that does not finish (RETRY, or a
- * REJECT whose savepoint takes its writes back) marks its order stale, and
- * the batch's later effects on that order ask the database again.
+ * up to date as they deliver, ahead of the rows the batch writes before
+ * its commit. An effect that does not finish (RETRY, or a REJECT whose
+ * savepoint takes its writes back) puts its order's knowledge back as it
+ * found it.
  */
 struct email_order {
 	char order_id[EMAIL_ORDER_ID_MAX + 1];
 	char to[EMAIL_ADDRESS_MAX + 1]; /* "": no OrderPlaced seen yet */
 	unsigned sent; /* bit t: template t recorded in email_sent */
 	bool pending; /* email_pending may hold emails of the order */
-	bool stale; /* see above */
 };
 
 struct email_orders {
@@ -44,8 +44,8 @@ struct email_orders {
 int email_orders_load(struct es_db *db, void *app, struct es_effect *const *fresh, size_t n,
 		      char *errstr, size_t errstr_size);
 
-/* The batch's knowledge of order_id, or NULL (an effect run outside a
- * batch, or an order whose knowledge went stale): ask the database. */
+/* The batch's knowledge of order_id, or NULL when it is not one of the
+ * orders email_orders_load read. */
 struct email_order *email_order_known(struct email_app *app, const char *order_id);
 
 #endif

@@ -16,9 +16,11 @@
  *      inside the batch, are known in one round trip; the before_effects
  *      hook runs (order-service reads the batch's orders in one query);
  *      each new event's effect runs, in delivery order; the before_commit
- *      hook runs (analytics' counts in one statement, email's one fsync of
- *      the maildir); the events the effects emitted go into the outbox in
- *      one statement; one COMMIT;
+ *      hook runs (set-based writes built from the applied effects: one
+ *      statement per kind of write, e.g. analytics' rows and counts; what
+ *      must be durable first, e.g. email's one fsync of the maildir); the
+ *      events the effects emitted go into the outbox in one statement;
+ *      one COMMIT;
  *   4. after the commit, the committed hook sees each applied event (the
  *      service's counters and log lines), and a duplicate is logged.
  *

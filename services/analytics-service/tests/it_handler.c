@@ -251,6 +251,157 @@ START_TEST(unknown_types_and_bad_data_are_rejected_and_change_nothing)
 }
 END_TEST
 
+/* Every row of the read models, in one JSON document to compare. */
+static json_t *read_models(struct es_db *db)
+{
+	char errstr[512];
+	json_error_t jerr;
+	PGresult *res;
+	json_t *doc;
+
+	res = es_db_query(
+		db,
+		"SELECT json_build_object("
+		"'orders', (SELECT json_agg(json_build_object('id', order_id, 'status', status,"
+		" 'total', total_cents, 'currency', currency, 'reason', cancel_reason,"
+		" 'placed', placed_at, 'ended', terminal_at) ORDER BY order_id)"
+		" FROM analytics_orders),"
+		"'items', (SELECT json_agg(i ORDER BY order_id, sku) FROM analytics_order_items i),"
+		"'deliveries', (SELECT json_agg(d ORDER BY order_id) FROM analytics_deliveries d),"
+		"'counts', (SELECT json_agg(c ORDER BY family, name) FROM analytics_counts c)"
+		")::text AS models",
+		0, NULL, errstr, sizeof(errstr));
+	ck_assert_msg(res, "%s", errstr);
+	doc = json_loads(es_db_get(res, 0, "models"), 0, &jerr);
+	PQclear(res);
+	ck_assert_msg(doc, "%s", jerr.text);
+	return doc;
+}
+
+/* One value of the read models, as text into buf. */
+static const char *one_value(struct es_db *db, const char *sql, const char *order, char *buf,
+			     size_t size)
+{
+	char errstr[512];
+	PGresult *res = es_db_query(db, sql, 1, (const char *[]){order}, errstr, sizeof(errstr));
+
+	ck_assert_msg(res, "%s", errstr);
+	ck_assert_int_eq(PQntuples(res), 1);
+	snprintf(buf, size, "%s", es_db_get(res, 0, "v"));
+	PQclear(res);
+	return buf;
+}
+
+/*
+ * The consumer hands over whole batches, and analytics writes a batch's
+ * events with one statement per kind of write. Within one batch come two
+ * events of one order, both ways round (OrderConfirmed before OrderPlaced
+ * when the orders topic is reversed), a second OrderPlaced with other
+ * lines, a terminal event for an order already terminal, a second
+ * ShipmentDelivered, an event delivered twice and one that is rejected:
+ * the rows must be those of the same events one at a time, and the batch
+ * delivered again must change nothing.
+ */
+START_TEST(one_batch_gives_the_rows_of_one_event_at_a_time)
+{
+	enum { EXTRA = 6 };
+	struct es_batch_item items[IT_NTOPICS * IT_SAGA_MAX + EXTRA];
+
+	for (int reversed = 0; reversed < 2; reversed++) {
+		struct es_db *one = fresh_schema(), *batch = fresh_schema();
+		struct analytics app_one = {.db = one}, app_batch = {.db = batch};
+		struct es_dispatch d = {.consumer = ANALYTICS_SERVICE,
+					.db = batch,
+					.handlers = &analytics_handlers,
+					.app = &app_batch};
+		const struct es_event *delivered = NULL;
+		struct es_event *extra[EXTRA - 1];
+		const char *order;
+		char reason[512], buf[64];
+		size_t n = 0, bad;
+		struct it_saga s;
+
+		it_saga_build(&s);
+		order = s.ev[IT_ORDERS][0]->subject; /* CONFIRMED */
+		for (int t = 0; t < IT_NTOPICS; t++) {
+			for (size_t i = 0; i < s.n[t]; i++) {
+				size_t k = t == IT_ORDERS && reversed ? s.n[t] - 1 - i : i;
+
+				items[n++] = (struct es_batch_item){.ev = s.ev[t][k]};
+				if (!delivered && !strcmp(s.ev[t][k]->type, ES_SHIPMENT_DELIVERED))
+					delivered = s.ev[t][k];
+			}
+		}
+		extra[0] = es_event_new(
+			"order-service", ES_ORDER_PLACED, order, NULL, NULL,
+			json_pack("{s:s, s:s, s:s, s:[{s:s, s:i, s:i}, {s:s, s:i, s:i}], s:i, "
+				  "s:s, s:s}",
+				  "orderId", order, "customerId", "c-1", "customerEmail",
+				  "ada@example.com", "items", "sku", "mug-classic", "quantity", 5,
+				  "unitPriceCents", 1299, "sku", "socks", "quantity", 1,
+				  "unitPriceCents", 800, "totalCents", 7295, "currency", "EUR",
+				  "paymentToken", "tok_visa"));
+		extra[1] = es_event_new("order-service", ES_ORDER_CANCELLED, order, NULL, NULL,
+					json_pack("{s:s, s:s, s:s}", "orderId", order, "reason",
+						  "CUSTOMER_REQUEST", "detail", "too late"));
+		extra[2] = es_event_new(
+			"shipping-service", ES_SHIPMENT_DELIVERED, delivered->subject, NULL, NULL,
+			json_pack("{s:s, s:s, s:s}", "orderId", delivered->subject, "shipmentId",
+				  "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "trackingNumber",
+				  "ES0123456789AB"));
+		/* A PaymentProcessed without its amount: rejected. */
+		extra[3] = es_event_new("payment-service", ES_PAYMENT_PROCESSED, order, NULL, NULL,
+					json_pack("{s:s, s:s, s:s}", "orderId", order, "paymentId",
+						  "p", "currency", "EUR"));
+		extra[4] = es_event_new("payment-service", ES_PAYMENT_REFUNDED, order, NULL, NULL,
+					json_pack("{s:s, s:s, s:i, s:s}", "orderId", order,
+						  "paymentId", "p", "amountCents", 1, "currency",
+						  "EUR"));
+		for (int i = 0; i < EXTRA - 1; i++) {
+			ck_assert_ptr_nonnull(extra[i]);
+			items[n++] = (struct es_batch_item){.ev = extra[i]};
+		}
+		bad = n - 2;
+		items[n++] = (struct es_batch_item){.ev = extra[4]}; /* twice in the batch */
+
+		for (size_t i = 0; i < n; i++) {
+			enum es_handler_result r = deliver(&app_one, items[i].ev, IT_ORDERS);
+
+			ck_assert_int_eq(r, i == bad ? ES_HANDLER_REJECT : ES_HANDLER_OK);
+		}
+		for (int round = 0; round < 2; round++) {
+			ck_assert_int_eq(es_dispatch_batch(&d, items, n, reason, sizeof(reason)),
+					 ES_HANDLER_OK);
+			for (size_t i = 0; i < n; i++)
+				ck_assert_msg(items[i].result == (i == bad ? ES_HANDLER_REJECT
+									   : ES_HANDLER_OK),
+					      "%zu %s: %s", i, items[i].ev->type, items[i].reason);
+			it_assert_same(read_models(batch), read_models(one));
+			ck_assert_int_eq(it_inbox_count(batch), (long)s.total + EXTRA - 2);
+		}
+		/* What one at a time gives, to be sure the comparison means it:
+		 * the later OrderPlaced's total, the first one's line of a sku,
+		 * the first terminal status. */
+		ck_assert_str_eq(one_value(batch,
+					   "SELECT total_cents || ' ' || status AS v"
+					   " FROM analytics_orders WHERE order_id = $1",
+					   order, buf, sizeof(buf)),
+				 "7295 CONFIRMED");
+		ck_assert_str_eq(one_value(batch,
+					   "SELECT string_agg(sku || ' ' || quantity, ', '"
+					   " ORDER BY sku) AS v FROM analytics_order_items"
+					   " WHERE order_id = $1",
+					   order, buf, sizeof(buf)),
+				 "mug-classic 2, socks 1, tshirt-kafka 1");
+		for (int i = 0; i < EXTRA - 1; i++)
+			es_event_free(extra[i]);
+		it_saga_free(&s);
+		es_db_free(batch);
+		es_db_free(one);
+	}
+}
+END_TEST
+
 START_TEST(orders_gauge_follows_the_read_model)
 {
 	struct es_db *db = fresh_schema();
@@ -290,6 +441,7 @@ static Suite *handler_suite(void)
 	tcase_add_test(tc, terminal_status_never_changes);
 	tcase_add_test(tc, unknown_types_and_bad_data_are_rejected_and_change_nothing);
 	tcase_add_test(tc, orders_gauge_follows_the_read_model);
+	tcase_add_test(tc, one_batch_gives_the_rows_of_one_event_at_a_time);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

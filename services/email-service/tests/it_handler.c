@@ -436,6 +436,86 @@ START_TEST(one_batch_of_two_orders_sends_each_email_once)
 }
 END_TEST
 
+/*
+ * An effect that rejects in the middle of a batch: the batch is run again
+ * with a savepoint around each event, and the others must give what they
+ * give one at a time. OrderPlaced of `other` finds a pending email it
+ * cannot render (a row no checked event could have made), so it is
+ * rejected; what it noted of its order goes with its savepoint, so that
+ * the OrderConfirmed behind it waits for an OrderPlaced rather than being
+ * mailed to an address nothing recorded.
+ */
+START_TEST(a_rejected_event_leaves_the_rest_of_its_batch_as_one_at_a_time)
+{
+	char other[ES_UUID_LEN + 1], reason[512], errstr[512];
+	struct es_event *bad_cancel, *evs[4];
+	struct es_batch_item items[5] = {0};
+	struct es_dispatch d = {.consumer = EMAIL_SERVICE,
+				.db = fx.db,
+				.handlers = &email_handlers,
+				.app = &fx.app};
+	char *text;
+
+	es_uuid_new(other);
+	bad_cancel = order_cancelled(other, "LOST_IN_SPACE");
+	ck_assert_ptr_nonnull(bad_cancel);
+	text = es_event_serialize(bad_cancel);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_eq(es_db_exec(fx.db,
+				    "INSERT INTO email_pending (order_id, template, event)"
+				    " VALUES ($1, 'order-cancelled', $2)",
+				    2, (const char *[]){other, text}, errstr, sizeof(errstr)),
+			 1);
+	free(text);
+	evs[0] = order_placed(fx.order, CUSTOMER);
+	evs[1] = order_placed(other, CUSTOMER);
+	evs[2] = order_confirmed(other);
+	evs[3] = order_confirmed(fx.order);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_ptr_nonnull(evs[i]);
+		items[i].ev = evs[i];
+	}
+	items[4].ev = evs[0]; /* and one delivered twice in the batch */
+
+	ck_assert_int_eq(es_dispatch_batch(&d, items, 5, reason, sizeof(reason)), ES_HANDLER_OK);
+	for (int i = 0; i < 5; i++)
+		ck_assert_msg(items[i].result == (i == 1 ? ES_HANDLER_REJECT : ES_HANDLER_OK),
+			      "%d: %s", i, items[i].reason);
+	ck_assert_msg(strstr(items[1].reason, "LOST_IN_SPACE"), "%s", items[1].reason);
+	ck_assert_int_eq(sent_rows(fx.order), 2);
+	ck_assert_int_eq(outbox_rows(), 2);
+	es_event_free(email_sent_event(fx.order, "order-received"));
+	es_event_free(email_sent_event(fx.order, "order-confirmed"));
+	assert_metric("es_emails_sent_total{template=\"order-received\"} 1");
+	assert_metric("es_emails_sent_total{template=\"order-confirmed\"} 1");
+	/* Nothing recorded of the rejected order: its OrderConfirmed waits. */
+	ck_assert_int_eq(sent_rows(other), 0);
+	ck_assert_int_eq(count("SELECT count(*) AS n FROM email_orders WHERE order_id = $1", other),
+			 0);
+	ck_assert_int_eq(pending_rows(other), 2);
+	ck_assert_int_eq(count("SELECT count(*) AS n FROM es_inbox", NULL), 3);
+	/* Its order-received left before the pending one failed (at least
+	 * once): the redelivery below replaces the same file. */
+	ck_assert_int_eq(files_in("new"), 3);
+
+	/* Once the unsendable row is gone, the redelivered OrderPlaced sends
+	 * its own email and the one that waited. */
+	ck_assert_int_eq(es_db_exec(fx.db,
+				    "DELETE FROM email_pending WHERE template = 'order-cancelled'",
+				    0, NULL, errstr, sizeof(errstr)),
+			 1);
+	handle_ok(evs[1]);
+	ck_assert_int_eq(sent_rows(other), 2);
+	ck_assert_int_eq(pending_rows(other), 0);
+	ck_assert_int_eq(outbox_rows(), 4);
+	ck_assert_int_eq(files_in("new"), 4);
+	es_event_free(email_sent_event(other, "order-confirmed"));
+	for (int i = 0; i < 4; i++)
+		es_event_free(evs[i]);
+	es_event_free(bad_cancel);
+}
+END_TEST
+
 START_TEST(order_confirmed_sends_order_confirmed)
 {
 	struct es_event *placed = order_placed(fx.order, CUSTOMER);
@@ -679,6 +759,7 @@ static Suite *handler_suite(void)
 	tcase_add_test(tc, redelivery_after_a_lost_commit_replaces_the_same_file);
 	tcase_add_test(tc, refund_before_order_placed_waits_then_both_are_sent);
 	tcase_add_test(tc, one_batch_of_two_orders_sends_each_email_once);
+	tcase_add_test(tc, a_rejected_event_leaves_the_rest_of_its_batch_as_one_at_a_time);
 	tcase_add_test(tc, order_confirmed_sends_order_confirmed);
 	tcase_add_test(tc, order_cancelled_sends_the_reason_in_words);
 	tcase_add_test(tc, shipment_dispatched_sends_order_shipped_with_the_tracking_number);
