@@ -499,6 +499,33 @@ long es_db_exec(struct es_db *db, const char *sql, int nparams, const char *cons
 	return n < 0 ? 0 : n;
 }
 
+long es_db_exec_rows(struct es_db *db, const char *sql, const json_t *rows, int nparams,
+		     const char *const *params, char *errstr, size_t errstr_size)
+{
+	const char *all[1 + ES_DB_ROWS_PARAMS];
+	char *text;
+	long n;
+
+	if (nparams < 0 || nparams > ES_DB_ROWS_PARAMS) {
+		snprintf(errstr, errstr_size, "es_db_exec_rows: %d params, at most %d", nparams,
+			 ES_DB_ROWS_PARAMS);
+		return -1;
+	}
+	if (json_array_size(rows) == 0)
+		return 0;
+	text = json_dumps(rows, JSON_COMPACT);
+	if (!text) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	all[0] = text;
+	for (int i = 0; i < nparams; i++)
+		all[1 + i] = params[i];
+	n = es_db_exec(db, sql, 1 + nparams, all, errstr, errstr_size);
+	free(text);
+	return n;
+}
+
 int es_db_exec_one(struct es_db *db, const char *sql, int nparams, const char *const *params,
 		   char *errstr, size_t errstr_size)
 {

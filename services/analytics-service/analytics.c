@@ -148,26 +148,6 @@ static int add_rows(struct rows *r, json_int_t seq, const struct es_effect *fx)
 	}
 }
 
-/* Runs sql with rows as its one parameter ($1, JSON); nothing when there
- * are none. Returns the rows it changed, or -1 with reason filled. */
-static long exec_rows(struct es_db *db, const char *sql, const json_t *rows, char *reason,
-		      size_t reason_size)
-{
-	char *text;
-	long n;
-
-	if (json_array_size(rows) == 0)
-		return 0;
-	text = json_dumps(rows, JSON_COMPACT);
-	if (!text) {
-		snprintf(reason, reason_size, "out of memory");
-		return -1;
-	}
-	n = es_db_exec(db, sql, 1, (const char *[]){text}, reason, reason_size);
-	free(text);
-	return n;
-}
-
 /*
  * OrderPlaced: the row (or, if a terminal event came first, its missing
  * placed-side columns). The placed event's total wins over OrderConfirmed's,
@@ -256,12 +236,13 @@ static int write_batch(struct es_db *db, void *arg, struct es_effect *const *app
 		if (add_rows(&r, (json_int_t)i, applied[i]))
 			goto oom;
 	}
-	if (exec_rows(db, place_sql, r.placed, reason, reason_size) < 0 ||
-	    exec_rows(db, items_sql, r.placed, reason, reason_size) < 0)
+	if (es_db_exec_rows(db, place_sql, r.placed, 0, NULL, reason, reason_size) < 0 ||
+	    es_db_exec_rows(db, items_sql, r.placed, 0, NULL, reason, reason_size) < 0)
 		goto out;
-	ended = exec_rows(db, end_sql, r.ended, reason, reason_size);
-	if (ended < 0 || exec_rows(db, deliver_sql, r.delivered, reason, reason_size) < 0 ||
-	    exec_rows(db, count_sql, r.counted, reason, reason_size) < 0)
+	ended = es_db_exec_rows(db, end_sql, r.ended, 0, NULL, reason, reason_size);
+	if (ended < 0 ||
+	    es_db_exec_rows(db, deliver_sql, r.delivered, 0, NULL, reason, reason_size) < 0 ||
+	    es_db_exec_rows(db, count_sql, r.counted, 0, NULL, reason, reason_size) < 0)
 		goto out;
 	if ((size_t)ended < json_array_size(r.ended))
 		es_warn("%zu OrderConfirmed/OrderCancelled of the batch for orders already "

@@ -431,24 +431,21 @@ static json_t *order_rows(struct es_effect *const *applied, size_t n)
 static int record_orders(struct es_db *db, struct es_effect *const *applied, size_t n, char *reason,
 			 size_t reason_size)
 {
-	size_t nrows;
-	char *text = dump_rows(order_rows(applied, n), &nrows);
-	long rc = 0;
+	json_t *rows = order_rows(applied, n);
+	long rc;
 
-	if (!text) {
+	if (!rows) {
 		snprintf(reason, reason_size, "out of memory");
 		return -1;
 	}
-	if (nrows > 0)
-		rc = es_db_exec(
-			db,
-			"INSERT INTO email_orders (order_id, email, total_cents, currency)"
-			" SELECT r.order_id, r.email, r.total_cents, r.currency"
-			" FROM json_to_recordset($1::json)"
-			" AS r(order_id text, email text, total_cents bigint, currency text)"
-			" ON CONFLICT (order_id) DO NOTHING",
-			1, (const char *[]){text}, reason, reason_size);
-	free(text);
+	rc = es_db_exec_rows(db,
+			     "INSERT INTO email_orders (order_id, email, total_cents, currency)"
+			     " SELECT r.order_id, r.email, r.total_cents, r.currency"
+			     " FROM json_to_recordset($1::json)"
+			     " AS r(order_id text, email text, total_cents bigint, currency text)"
+			     " ON CONFLICT (order_id) DO NOTHING",
+			     rows, 0, NULL, reason, reason_size);
+	json_decref(rows);
 	return rc < 0 ? -1 : 0;
 }
 

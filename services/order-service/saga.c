@@ -71,27 +71,16 @@ static json_t *timeline_row(const struct es_event *ev)
  * their order (the timeline's seq, which orders events of the same time). */
 static int timeline_insert(struct es_db *db, const json_t *rows, char *errstr, size_t errstr_size)
 {
-	char *text;
-	int rc;
-
-	if (json_array_size(rows) == 0)
-		return 0;
-	text = json_dumps(rows, JSON_COMPACT);
-	if (!text) {
-		snprintf(errstr, errstr_size, "out of memory");
-		return -1;
-	}
-	rc = es_db_exec(db,
-			"INSERT INTO timeline (order_id, event_id, type, source, time)"
-			" SELECT r.order_id, r.event_id, r.type, r.source, r.time"
-			" FROM json_to_recordset($1::json) AS r(order_id uuid, event_id uuid,"
-			" type text, source text, time timestamptz)"
-			" ON CONFLICT (event_id) DO NOTHING",
-			1, (const char *const[]){text}, errstr, errstr_size) < 0
-		     ? -1
-		     : 0;
-	free(text);
-	return rc;
+	return es_db_exec_rows(
+		       db,
+		       "INSERT INTO timeline (order_id, event_id, type, source, time)"
+		       " SELECT r.order_id, r.event_id, r.type, r.source, r.time"
+		       " FROM json_to_recordset($1::json) AS r(order_id uuid, event_id uuid,"
+		       " type text, source text, time timestamptz)"
+		       " ON CONFLICT (event_id) DO NOTHING",
+		       rows, 0, NULL, errstr, errstr_size) < 0
+		       ? -1
+		       : 0;
 }
 
 int order_emit(struct es_db *db, struct es_effect *fx, const char *topic, const struct es_event *ev,

@@ -217,21 +217,11 @@ int shipping_stream_write(struct es_db *db, const json_t *rows, long delay_ms, c
 		"INSERT INTO shipment_due (order_id, due_at) "
 		"SELECT order_id, now() + $2::bigint * interval '1 millisecond' FROM last "
 		"WHERE NOT ended ON CONFLICT (order_id) DO UPDATE SET due_at = EXCLUDED.due_at";
-	char delay_s[24];
-	char *text;
-	int rc;
+	char delay[24];
 
-	if (json_array_size(rows) == 0)
-		return 0;
-	text = json_dumps(rows, JSON_COMPACT);
-	if (!text) {
-		snprintf(errstr, errstr_size, "out of memory");
-		return -1;
-	}
-	snprintf(delay_s, sizeof(delay_s), "%ld", delay_ms);
-	rc = es_db_exec(db, sql, 2, (const char *const[]){text, delay_s}, errstr, errstr_size) < 0
-		     ? -1
-		     : 0;
-	free(text);
-	return rc;
+	snprintf(delay, sizeof(delay), "%ld", delay_ms);
+	return es_db_exec_rows(db, sql, rows, 1, (const char *const[]){delay}, errstr,
+			       errstr_size) < 0
+		       ? -1
+		       : 0;
 }

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 /* A connection to PostgreSQL and what the module remembers of it (its
@@ -73,6 +74,17 @@ long es_db_exec(struct es_db *db, const char *sql, int nparams, const char *cons
  * expected"; es_db_sqlstate() is then "": no retry will change it). */
 int es_db_exec_one(struct es_db *db, const char *sql, int nparams, const char *const *params,
 		   char *errstr, size_t errstr_size);
+
+/*
+ * es_db_exec for a set-based statement: a batch's rows as one JSON
+ * parameter, $1 (read with json_to_recordset($1::json) in sql), and
+ * nparams more params as $2, $3... (at most ES_DB_ROWS_PARAMS). An empty
+ * array runs nothing and returns 0. Returns the affected row count, or -1
+ * with errstr filled (out of memory too).
+ */
+#define ES_DB_ROWS_PARAMS 7
+long es_db_exec_rows(struct es_db *db, const char *sql, const json_t *rows, int nparams,
+		     const char *const *params, char *errstr, size_t errstr_size);
 
 /* The value of column `col` (looked up by name) in row `row`, or NULL when
  * the value is SQL NULL or the column does not exist. */
