@@ -392,17 +392,6 @@ static enum es_handler_result check_mailable(struct es_effect *fx)
 	return ES_HANDLER_OK;
 }
 
-/* rows (stolen) as JSON text to free, and their number into *n; NULL when
- * out of memory. */
-static char *dump_rows(json_t *rows, size_t *n)
-{
-	char *text = rows ? json_dumps(rows, JSON_COMPACT) : NULL;
-
-	*n = json_array_size(rows);
-	json_decref(rows);
-	return text;
-}
-
 /* The rows in email_orders of the batch's new orders (the caller's
  * reference); NULL when out of memory. */
 static json_t *order_rows(struct es_effect *const *applied, size_t n)
@@ -497,17 +486,17 @@ static bool recorded(const PGresult *res, const struct es_event *sent)
 static int record_sent(struct es_db *db, struct email_app *app, struct es_effect *const *applied,
 		       size_t n, char *reason, size_t reason_size)
 {
-	size_t nrows;
-	char *text = dump_rows(sent_rows(applied, n), &nrows);
+	json_t *rows = sent_rows(applied, n);
+	char *text = rows && json_array_size(rows) ? json_dumps(rows, JSON_COMPACT) : NULL;
+	bool none = rows && json_array_size(rows) == 0;
 	PGresult *res;
 
+	json_decref(rows);
+	if (none)
+		return 0;
 	if (!text) {
 		snprintf(reason, reason_size, "out of memory");
 		return -1;
-	}
-	if (nrows == 0) {
-		free(text);
-		return 0;
 	}
 	res = es_db_query(
 		db,
