@@ -182,6 +182,21 @@ static void consumer_destroy(struct es_consumer *c)
 	free(c);
 }
 
+/* fetch.max.bytes as ES_CONSUMER_FETCH_MAX_BYTES, unless message.max.bytes
+ * is larger: librdkafka refuses a fetch smaller than the largest message,
+ * and sizes it itself, above that, when left alone. Non-zero on error. */
+static int set_fetch_max_bytes(rd_kafka_conf_t *conf, char *why, size_t why_size)
+{
+	char largest[32];
+	size_t size = sizeof(largest);
+
+	if (rd_kafka_conf_get(conf, "message.max.bytes", largest, &size) == RD_KAFKA_CONF_OK &&
+	    strtol(largest, NULL, 10) > strtol(ES_CONSUMER_FETCH_MAX_BYTES, NULL, 10))
+		return 0;
+	return rd_kafka_conf_set(conf, "fetch.max.bytes", ES_CONSUMER_FETCH_MAX_BYTES, why,
+				 why_size) != RD_KAFKA_CONF_OK;
+}
+
 struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *errstr,
 				    size_t errstr_size)
 {
@@ -226,8 +241,9 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 	 * close. earliest: a new group reads the topic from its start, so
 	 * nothing produced before the first start is missed. The session
 	 * timeout is ours unless KAFKA_SESSION_TIMEOUT_MS says otherwise (see
-	 * ES_CONSUMER_SESSION_TIMEOUT_MS), and so is the prefetch (see
-	 * ES_CONSUMER_PREFETCH_KBYTES). */
+	 * ES_CONSUMER_SESSION_TIMEOUT_MS), and so are the prefetch and the
+	 * size of a fetch (ES_CONSUMER_PREFETCH_KBYTES,
+	 * ES_CONSUMER_FETCH_MAX_BYTES). */
 	if (rd_kafka_conf_set(conf, "group.id", cfg->group_id, why, sizeof(why)) ||
 	    (cfg->instance_id &&
 	     rd_kafka_conf_set(conf, "group.instance.id", cfg->instance_id, why, sizeof(why))) ||
@@ -239,7 +255,9 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 			       sizeof(why))) ||
 	    (!es_config_str("KAFKA_QUEUED_MAX_MESSAGES_KBYTES", NULL) &&
 	     rd_kafka_conf_set(conf, "queued.max.messages.kbytes", ES_CONSUMER_PREFETCH_KBYTES, why,
-			       sizeof(why)))) {
+			       sizeof(why))) ||
+	    (!es_config_str("KAFKA_FETCH_MAX_BYTES", NULL) &&
+	     set_fetch_max_bytes(conf, why, sizeof(why)))) {
 		snprintf(errstr, errstr_size, "consumer configuration: %s", why);
 		goto fail;
 	}

@@ -472,6 +472,39 @@ START_TEST(consumer_prefetch_is_bounded_unless_configured)
 }
 END_TEST
 
+/* A consumer that is behind holds whole fetch responses: ours are small
+ * (see ES_CONSUMER_FETCH_MAX_BYTES), unless configured, and never below
+ * the largest message the consumer accepts. */
+START_TEST(consumer_fetch_is_bounded_unless_configured)
+{
+	static const char *const topics[] = {"payments", "dlq.unit", NULL};
+	struct mock m;
+
+	mock_start(&m, topics);
+	unsetenv("KAFKA_FETCH_MAX_BYTES");
+	unsetenv("KAFKA_MESSAGE_MAX_BYTES");
+	assert_consumer_conf(m.bootstrap, "fetch.max.bytes", ES_CONSUMER_FETCH_MAX_BYTES);
+	setenv("KAFKA_FETCH_MAX_BYTES", "2097152", 1);
+	assert_consumer_conf(m.bootstrap, "fetch.max.bytes", "2097152");
+	unsetenv("KAFKA_FETCH_MAX_BYTES");
+	setenv("KAFKA_MESSAGE_MAX_BYTES", "3000000", 1);
+	{
+		struct rejecter r = {0};
+		struct es_consumer *c = unit_consumer(m.bootstrap, NULL, &r);
+		char got[32];
+		size_t size = sizeof(got);
+
+		ck_assert_int_eq(rd_kafka_conf_get(rd_kafka_conf(es_consumer_handle(c)),
+						   "fetch.max.bytes", got, &size),
+				 RD_KAFKA_CONF_OK);
+		ck_assert_int_ge(strtol(got, NULL, 10), 3000000);
+		es_consumer_free(c);
+	}
+	unsetenv("KAFKA_MESSAGE_MAX_BYTES");
+	mock_stop(&m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kafka");
@@ -495,6 +528,7 @@ int main(void)
 	tcase_add_test(faults, offset_waits_until_the_dead_letter_is_delivered);
 	tcase_add_test(faults, consumer_session_timeout_is_ours_unless_configured);
 	tcase_add_test(faults, consumer_prefetch_is_bounded_unless_configured);
+	tcase_add_test(faults, consumer_fetch_is_bounded_unless_configured);
 	tcase_add_test(faults, consumer_is_a_static_member_when_given_an_instance_id);
 	suite_add_tcase(s, faults);
 	sr = srunner_create(s);

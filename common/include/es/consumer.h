@@ -94,11 +94,26 @@ struct es_consumer_config {
  * How much a consumer fetches ahead of its loop (queued.max.messages.kbytes)
  * unless KAFKA_QUEUED_MAX_MESSAGES_KBYTES sets it. librdkafka's default,
  * 64 MiB, is what a consumer that falls behind holds in memory: a daemon
- * behind by a minute of load grew to 160 MiB. 4 MiB is still a dozen
- * batches of CONSUMER_BATCH_MAX events ahead of the loop, so the loop never
- * waits for the network while the broker has more.
+ * behind by a minute of load grew to 160 MiB. 2 MiB is still ten batches
+ * of CONSUMER_BATCH_MAX saga events ahead of the loop, so the loop never
+ * waits for the network while the broker has more; 4 MiB measured no
+ * faster, and email-service, which reads three topics, peaked 3 MiB
+ * higher with it (scripts/bench, docs/benchmarks.md).
  */
-#define ES_CONSUMER_PREFETCH_KBYTES "4096"
+#define ES_CONSUMER_PREFETCH_KBYTES "2048"
+
+/*
+ * The most one fetch response brings (fetch.max.bytes) unless
+ * KAFKA_FETCH_MAX_BYTES sets it. Left to itself, librdkafka sizes a
+ * response to the whole prefetch, and a consumer that is behind then holds
+ * two of them at once, each one allocation that lives until the last of
+ * its messages is handled: with a 4 MiB prefetch, 8 MiB of
+ * email-service's peak. 1 MiB is still some 1,400 of the saga's
+ * events per round trip, and it is never below the largest message a
+ * consumer must accept (message.max.bytes, 1,000,000 unless configured,
+ * which wins when it is larger).
+ */
+#define ES_CONSUMER_FETCH_MAX_BYTES "1048576"
 
 struct es_consumer;
 
