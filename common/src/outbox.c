@@ -123,6 +123,17 @@ int es_outbox_batch_add(struct es_outbox_batch *b, const char *topic, const stru
 	return 0;
 }
 
+char *es_outbox_batch_rows(const struct es_outbox_batch *b)
+{
+	return json_dumps(b->rows, JSON_COMPACT);
+}
+
+void es_outbox_batch_stored(struct es_db *db, struct es_outbox_batch *b)
+{
+	json_array_clear(b->rows);
+	es_db_after_commit(db);
+}
+
 long es_outbox_batch_insert(struct es_db *db, struct es_outbox_batch *b, char *errstr,
 			    size_t errstr_size)
 {
@@ -133,31 +144,20 @@ long es_outbox_batch_insert(struct es_db *db, struct es_outbox_batch *b, char *e
 
 	if (n == 0)
 		return 0;
-	rows = json_dumps(b->rows, JSON_COMPACT);
+	rows = es_outbox_batch_rows(b);
 	if (!rows) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
 	}
 	params[0] = rows;
-	/* ORDER BY the position: the ids (bigserial) are taken as the rows
-	 * are inserted, so they follow the order the events were emitted in,
-	 * and the relay publishes in id order. */
-	inserted = es_db_exec(
-		db,
-		"INSERT INTO es_outbox (topic, msg_key, event_id, event_type, payload)"
-		" SELECT r->>0, r->>1, r->>2, r->>3, r->>4"
-		" FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, pos)"
-		" ORDER BY pos",
-		1, params, errstr, errstr_size);
+	inserted = es_db_exec(db, ES_OUTBOX_INSERT_FROM("$1"), 1, params, errstr, errstr_size);
 	free(rows);
 	if (inserted >= 0 && (size_t)inserted != n) {
 		snprintf(errstr, errstr_size, "outbox: %ld of %zu rows inserted", inserted, n);
 		return -1;
 	}
-	if (inserted >= 0) {
-		json_array_clear(b->rows);
-		es_db_after_commit(db);
-	}
+	if (inserted >= 0)
+		es_outbox_batch_stored(db, b);
 	return inserted;
 }
 

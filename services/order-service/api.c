@@ -9,6 +9,7 @@
 
 #include "es/events.h"
 #include "es/log.h"
+#include "es/outbox.h"
 #include "order.h"
 
 #define LIST_DEFAULT_LIMIT 20
@@ -152,33 +153,32 @@ static char *lines_json(const struct order_request *o)
 }
 
 /*
- * The order, its lines and, when the request has an Idempotency-Key, the
- * key with the reply (c->body) to give a retry: one statement, one round
- * trip, whatever the number of lines.
+ * The order, its lines, OrderPlaced (placed) in the outbox and in the
+ * order's timeline and, when the request has an Idempotency-Key, the key
+ * with the reply (c->body) to give a retry: one statement, one round trip,
+ * whatever the number of lines.
  */
-static int insert_order(struct create *c, struct es_db *db, const char *traceparent, char *errstr,
-			size_t errstr_size)
+static int insert_order(struct create *c, struct es_db *db, const struct es_event *placed,
+			char *errstr, size_t errstr_size)
 {
 	const struct order_request *o = c->order;
 	char total[24], timeout[24];
 	char *lines = lines_json(o);
-	const char *params[12] = {c->order_id,
-				  o->customer_id,
-				  o->customer_email,
-				  total,
-				  c->app->catalog.currency,
-				  o->payment_token,
-				  traceparent,
-				  timeout,
-				  lines,
-				  c->key,
-				  o->canonical,
-				  c->body};
-	long rows;
+	struct es_outbox_batch *outbox = es_outbox_batch_new();
+	json_t *timeline = json_pack("[o]", order_timeline_row(placed));
+	char *outbox_rows = NULL, *timeline_rows = NULL;
+	long rows = -1;
 
-	if (!lines) {
+	if (outbox &&
+	    es_outbox_batch_add(outbox, c->app->svc->topics.orders, placed, errstr, errstr_size))
+		goto out;
+	if (outbox)
+		outbox_rows = es_outbox_batch_rows(outbox);
+	if (timeline)
+		timeline_rows = json_dumps(timeline, JSON_COMPACT);
+	if (!lines || !outbox_rows || !timeline_rows) {
 		snprintf(errstr, errstr_size, "out of memory");
-		return -1;
+		goto out;
 	}
 	snprintf(total, sizeof(total), "%ld", o->total_cents);
 	snprintf(timeout, sizeof(timeout), "%ld", c->app->saga_timeout_ms);
@@ -191,12 +191,30 @@ static int insert_order(struct create *c, struct es_db *db, const char *tracepar
 		" i AS (INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)"
 		" SELECT o.order_id, l.line, l.sku, l.quantity, l.unit_price_cents"
 		" FROM o, json_to_recordset($9::json)"
-		" AS l(line int, sku text, quantity int, unit_price_cents bigint))"
-		" INSERT INTO idempotency_keys (key, request_md5, order_id, response_status,"
-		" response_body) SELECT $10, md5($11), o.order_id, 202, $12 FROM o"
-		" WHERE $10::text IS NOT NULL",
-		12, params, errstr, errstr_size);
+		" AS l(line int, sku text, quantity int, unit_price_cents bigint)),"
+		" ob AS (" ES_OUTBOX_INSERT_FROM(
+			"$13") "),"
+			       " t AS (" ORDER_TIMELINE_INSERT_FROM(
+				       "$14") ")"
+					      " INSERT INTO idempotency_keys (key, request_md5, "
+					      "order_id, response_status,"
+					      " response_body) SELECT $10, md5($11), o.order_id, "
+					      "202, $12 FROM o"
+					      " WHERE $10::text IS NOT NULL",
+		14,
+		(const char *const[]){c->order_id, o->customer_id, o->customer_email, total,
+				      c->app->catalog.currency, o->payment_token,
+				      placed->traceparent, timeout, lines, c->key, o->canonical,
+				      c->body, outbox_rows, timeline_rows},
+		errstr, errstr_size);
+	if (rows >= 0)
+		es_outbox_batch_stored(db, outbox);
+out:
 	free(lines);
+	free(outbox_rows);
+	free(timeline_rows);
+	json_decref(timeline);
+	es_outbox_batch_free(outbox);
 	return rows < 0 ? -1 : 0;
 }
 
@@ -251,8 +269,7 @@ static int create_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
 	}
-	rc = insert_order(c, db, ev->traceparent, errstr, errstr_size) ||
-	     order_emit(db, NULL, c->app->svc->topics.orders, ev, errstr, errstr_size);
+	rc = insert_order(c, db, ev, errstr, errstr_size);
 	es_event_free(ev);
 	if (rc)
 		return -1;

@@ -129,9 +129,19 @@ int order_cancel_in_tx(struct order_app *app, struct es_db *db, struct es_effect
 int order_emit(struct es_db *db, struct es_effect *fx, const char *topic, const struct es_event *ev,
 	       char *errstr, size_t errstr_size);
 
-/* Adds ev to its order's timeline (a repeated event id is ignored). */
-int order_timeline_add(struct es_db *db, const struct es_event *ev, char *errstr,
-		       size_t errstr_size);
+/* ev's row in its order's timeline, as ORDER_TIMELINE_INSERT_FROM reads it
+ * (NULL when out of memory). */
+json_t *order_timeline_row(const struct es_event *ev);
+
+/* The INSERT of a JSON array of order_timeline_row's rows, read from the
+ * statement's parameter param ("$1"), in their order (the timeline's seq
+ * orders events of the same time); a repeated event id is ignored. */
+#define ORDER_TIMELINE_INSERT_FROM(param)                                             \
+	"INSERT INTO timeline (order_id, event_id, type, source, time)"               \
+	" SELECT r.order_id, r.event_id, r.type, r.source, r.time"                    \
+	" FROM json_to_recordset(" param "::json) AS r(order_id uuid, event_id uuid," \
+	" type text, source text, time timestamptz)"                                  \
+	" ON CONFLICT (event_id) DO NOTHING"
 
 /* Observes the saga's duration for an order that just became terminal. */
 void order_saga_observe(struct order_app *app, const char *outcome, double seconds);

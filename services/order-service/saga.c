@@ -47,38 +47,18 @@ enum saga_action order_saga_decide(const char *status, bool paid, bool reserved,
 	return SAGA_NOTHING;
 }
 
-int order_timeline_add(struct es_db *db, const struct es_event *ev, char *errstr,
-		       size_t errstr_size)
-{
-	const char *params[5] = {ev->subject, ev->id, ev->type, ev->source, ev->time};
-
-	return es_db_exec(db,
-			  "INSERT INTO timeline (order_id, event_id, type, source, time)"
-			  " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
-			  5, params, errstr, errstr_size) < 0
-		       ? -1
-		       : 0;
-}
-
-/* ev's row in its order's timeline, as timeline_insert reads it. */
-static json_t *timeline_row(const struct es_event *ev)
+json_t *order_timeline_row(const struct es_event *ev)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "order_id", ev->subject, "event_id", ev->id,
 			 "type", ev->type, "source", ev->source, "time", ev->time);
 }
 
-/* rows (timeline_row's, borrowed) into the timeline with one statement, in
- * their order (the timeline's seq, which orders events of the same time). */
+/* rows (order_timeline_row's, borrowed) into the timeline with one
+ * statement. */
 static int timeline_insert(struct es_db *db, const json_t *rows, char *errstr, size_t errstr_size)
 {
-	return es_db_exec_rows(
-		       db,
-		       "INSERT INTO timeline (order_id, event_id, type, source, time)"
-		       " SELECT r.order_id, r.event_id, r.type, r.source, r.time"
-		       " FROM json_to_recordset($1::json) AS r(order_id uuid, event_id uuid,"
-		       " type text, source text, time timestamptz)"
-		       " ON CONFLICT (event_id) DO NOTHING",
-		       rows, 0, NULL, errstr, errstr_size) < 0
+	return es_db_exec_rows(db, ORDER_TIMELINE_INSERT_FROM("$1"), rows, 0, NULL, errstr,
+			       errstr_size) < 0
 		       ? -1
 		       : 0;
 }
@@ -86,17 +66,23 @@ static int timeline_insert(struct es_db *db, const json_t *rows, char *errstr, s
 int order_emit(struct es_db *db, struct es_effect *fx, const char *topic, const struct es_event *ev,
 	       char *errstr, size_t errstr_size)
 {
-	json_t *row;
+	json_t *row = order_timeline_row(ev);
 
-	if (!fx || !fx->outbox) {
-		if (es_outbox_put(db, topic, ev, errstr, errstr_size))
-			return -1;
-		return order_timeline_add(db, ev, errstr, errstr_size);
-	}
-	row = timeline_row(ev);
 	if (!row) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return -1;
+	}
+	if (!fx || !fx->outbox) {
+		json_t *rows = json_pack("[o]", row);
+		int rc = rows ? 0 : -1;
+
+		if (!rows)
+			snprintf(errstr, errstr_size, "out of memory");
+		else
+			rc = es_outbox_put(db, topic, ev, errstr, errstr_size) ||
+			     timeline_insert(db, rows, errstr, errstr_size);
+		json_decref(rows);
+		return rc ? -1 : 0;
 	}
 	if (es_outbox_batch_add(fx->outbox, topic, ev, errstr, errstr_size)) {
 		json_decref(row);
@@ -288,7 +274,7 @@ static int load_orders(struct es_db *db, void *arg, struct es_effect *const *fre
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (find_order(app, fresh[i]->ev->subject))
-			json_array_append_new(rows, timeline_row(fresh[i]->ev));
+			json_array_append_new(rows, order_timeline_row(fresh[i]->ev));
 	}
 	rc = timeline_insert(db, rows, errstr, errstr_size);
 out:

@@ -71,6 +71,28 @@ void es_outbox_batch_truncate(struct es_outbox_batch *b, size_t len);
 long es_outbox_batch_insert(struct es_db *db, struct es_outbox_batch *b, char *errstr,
 			    size_t errstr_size);
 
+/*
+ * The INSERT of a batch's rows, for a statement of the caller's own that
+ * stores its state and its events with one round trip (a data-modifying
+ * WITH, as order-service's POST /orders does): param names the statement's
+ * parameter ("$13") that takes es_outbox_batch_rows(b). Once that statement
+ * succeeded, call es_outbox_batch_stored(db, b), as es_outbox_batch_insert
+ * does itself. The ids (bigserial) are taken in the order of the rows, so
+ * the relay publishes them in that order.
+ */
+#define ES_OUTBOX_INSERT_FROM(param)                                            \
+	"INSERT INTO es_outbox (topic, msg_key, event_id, event_type, payload)" \
+	" SELECT r->>0, r->>1, r->>2, r->>3, r->>4"                             \
+	" FROM json_array_elements(" param "::json) WITH ORDINALITY AS t(r, pos) ORDER BY pos"
+
+/* The rows as the JSON text ES_OUTBOX_INSERT_FROM reads (the caller frees
+ * it), or NULL when out of memory. */
+char *es_outbox_batch_rows(const struct es_outbox_batch *b);
+
+/* The caller's statement stored the rows: empties the batch and wakes the
+ * relay once the transaction commits. */
+void es_outbox_batch_stored(struct es_db *db, struct es_outbox_batch *b);
+
 struct es_relay_config {
 	const char *conninfo; /* the service's database */
 	const char *schema; /* the service's schema */
