@@ -586,8 +586,8 @@ static int cancel_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 		}
 		PQclear(res);
 	}
-	c->cancelled = order_cancel_in_tx(c->app, db, NULL, c->order_id, "CUSTOMER_REQUEST",
-					  "cancelled at the customer's request", NULL, &c->seconds,
+	c->cancelled = order_cancel_in_tx(c->app, db, c->order_id, "CUSTOMER_REQUEST",
+					  "cancelled at the customer's request", &c->seconds,
 					  errstr, errstr_size);
 	if (c->cancelled != 0)
 		return c->cancelled < 0 ? -1 : 0;

@@ -109,14 +109,13 @@ int order_saga_sweep(struct es_service *svc, void *arg, char *errstr, size_t err
 
 /*
  * Moves order_id from PENDING to CANCELLED with reason (and detail) and
- * writes OrderCancelled (order_emit), inside the caller's transaction;
- * cause may be NULL, and so may fx (outside a dispatch). Returns 1 when
- * cancelled (*saga_seconds: the order's age), 0 when the order was not
- * PENDING (or does not exist), -1 on error.
+ * writes OrderCancelled (order_emit), inside the caller's transaction,
+ * outside a dispatch (the timeout sweep, a customer's DELETE). Returns 1
+ * when cancelled (*saga_seconds: the order's age), 0 when the order was
+ * not PENDING (or does not exist), -1 on error.
  */
-int order_cancel_in_tx(struct order_app *app, struct es_db *db, struct es_effect *fx,
-		       const char *order_id, const char *reason, const char *detail,
-		       const struct es_event *cause, double *saga_seconds, char *errstr,
+int order_cancel_in_tx(struct order_app *app, struct es_db *db, const char *order_id,
+		       const char *reason, const char *detail, double *saga_seconds, char *errstr,
 		       size_t errstr_size);
 
 /*

@@ -121,13 +121,35 @@ static void cancel_detail(const struct es_event *ev, char *buf, size_t size)
 	}
 }
 
-int order_cancel_in_tx(struct order_app *app, struct es_db *db, struct es_effect *fx,
-		       const char *order_id, const char *reason, const char *detail,
-		       const struct es_event *cause, double *saga_seconds, char *errstr,
+/* OrderCancelled for order_id (cause may be NULL; traceparent is the
+ * order's), in the outbox and the timeline (order_emit; fx may be NULL). */
+static int emit_cancelled(struct order_app *app, struct es_db *db, struct es_effect *fx,
+			  const char *order_id, const char *reason, const char *detail,
+			  const struct es_event *cause, const char *traceparent, char *errstr,
+			  size_t errstr_size)
+{
+	struct es_event *ev = es_event_new(ORDER_SERVICE, ES_ORDER_CANCELLED, order_id, cause,
+					   traceparent,
+					   json_pack("{s:s,s:s,s:s}", "orderId", order_id, "reason",
+						     reason, "detail", detail));
+	int rc;
+
+	if (!ev) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	rc = order_emit(db, fx, app->svc->topics.orders, ev, errstr, errstr_size);
+	es_event_free(ev);
+	if (rc == 0)
+		es_info("order %s cancelled: %s (%s)", order_id, reason, detail);
+	return rc;
+}
+
+int order_cancel_in_tx(struct order_app *app, struct es_db *db, const char *order_id,
+		       const char *reason, const char *detail, double *saga_seconds, char *errstr,
 		       size_t errstr_size)
 {
 	const char *params[3] = {order_id, reason, detail};
-	struct es_event *ev;
 	PGresult *res;
 	int result = -1;
 
@@ -145,19 +167,9 @@ int order_cancel_in_tx(struct order_app *app, struct es_db *db, struct es_effect
 		return 0;
 	}
 	*saga_seconds = strtod(es_db_get(res, 0, "age"), NULL);
-	ev = es_event_new(ORDER_SERVICE, ES_ORDER_CANCELLED, order_id, cause,
-			  es_db_get(res, 0, "traceparent"),
-			  json_pack("{s:s,s:s,s:s}", "orderId", order_id, "reason", reason,
-				    "detail", detail));
-	if (!ev) {
-		snprintf(errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	if (order_emit(db, fx, app->svc->topics.orders, ev, errstr, errstr_size) == 0)
+	if (emit_cancelled(app, db, NULL, order_id, reason, detail, NULL,
+			   es_db_get(res, 0, "traceparent"), errstr, errstr_size) == 0)
 		result = 1;
-	es_event_free(ev);
-	es_info("order %s cancelled: %s (%s)", order_id, reason, detail);
-out:
 	PQclear(res);
 	return result;
 }
@@ -170,15 +182,23 @@ enum outcome {
 	OUTCOME_CANCELLED,
 };
 
-/* The orders a batch's events are about, locked and read in one query
- * before the effects (load_orders); the effects keep them up to date. */
+/*
+ * The orders a batch's events are about, locked and read in one query
+ * before the effects (load_orders). The effects change them here only, and
+ * only once they succeeded; before the commit, the orders that changed are
+ * written back with one statement (write_batch).
+ */
 struct saga_order {
 	const char *order_id; /* these point into the query's result */
 	const char *status; /* or a literal, once changed */
 	const char *total_cents;
 	const char *currency;
+	const char *traceparent;
 	char *payment_id; /* owned; NULL while unknown */
 	char *reservation_id; /* owned; NULL while unknown */
+	const char *cancel_reason; /* a literal; NULL unless cancelled here */
+	char *cancel_detail; /* owned; likewise */
+	bool changed; /* by an effect of this run of the batch */
 	double age; /* seconds since the order was placed */
 };
 
@@ -197,6 +217,7 @@ void order_saga_batch_clear(struct order_app *app)
 	for (size_t i = 0; i < b->n; i++) {
 		free(b->orders[i].payment_id);
 		free(b->orders[i].reservation_id);
+		free(b->orders[i].cancel_detail);
 	}
 	free(b->orders);
 	PQclear(b->res);
@@ -248,7 +269,7 @@ static int load_orders(struct es_db *db, void *arg, struct es_effect *const *fre
 	b->res = es_db_query(
 		db,
 		"SELECT order_id::text AS order_id, status, payment_id, reservation_id,"
-		" total_cents, currency,"
+		" total_cents, currency, traceparent,"
 		" extract(epoch FROM now() - created_at)::float8 AS age"
 		" FROM orders WHERE order_id IN"
 		" (SELECT i::uuid FROM json_array_elements_text($1::json) AS i)"
@@ -268,6 +289,7 @@ static int load_orders(struct es_db *db, void *arg, struct es_effect *const *fre
 		o->status = es_db_get(b->res, r, "status");
 		o->total_cents = es_db_get(b->res, r, "total_cents");
 		o->currency = es_db_get(b->res, r, "currency");
+		o->traceparent = es_db_get(b->res, r, "traceparent");
 		o->payment_id = dup_or_null(es_db_get(b->res, r, "payment_id"));
 		o->reservation_id = dup_or_null(es_db_get(b->res, r, "reservation_id"));
 		o->age = strtod(es_db_get(b->res, r, "age"), NULL);
@@ -284,54 +306,54 @@ out:
 	return rc;
 }
 
-static int confirm(struct order_app *app, struct es_effect *fx, const struct es_event *ev,
-		   const struct saga_order *order, char *errstr, size_t errstr_size)
+/* OrderConfirmed for the order, whose payment and reservation are known
+ * now. */
+static int confirm(struct order_app *app, struct es_effect *fx, const struct saga_order *order,
+		   const char *payment_id, const char *reservation_id)
 {
-	const char *order_id = ev->subject;
-	const char *payment_id = !strcmp(ev->type, ES_PAYMENT_PROCESSED)
-					 ? es_data_str(ev, "paymentId")
-					 : order->payment_id;
-	const char *reservation_id = !strcmp(ev->type, ES_INVENTORY_RESERVED)
-					     ? es_data_str(ev, "reservationId")
-					     : order->reservation_id;
-	const char *params[3] = {order_id, payment_id, reservation_id};
+	const char *order_id = fx->ev->subject;
 	struct es_event *out;
 	int rc;
 
-	if (es_db_exec_one(fx->db,
-			   "UPDATE orders SET status = 'CONFIRMED', payment_id = $2,"
-			   " reservation_id = $3, updated_at = now() WHERE order_id = $1",
-			   3, params, errstr, errstr_size))
-		return -1;
-	out = es_event_new(ORDER_SERVICE, ES_ORDER_CONFIRMED, order_id, ev, NULL,
+	out = es_event_new(ORDER_SERVICE, ES_ORDER_CONFIRMED, order_id, fx->ev, NULL,
 			   json_pack("{s:s,s:s,s:s,s:I,s:s}", "orderId", order_id, "paymentId",
 				     payment_id, "reservationId", reservation_id, "totalCents",
 				     (json_int_t)strtoll(order->total_cents, NULL, 10), "currency",
 				     order->currency));
 	if (!out) {
-		snprintf(errstr, errstr_size, "out of memory");
+		snprintf(fx->reason, sizeof(fx->reason), "out of memory");
 		return -1;
 	}
-	rc = order_emit(fx->db, fx, app->svc->topics.orders, out, errstr, errstr_size);
+	rc = order_emit(fx->db, fx, app->svc->topics.orders, out, fx->reason, sizeof(fx->reason));
 	es_event_free(out);
 	if (rc == 0)
 		es_info("order %s confirmed", order_id);
 	return rc;
 }
 
-/* A payment or stock outcome: the saga's next step for its order, which
- * load_orders locked and read with the rest of the batch's. */
+/* Replaces *field with value (owned), freeing what it held. */
+static void replace(char **field, char *value)
+{
+	free(*field);
+	*field = value;
+}
+
+/*
+ * A payment or stock outcome: the saga's next step for its order, which
+ * load_orders locked and read with the rest of the batch's. The step
+ * changes the batch's copy of the order, and only once everything else it
+ * does succeeded (a step that fails leaves the copy as it was); write_batch
+ * stores the changed orders.
+ */
 static enum es_handler_result saga_step(struct es_effect *fx)
 {
 	struct order_app *app = fx->app;
-	struct es_db *db = fx->db;
 	const struct es_event *ev = fx->ev;
 	struct saga_order *order = find_order(app, ev->subject);
 	bool paid = !strcmp(ev->type, ES_PAYMENT_PROCESSED);
-	const char *params[2] = {ev->subject, NULL};
+	bool reserved = !strcmp(ev->type, ES_INVENTORY_RESERVED);
 	const char *cancel_reason;
-	char **remembered;
-	int rc = -1;
+	char detail[512], *payment_id = NULL, *reservation_id = NULL, *copy = NULL;
 
 	if (!order) {
 		snprintf(fx->reason, sizeof(fx->reason), "%s for unknown order %s", ev->type,
@@ -343,75 +365,105 @@ static enum es_handler_result saga_step(struct es_effect *fx)
 	case SAGA_NOTHING:
 		return ES_HANDLER_OK;
 	case SAGA_REMEMBER:
-		params[1] = es_data_str(ev, paid ? "paymentId" : "reservationId");
-		if (es_db_exec_one(
-			    db,
-			    paid ? "UPDATE orders SET payment_id = $2, updated_at = now()"
-				   " WHERE order_id = $1"
-				 : "UPDATE orders SET reservation_id = $2, updated_at = now()"
-				   " WHERE order_id = $1",
-			    2, params, fx->reason, sizeof(fx->reason)))
-			break;
-		remembered = paid ? &order->payment_id : &order->reservation_id;
-		free(*remembered);
-		*remembered = strdup(params[1]);
-		if (!*remembered) {
-			snprintf(fx->reason, sizeof(fx->reason), "out of memory");
-			return ES_HANDLER_RETRY;
-		}
-		rc = 0;
+		copy = strdup(es_data_str(ev, paid ? "paymentId" : "reservationId"));
+		if (!copy)
+			goto oom;
+		replace(paid ? &order->payment_id : &order->reservation_id, copy);
 		break;
 	case SAGA_CONFIRM:
-		rc = confirm(app, fx, ev, order, fx->reason, sizeof(fx->reason));
-		if (rc == 0) {
-			order->status = "CONFIRMED";
-			fx->outcome = OUTCOME_CONFIRMED;
-			fx->value = order->age;
+		payment_id = strdup(paid ? es_data_str(ev, "paymentId") : order->payment_id);
+		reservation_id = strdup(reserved ? es_data_str(ev, "reservationId")
+						 : order->reservation_id);
+		if (!payment_id || !reservation_id)
+			goto oom;
+		if (confirm(app, fx, order, payment_id, reservation_id)) {
+			free(payment_id);
+			free(reservation_id);
+			return es_effect_db_failed(fx);
 		}
+		replace(&order->payment_id, payment_id);
+		replace(&order->reservation_id, reservation_id);
+		order->status = "CONFIRMED";
+		fx->outcome = OUTCOME_CONFIRMED;
+		fx->value = order->age;
 		break;
-	case SAGA_CANCEL: {
-		char detail[512];
-
+	case SAGA_CANCEL:
 		cancel_detail(ev, detail, sizeof(detail));
-		switch (order_cancel_in_tx(app, db, fx, ev->subject, cancel_reason, detail, ev,
-					   &fx->value, fx->reason, sizeof(fx->reason))) {
-		case 1:
-			order->status = "CANCELLED";
-			fx->outcome = OUTCOME_CANCELLED;
-			/* fall through */
-		case 0:
-			rc = 0;
-			break;
-		default:
-			rc = -1;
+		copy = strdup(detail);
+		if (!copy)
+			goto oom;
+		if (emit_cancelled(app, fx->db, fx, ev->subject, cancel_reason, detail, ev,
+				   order->traceparent, fx->reason, sizeof(fx->reason))) {
+			free(copy);
+			return es_effect_db_failed(fx);
 		}
+		replace(&order->cancel_detail, copy);
+		order->cancel_reason = cancel_reason;
+		order->status = "CANCELLED";
+		fx->outcome = OUTCOME_CANCELLED;
+		fx->value = order->age;
 		break;
 	}
-	}
-	return rc ? es_effect_db_failed(fx) : ES_HANDLER_OK;
+	order->changed = true;
+	return ES_HANDLER_OK;
+oom:
+	free(payment_id);
+	free(reservation_id);
+	snprintf(fx->reason, sizeof(fx->reason), "out of memory");
+	return ES_HANDLER_RETRY;
 }
 
-/* before_commit: the timeline rows of the events that the applied effects
- * emitted (order_emit kept each in fx->state), in one statement. An effect
- * emits only when it confirms or cancels; a run of the batch that was
- * rolled back may have left a row in fx->state, which its outcome, reset
- * before each run, tells apart. */
-static int timeline_emitted(struct es_db *db, void *arg, struct es_effect *const *applied, size_t n,
-			    char *errstr, size_t errstr_size)
+/*
+ * before_commit: the orders the applied effects changed, with one
+ * statement, then the timeline rows of the events they emitted (order_emit
+ * kept each in fx->state), with another. An effect emits only when it
+ * confirms or cancels; a run of the batch that was rolled back may have
+ * left a row in fx->state, which its outcome, reset before each run, tells
+ * apart.
+ */
+static int write_batch(struct es_db *db, void *arg, struct es_effect *const *applied, size_t n,
+		       char *errstr, size_t errstr_size)
 {
-	json_t *rows = json_array();
-	int rc;
+	struct order_app *app = arg;
+	struct saga_batch *b = app->batch;
+	json_t *orders = json_array(), *rows = json_array();
+	int rc = -1;
 
-	(void)arg;
-	if (!rows) {
+	if (!orders || !rows) {
 		snprintf(errstr, errstr_size, "out of memory");
-		return -1;
+		goto out;
+	}
+	for (size_t i = 0; b && i < b->n; i++) {
+		const struct saga_order *o = &b->orders[i];
+
+		if (o->changed &&
+		    json_array_append_new(orders, json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?}",
+							    "order_id", o->order_id, "status",
+							    o->status, "payment_id", o->payment_id,
+							    "reservation_id", o->reservation_id,
+							    "cancel_reason", o->cancel_reason,
+							    "cancel_detail", o->cancel_detail))) {
+			snprintf(errstr, errstr_size, "out of memory");
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (applied[i]->outcome != OUTCOME_NONE && applied[i]->state)
 			json_array_append(rows, applied[i]->state);
 	}
+	if (es_db_exec_rows(db,
+			    "UPDATE orders o SET status = r.status, payment_id = r.payment_id,"
+			    " reservation_id = r.reservation_id, cancel_reason = r.cancel_reason,"
+			    " cancel_detail = r.cancel_detail, updated_at = now()"
+			    " FROM json_to_recordset($1::json) AS r(order_id uuid, status text,"
+			    " payment_id text, reservation_id text, cancel_reason text,"
+			    " cancel_detail text)"
+			    " WHERE o.order_id = r.order_id",
+			    orders, 0, NULL, errstr, errstr_size) < 0)
+		goto out;
 	rc = timeline_insert(db, rows, errstr, errstr_size);
+out:
+	json_decref(orders);
 	json_decref(rows);
 	return rc;
 }
@@ -445,7 +497,7 @@ static void release(struct es_effect *fx)
 const struct es_handlers order_saga_handlers = {
 	.rules = rules,
 	.before_effects = load_orders,
-	.before_commit = timeline_emitted,
+	.before_commit = write_batch,
 	.committed = committed,
 	.release = release,
 };
@@ -478,9 +530,8 @@ static int sweep_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_siz
 	snprintf(detail, sizeof(detail), "no payment and stock outcome within %ld ms",
 		 s->app->saga_timeout_ms);
 	for (int i = 0; i < PQntuples(res); i++) {
-		int rc = order_cancel_in_tx(s->app, db, NULL, es_db_get(res, i, "order_id"),
-					    "TIMEOUT", detail, NULL, &s->seconds[s->cancelled],
-					    errstr, errstr_size);
+		int rc = order_cancel_in_tx(s->app, db, es_db_get(res, i, "order_id"), "TIMEOUT",
+					    detail, &s->seconds[s->cancelled], errstr, errstr_size);
 
 		if (rc < 0)
 			goto out;

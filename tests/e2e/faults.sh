@@ -84,17 +84,26 @@ wait_log() { # service text: true once its log has the text (30 s at most)
 events() { # order topic type
 	"$S" watch --from-beginning -e --order "$1" --topics "$RUN.$2" 2>/dev/null | grep -c " $3 "
 }
-# The contract's invariants 2 and 3 for one order, from the topics.
+# The contract's invariants 2 and 3 for one order, from the topics. A
+# cancelled order's compensation goes on after it is CANCELLED (inventory
+# may reserve its stock, then release it), so they are waited for, 30 s at
+# most; the counts only grow, so one broken for good still fails.
 invariants() { # order
-	local st pp pr ir il
-	st=$(status_of "$1")
-	pp=$(events "$1" payments PaymentProcessed) pr=$(events "$1" payments PaymentRefunded)
-	ir=$(events "$1" inventory InventoryReserved) il=$(events "$1" inventory InventoryReleased)
-	case $st in
-	CONFIRMED) [[ $pp == 1 && $pr == 0 && $ir == 1 && $il == 0 ]] ;;
-	CANCELLED*) [[ $pp == "$pr" && $ir == "$il" ]] ;;
-	*) false ;;
-	esac || { say "order $1: $st with $pp charged, $pr refunded, $ir reserved, $il released"; return 1; }
+	local st pp pr ir il deadline=$((SECONDS + 30))
+	while :; do
+		st=$(status_of "$1")
+		pp=$(events "$1" payments PaymentProcessed) pr=$(events "$1" payments PaymentRefunded)
+		ir=$(events "$1" inventory InventoryReserved) il=$(events "$1" inventory InventoryReleased)
+		case $st in
+		CONFIRMED) [[ $pp == 1 && $pr == 0 && $ir == 1 && $il == 0 ]] ;;
+		CANCELLED*) [[ $pp == "$pr" && $ir == "$il" ]] ;;
+		*) false ;;
+		esac && return 0
+		((SECONDS < deadline)) || break
+		sleep 0.2
+	done
+	say "order $1: $st with $pp charged, $pr refunded, $ir reserved, $il released"
+	return 1
 }
 
 lists_switch() { faults "$1" list | grep -q "^$2 "; }
