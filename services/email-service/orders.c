@@ -122,13 +122,14 @@ int email_orders_load(struct es_db *db, void *arg, struct es_effect *const *fres
 		goto out;
 	PQclear(res);
 	res = es_db_query(db,
-			  "SELECT i.order_id, e.email,"
+			  "SELECT i.order_id,"
+			  " (SELECT e.email FROM email_orders e WHERE e.order_id = i.order_id)"
+			  "  AS email,"
 			  " (SELECT string_agg(s.template, ',') FROM email_sent s"
 			  "  WHERE s.order_id = i.order_id) AS sent,"
 			  " EXISTS (SELECT 1 FROM email_pending p WHERE p.order_id = i.order_id)"
 			  "  AS pending"
-			  " FROM json_array_elements_text($1::json) AS i(order_id)"
-			  " LEFT JOIN email_orders e ON e.order_id = i.order_id",
+			  " FROM json_array_elements_text($1::json) AS i(order_id)",
 			  1, params, errstr, errstr_size);
 	if (!res)
 		goto out;

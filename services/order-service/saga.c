@@ -271,8 +271,8 @@ static int load_orders(struct es_db *db, void *arg, struct es_effect *const *fre
 		"SELECT order_id::text AS order_id, status, payment_id, reservation_id,"
 		" total_cents, currency, traceparent,"
 		" extract(epoch FROM now() - created_at)::float8 AS age"
-		" FROM orders WHERE order_id IN"
-		" (SELECT i::uuid FROM json_array_elements_text($1::json) AS i)"
+		" FROM orders WHERE order_id = ANY"
+		" (ARRAY(SELECT i::uuid FROM json_array_elements_text($1::json) AS i))"
 		" ORDER BY order_id FOR UPDATE",
 		1, (const char *const[]){ids_text}, errstr, errstr_size);
 	if (!b->res)
@@ -451,15 +451,17 @@ static int write_batch(struct es_db *db, void *arg, struct es_effect *const *app
 		if (applied[i]->outcome != OUTCOME_NONE && applied[i]->state)
 			json_array_append(rows, applied[i]->state);
 	}
-	if (es_db_exec_rows(db,
-			    "UPDATE orders o SET status = r.status, payment_id = r.payment_id,"
-			    " reservation_id = r.reservation_id, cancel_reason = r.cancel_reason,"
-			    " cancel_detail = r.cancel_detail, updated_at = now()"
-			    " FROM json_to_recordset($1::json) AS r(order_id uuid, status text,"
-			    " payment_id text, reservation_id text, cancel_reason text,"
-			    " cancel_detail text)"
-			    " WHERE o.order_id = r.order_id",
-			    orders, 0, NULL, errstr, errstr_size) < 0)
+	if (es_db_exec_rows(
+		    db,
+		    "UPDATE orders o SET status = r.status, payment_id = r.payment_id,"
+		    " reservation_id = r.reservation_id, cancel_reason = r.cancel_reason,"
+		    " cancel_detail = r.cancel_detail, updated_at = now()"
+		    " FROM json_to_recordset($1::json) AS r(order_id uuid, status text,"
+		    " payment_id text, reservation_id text, cancel_reason text,"
+		    " cancel_detail text)"
+		    " WHERE o.order_id = r.order_id AND o.order_id = ANY (ARRAY("
+		    "SELECT k.order_id FROM json_to_recordset($1::json) AS k(order_id uuid)))",
+		    orders, 0, NULL, errstr, errstr_size) < 0)
 		goto out;
 	rc = timeline_insert(db, rows, errstr, errstr_size);
 out:
