@@ -152,6 +152,25 @@ static char *lines_json(const struct order_request *o)
 	return text;
 }
 
+/* $1-$8 the order, $9 its lines, $10-$12 the Idempotency-Key (none when
+ * NULL) and its reply, $13 OrderPlaced's outbox row, $14 its timeline row. */
+// clang-format off
+static const char insert_order_sql[] =
+	"WITH o AS (INSERT INTO orders (order_id, customer_id, customer_email,"
+	" total_cents, currency, payment_token, traceparent, deadline)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7,"
+	" now() + make_interval(secs => $8::bigint / 1000.0)) RETURNING order_id),"
+	" i AS (INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)"
+	" SELECT o.order_id, l.line, l.sku, l.quantity, l.unit_price_cents"
+	" FROM o, json_to_recordset($9::json)"
+	" AS l(line int, sku text, quantity int, unit_price_cents bigint)),"
+	" ob AS (" ES_OUTBOX_INSERT_FROM("$13") "),"
+	" t AS (" ORDER_TIMELINE_INSERT_FROM("$14") ")"
+	" INSERT INTO idempotency_keys (key, request_md5, order_id, response_status,"
+	" response_body) SELECT $10, md5($11), o.order_id, 202, $12 FROM o"
+	" WHERE $10::text IS NOT NULL";
+// clang-format on
+
 /*
  * The order, its lines, OrderPlaced (placed) in the outbox and in the
  * order's timeline and, when the request has an Idempotency-Key, the key
@@ -182,31 +201,12 @@ static int insert_order(struct create *c, struct es_db *db, const struct es_even
 	}
 	snprintf(total, sizeof(total), "%ld", o->total_cents);
 	snprintf(timeout, sizeof(timeout), "%ld", c->app->saga_timeout_ms);
-	rows = es_db_exec(
-		db,
-		"WITH o AS (INSERT INTO orders (order_id, customer_id, customer_email,"
-		" total_cents, currency, payment_token, traceparent, deadline)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7,"
-		" now() + make_interval(secs => $8::bigint / 1000.0)) RETURNING order_id),"
-		" i AS (INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)"
-		" SELECT o.order_id, l.line, l.sku, l.quantity, l.unit_price_cents"
-		" FROM o, json_to_recordset($9::json)"
-		" AS l(line int, sku text, quantity int, unit_price_cents bigint)),"
-		" ob AS (" ES_OUTBOX_INSERT_FROM(
-			"$13") "),"
-			       " t AS (" ORDER_TIMELINE_INSERT_FROM(
-				       "$14") ")"
-					      " INSERT INTO idempotency_keys (key, request_md5, "
-					      "order_id, response_status,"
-					      " response_body) SELECT $10, md5($11), o.order_id, "
-					      "202, $12 FROM o"
-					      " WHERE $10::text IS NOT NULL",
-		14,
-		(const char *const[]){c->order_id, o->customer_id, o->customer_email, total,
-				      c->app->catalog.currency, o->payment_token,
-				      placed->traceparent, timeout, lines, c->key, o->canonical,
-				      c->body, outbox_rows, timeline_rows},
-		errstr, errstr_size);
+	rows = es_db_exec(db, insert_order_sql, 14,
+			  (const char *const[]){c->order_id, o->customer_id, o->customer_email,
+						total, c->app->catalog.currency, o->payment_token,
+						placed->traceparent, timeout, lines, c->key,
+						o->canonical, c->body, outbox_rows, timeline_rows},
+			  errstr, errstr_size);
 	if (rows >= 0)
 		es_outbox_batch_stored(db, outbox);
 out:

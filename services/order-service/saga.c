@@ -451,6 +451,7 @@ static int write_batch(struct es_db *db, void *arg, struct es_effect *const *app
 		if (applied[i]->outcome != OUTCOME_NONE && applied[i]->state)
 			json_array_append(rows, applied[i]->state);
 	}
+	/* The ANY lets the planner probe the key (see es_db_exec_rows). */
 	if (es_db_exec_rows(
 		    db,
 		    "UPDATE orders o SET status = r.status, payment_id = r.payment_id,"

@@ -357,9 +357,8 @@ static int sweep_due(struct sweep *sw, struct es_db *db, PGresult *due, char *er
 	if (json_array_size(sw->idle)) {
 		idle = json_dumps(sw->idle, JSON_COMPACT);
 		if (!idle || es_db_exec(db,
-					"DELETE FROM shipment_due "
-					"WHERE order_id = ANY (ARRAY(SELECT "
-					"json_array_elements_text($1::json)))",
+					"DELETE FROM shipment_due WHERE order_id ="
+					" ANY (ARRAY(SELECT json_array_elements_text($1::json)))",
 					1, (const char *const[]){idle}, errstr, errstr_size) < 0) {
 			if (!idle)
 				snprintf(errstr, errstr_size, "out of memory");
