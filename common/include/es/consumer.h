@@ -97,8 +97,8 @@ struct es_consumer_config {
  * behind by a minute of load grew to 160 MiB. 2 MiB is still ten batches
  * of CONSUMER_BATCH_MAX saga events ahead of the loop, so the loop never
  * waits for the network while the broker has more; 4 MiB measured no
- * faster, and email-service, which reads three topics, peaked 3 MiB
- * higher with it (scripts/bench, docs/benchmarks.md).
+ * faster, and email-service, which reads three topics, peaked 2.6 MiB
+ * higher with it (docs/benchmarks.md).
  */
 #define ES_CONSUMER_PREFETCH_KBYTES "2048"
 
