@@ -68,11 +68,14 @@ static unsigned hash_text(const char *s)
 }
 
 /* Only plannable statements are worth preparing; BEGIN, COMMIT, SET,
- * LISTEN and the like are not, and some cannot be prepared at all. */
+ * LISTEN and the like are not, and some cannot be prepared at all. Nor is
+ * one that asks to be planned on every run (es/db.h). */
 static bool preparable(const char *sql)
 {
 	static const char *const kinds[] = {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"};
 
+	if (!strncmp(sql, ES_DB_PLAN_EACH_RUN, strlen(ES_DB_PLAN_EACH_RUN)))
+		return false;
 	while (*sql == ' ' || *sql == '\n' || *sql == '\t')
 		sql++;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {

@@ -122,6 +122,7 @@ int email_orders_load(struct es_db *db, void *arg, struct es_effect *const *fres
 		goto out;
 	PQclear(res);
 	res = es_db_query(db,
+			  ES_DB_PLAN_EACH_RUN
 			  "SELECT i.order_id,"
 			  " (SELECT e.email FROM email_orders e WHERE e.order_id = i.order_id)"
 			  "  AS email,"

@@ -268,6 +268,7 @@ static int load_orders(struct es_db *db, void *arg, struct es_effect *const *fre
 	app->batch = b;
 	b->res = es_db_query(
 		db,
+		ES_DB_PLAN_EACH_RUN
 		"SELECT order_id::text AS order_id, status, payment_id, reservation_id,"
 		" total_cents, currency, traceparent,"
 		" extract(epoch FROM now() - created_at)::float8 AS age"
@@ -454,6 +455,7 @@ static int write_batch(struct es_db *db, void *arg, struct es_effect *const *app
 	/* The ANY lets the planner probe the key (see es_db_exec_rows). */
 	if (es_db_exec_rows(
 		    db,
+		    ES_DB_PLAN_EACH_RUN
 		    "UPDATE orders o SET status = r.status, payment_id = r.payment_id,"
 		    " reservation_id = r.reservation_id, cancel_reason = r.cancel_reason,"
 		    " cancel_detail = r.cancel_detail, updated_at = now()"

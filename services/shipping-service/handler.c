@@ -357,6 +357,7 @@ static int sweep_due(struct sweep *sw, struct es_db *db, PGresult *due, char *er
 	if (json_array_size(sw->idle)) {
 		idle = json_dumps(sw->idle, JSON_COMPACT);
 		if (!idle || es_db_exec(db,
+					ES_DB_PLAN_EACH_RUN
 					"DELETE FROM shipment_due WHERE order_id ="
 					" ANY (ARRAY(SELECT json_array_elements_text($1::json)))",
 					1, (const char *const[]){idle}, errstr, errstr_size) < 0) {

@@ -91,7 +91,7 @@ static void add_row(struct shipping_streams *st, const char *order_id, const cha
 int shipping_streams_load(struct es_db *db, struct shipping_streams *st,
 			  const char *const *order_ids, size_t n, char *errstr, size_t errstr_size)
 {
-	static const char sql[] =
+	static const char sql[] = ES_DB_PLAN_EACH_RUN
 		"SELECT order_id, event::text AS event FROM shipment_events "
 		"WHERE order_id = ANY (ARRAY(SELECT json_array_elements_text($1::json))) "
 		"ORDER BY order_id, version";

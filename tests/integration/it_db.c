@@ -751,7 +751,19 @@ START_TEST(statements_are_prepared_once_per_connection)
 	/* Utility statements run unprepared. */
 	exec_ok(db, "SET application_name = 'es_it'");
 	ck_assert_int_eq(prepared_count(db, "SET application_name = 'es_it'"), 0);
-	es_db_free(db);
+	/* So does a statement that asks to be planned on every run. */
+	for (int i = 1; i <= 6; i++) {
+		snprintf(arg, sizeof(arg), "%d", i);
+		query_value(db, ES_DB_PLAN_EACH_RUN "SELECT $1::int * 3", 1, params, value,
+			    sizeof(value));
+		ck_assert_int_eq(strtol(value, NULL, 10), i * 3);
+	}
+	ck_assert_int_eq(prepared_count(db, ES_DB_PLAN_EACH_RUN "SELECT $1::int * 3"), 0);
+	ck_assert_int_eq(query_long(db,
+				    "SELECT count(*) FROM pg_prepared_statements"
+				    " WHERE starts_with(statement, $1)",
+				    1, (const char *const[]){ES_DB_PLAN_EACH_RUN}),
+			 0);
 }
 END_TEST
 

@@ -172,6 +172,50 @@ START_TEST(relay_publishes_in_order_and_marks_rows)
 }
 END_TEST
 
+struct index_use {
+	struct fixture *f;
+	long fetched; /* rows found through es_outbox_unpublished one by one */
+};
+
+static bool unpublished_index_fetched(void *arg)
+{
+	struct index_use *u = arg;
+
+	u->fetched = es_test_count(
+		u->f->db,
+		"SELECT idx_tup_fetch AS n FROM pg_stat_user_indexes"
+		" WHERE schemaname = $1 AND indexrelname = 'es_outbox_unpublished'",
+		1, (const char *const[]){u->f->schema});
+	return u->fetched > 0;
+}
+
+/* The relay reads the head of its queue with a plain index scan, the only
+ * plan that stops after a round's rows and marks the index entries of rows
+ * it finds published as dead (outbox_relay.c says why). A bitmap scan
+ * fetches no row one by one, and a sequential scan does not touch the
+ * index: either would leave the index's fetch count at zero. */
+START_TEST(the_relay_reads_its_queue_with_an_index_scan)
+{
+	struct fixture f;
+	struct index_use use = {&f, 0};
+	struct es_relay *r;
+	const int n = 400;
+
+	setup(&f, 1);
+	put_events(&f, n, NULL);
+	r = relay(&f, 200, NULL);
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){r, n}, 30000));
+	/* One more row, behind the entries of the rows just published. */
+	put_events(&f, 1, NULL);
+	ck_assert(es_test_wait_until(relay_published, &(struct published_arg){r, n + 1}, 30000));
+	ck_assert_msg(es_test_wait_until(unpublished_index_fetched, &use, 15000),
+		      "no row was fetched through es_outbox_unpublished (idx_tup_fetch %ld)",
+		      use.fetched);
+	es_relay_free(r);
+	teardown(&f);
+}
+END_TEST
+
 START_TEST(a_batch_of_rows_goes_in_with_one_statement_in_order)
 {
 	struct es_outbox_batch *b = es_outbox_batch_new();
@@ -457,6 +501,7 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, relay_publishes_in_order_and_marks_rows);
 	tcase_add_test(tc, a_batch_of_rows_goes_in_with_one_statement_in_order);
+	tcase_add_test(tc, the_relay_reads_its_queue_with_an_index_scan);
 	tcase_add_test(tc, a_commit_wakes_its_own_relay_long_before_its_poll_interval);
 	tcase_add_test(tc, a_standby_instance_wakes_the_active_relay_with_notify);
 	tcase_add_test(tc, one_relay_is_active_and_a_standby_takes_over);

@@ -9,7 +9,7 @@
  *     connection the first time it runs and executed by name after that,
  *     so the server parses and plans it once per connection instead of on
  *     every call (up to 256 statements a connection; beyond that they run
- *     unprepared);
+ *     unprepared; and see ES_DB_PLAN_EACH_RUN);
  *   - es_db_begin sends nothing: BEGIN goes out with the transaction's
  *     first statement, in one pipeline (libpq's pipeline mode), which saves
  *     a round trip per transaction.
@@ -91,6 +91,22 @@ int es_db_exec_one(struct es_db *db, const char *sql, int nparams, const char *c
  * 1.6 ms with the list, at 20,000 orders; docs/benchmarks.md).
  */
 #define ES_DB_ROWS_PARAMS 7
+
+/*
+ * Put in front of a statement that finds existing rows by a batch's keys
+ * (the `= ANY (ARRAY(...))` above): it then runs unprepared, planned anew
+ * on every call (the comment stays in its text, so pg_stat_statements
+ * shows why).
+ * A prepared statement keeps the plan it was given while its table was
+ * small until the next ANALYZE of the table, and on a table that was
+ * empty that plan reads every row: a daemon started on a new database
+ * kept scanning all of `orders` for each batch while the table grew to
+ * 10,000 rows in the benchmark (docs/benchmarks.md). A fresh plan sees
+ * the table's current size. Planning costs a fraction of a millisecond,
+ * once per batch; a statement run once per event stays prepared.
+ */
+#define ES_DB_PLAN_EACH_RUN "/* planned on every run */ "
+
 long es_db_exec_rows(struct es_db *db, const char *sql, const json_t *rows, int nparams,
 		     const char *const *params, char *errstr, size_t errstr_size);
 
