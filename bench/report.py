@@ -122,6 +122,9 @@ def one_run(d):
     r["produced_per_s"] = (after["produced"] - before["produced"]) / seconds
     r["consumed_per_s"] = (after["consumed"] - before["consumed"]) / seconds
     r["window_s"] = seconds
+    queues_path = os.path.join(d, "queues.txt")
+    if os.path.exists(queues_path):
+        r.update(pairs(queues_path))
     for s in SERVICES:
         if "handler_" + s in after:
             r["busy_pct_" + s] = (100.0 * (after["handler_" + s] - before["handler_" + s])
@@ -486,14 +489,20 @@ def main():
       % (os.cpu_count(), f.fmt("cpu_busy_pct", 0, " %")))
     w("")
     w("Each daemon has one consumer loop, which applies a batch of events at a time. The share of"
-      " the flat-out run its loop spent inside handlers (`es_handler_duration_seconds_sum`)"
-      " against the CPU its whole process used per saga:")
+      " the flat-out run its loop spent inside handlers (`es_handler_duration_seconds_sum`),"
+      " the CPU its whole process used per saga, and the deepest its queues were while the"
+      " load ran, sampled once a second: the events produced to its topics that it had not"
+      " read yet (`es_events_produced_total` of every daemon less its"
+      " `es_events_consumed_total`), and its outbox's rows not yet published"
+      " (`es_outbox_backlog`). A queue that grows belongs to the daemon the sagas wait for:")
     w("")
-    w("| Daemon | Consumer loop busy | CPU per saga |")
-    w("|---|---|---|")
+    w("| Daemon | Consumer loop busy | CPU per saga | Deepest queue of events to read"
+      " | Deepest outbox backlog |")
+    w("|---|---|---|---|---|")
     for s in SERVICES:
-        w("| %s | %s | %s ms |" % (s, f.fmt("busy_pct_" + s, 0, " %"),
-                                   f.fmt("cpu_%s_ms_per_order" % s, 2)))
+        w("| %s | %s | %s ms | %s | %s |" % (
+            s, f.fmt("busy_pct_" + s, 0, " %"), f.fmt("cpu_%s_ms_per_order" % s, 2),
+            f.fmt("queue_" + s, 0), f.fmt("backlog_" + s, 0)))
     w("")
     L.extend(statements_section(args.var))
     if before:
