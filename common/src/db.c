@@ -526,6 +526,39 @@ long es_db_exec_rows(struct es_db *db, const char *sql, const json_t *rows, int 
 	return n;
 }
 
+int es_db_lock_keys(struct es_db *db, const char *space, const char *const *keys, size_t n,
+		    char *errstr, size_t errstr_size)
+{
+	json_t *arr = json_array();
+	char *text = NULL;
+	PGresult *res;
+
+	for (size_t i = 0; arr && i < n; i++) {
+		if (json_array_append_new(arr, json_string(keys[i]))) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+	json_decref(arr);
+	if (!text) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	/* The two-key form keeps these locks apart from the library's
+	 * one-key ones (the relay's, the migrations'). */
+	res = es_db_query(db,
+			  "SELECT count(pg_advisory_xact_lock(hashtext($2), hashtext(k.key))) AS n"
+			  " FROM (SELECT DISTINCT t.key COLLATE \"C\" AS key"
+			  " FROM json_array_elements_text($1::json) AS t(key) ORDER BY 1) k",
+			  2, (const char *const[]){text, space}, errstr, errstr_size);
+	free(text);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
 int es_db_exec_one(struct es_db *db, const char *sql, int nparams, const char *const *params,
 		   char *errstr, size_t errstr_size)
 {

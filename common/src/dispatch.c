@@ -29,6 +29,23 @@ struct run {
 	enum es_handler_result failed; /* RETRY: an effect or hook asked for it */
 };
 
+int es_dispatch_lock_orders(struct es_db *db, const char *space, struct es_effect *const *fresh,
+			    size_t n, char *errstr, size_t errstr_size)
+{
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	int rc;
+
+	if (!ids) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		ids[i] = fresh[i]->ev->subject;
+	rc = es_db_lock_keys(db, space, ids, n, errstr, errstr_size);
+	free(ids);
+	return rc;
+}
+
 enum es_handler_result es_effect_db_failed(struct es_effect *fx)
 {
 	if (es_db_error_is_transient(fx->db) || es_db_error_is_unique_violation(fx->db))

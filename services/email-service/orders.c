@@ -35,7 +35,7 @@ static int compare_ids(const void *a, const void *b)
 }
 
 /* The batch's distinct order ids in sorted order, as a JSON array (the
- * parameter of email_orders_load's statements). NULL when out of memory. */
+ * parameter of email_orders_load's read). NULL when out of memory. */
 static char *sorted_ids(struct es_effect *const *fresh, size_t n)
 {
 	const char **ids = calloc(n ? n : 1, sizeof(*ids));
@@ -87,7 +87,7 @@ int email_orders_load(struct es_db *db, void *arg, struct es_effect *const *fres
 		      char *errstr, size_t errstr_size)
 {
 	struct email_app *app = arg;
-	const char *params[2] = {NULL, EMAIL_SERVICE};
+	const char *params[1] = {NULL};
 	struct email_orders *b;
 	PGresult *res;
 	char *ids;
@@ -114,13 +114,8 @@ int email_orders_load(struct es_db *db, void *arg, struct es_effect *const *fres
 	 * committed: the read below sees what committed before it began). A
 	 * hash collision only makes two orders take turns.
 	 */
-	res = es_db_query(db,
-			  "SELECT count(pg_advisory_xact_lock(hashtext($2 || ':' || o)))"
-			  " AS locked FROM json_array_elements_text($1::json) AS o",
-			  2, params, errstr, errstr_size);
-	if (!res)
+	if (es_dispatch_lock_orders(db, EMAIL_SERVICE ":order", fresh, n, errstr, errstr_size))
 		goto out;
-	PQclear(res);
 	res = es_db_query(db,
 			  ES_DB_PLAN_EACH_RUN
 			  "SELECT i.order_id,"

@@ -109,14 +109,16 @@ json_t *inventory_stock_list(struct es_db *db, char *errstr, size_t errstr_size)
 /* reservations.c                                                           */
 /* ------------------------------------------------------------------------ */
 
+/* The lock space of inventory-service's order locks (es_db_lock_keys). */
+#define INVENTORY_LOCK_SPACE "inventory-service:order"
+
 /* Waits for, then holds until the end of the transaction, the lock that
  * makes one order's events apply one at a time. Returns 0 or -1. */
 int inventory_order_lock(struct es_db *db, const char *order_id, char *errstr, size_t errstr_size);
 
-/* The dispatch's before_effects hook: waits for, then holds until the end
- * of the batch's transaction, the lock of each order of the n events (in
- * order id order, one statement), which makes one order's events apply one
- * at a time whatever instance consumes them. Returns 0 or -1. */
+/* The dispatch's before_effects hook: the lock of each order of the n
+ * events (es_dispatch_lock_orders), which makes one order's events apply
+ * one at a time whatever instance consumes them. Returns 0 or -1. */
 int inventory_orders_lock(struct es_db *db, void *app, struct es_effect *const *fresh, size_t n,
 			  char *errstr, size_t errstr_size);
 

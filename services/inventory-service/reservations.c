@@ -4,53 +4,16 @@
 
 #include "inventory.h"
 
-/* Locks the orders whose ids are in ids (a JSON array of strings, freed
- * here). Returns 0, or -1 with errstr filled. */
-static int lock_orders(struct es_db *db, json_t *ids, char *errstr, size_t errstr_size)
-{
-	char *text = ids ? json_dumps(ids, JSON_COMPACT) : NULL;
-	const char *params[1] = {text};
-	PGresult *res;
-
-	json_decref(ids);
-	if (!text) {
-		snprintf(errstr, errstr_size, "out of memory");
-		return -1;
-	}
-	/* The two-key form keeps these locks apart from the library's
-	 * one-key ones (relay, migrations). A hash collision between two
-	 * orders only makes them wait for each other. Taken in one order by
-	 * everyone, so that two transactions cannot deadlock on them. */
-	res = es_db_query(db,
-			  "SELECT count(pg_advisory_xact_lock(hashtext('inventory-service:order'),"
-			  " hashtext(o.id))) AS n FROM (SELECT DISTINCT t.id COLLATE \"C\" AS id"
-			  " FROM json_array_elements_text($1::json) AS t(id) ORDER BY 1) o",
-			  1, params, errstr, errstr_size);
-	free(text);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
-}
-
 int inventory_order_lock(struct es_db *db, const char *order_id, char *errstr, size_t errstr_size)
 {
-	return lock_orders(db, json_pack("[s]", order_id), errstr, errstr_size);
+	return es_db_lock_keys(db, INVENTORY_LOCK_SPACE, &order_id, 1, errstr, errstr_size);
 }
 
 int inventory_orders_lock(struct es_db *db, void *app, struct es_effect *const *fresh, size_t n,
 			  char *errstr, size_t errstr_size)
 {
-	json_t *ids = json_array();
-
 	(void)app;
-	for (size_t i = 0; ids && i < n; i++) {
-		if (json_array_append_new(ids, json_string(fresh[i]->ev->subject))) {
-			json_decref(ids);
-			ids = NULL;
-		}
-	}
-	return lock_orders(db, ids, errstr, errstr_size);
+	return es_dispatch_lock_orders(db, INVENTORY_LOCK_SPACE, fresh, n, errstr, errstr_size);
 }
 
 static bool is_true(const PGresult *res, const char *col)

@@ -53,5 +53,6 @@ int main(void)
 	else
 		rc = 0;
 	es_service_release(&svc);
+	payment_app_release(&app);
 	return rc;
 }

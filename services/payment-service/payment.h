@@ -9,9 +9,11 @@
  *
  * One charge per order, whatever the redeliveries (the inbox) or repeated
  * OrderPlaced events with new ids (the payments table's primary key on
- * order_id). One refund per order (payments.refunded_at, set by a
- * conditional UPDATE). A cancellation seen before the order's OrderPlaced
- * is recorded, so the order is never charged afterwards.
+ * order_id). One refund per order (payments.refunded_at). A cancellation
+ * seen before the order's OrderPlaced is recorded, so the order is never
+ * charged afterwards. A batch locks its orders, reads their rows once, and
+ * writes what its events changed with one statement per kind (handler.c),
+ * so two instances handling one order (a rebalance) take turns.
  */
 #ifndef PAYMENT_H
 #define PAYMENT_H
@@ -91,7 +93,11 @@ struct payment_app {
 	int fault_decline; /* payment_decline_percent switch */
 	struct es_counter *counter;
 	size_t charges; /* OrderPlaced events in the batch being prepared */
+	json_t *batch; /* the batch's payments rows, by order (handler.c) */
 };
+
+/* The lock space of payment-service's order locks (es_db_lock_keys). */
+#define PAYMENT_LOCK_SPACE "payment-service:order"
 
 /* Fills app and defines payment-service's fault switches,
  * payment_latency_ms (-1: off, PAYMENT_LATENCY_MS applies) and
@@ -116,9 +122,9 @@ int payment_metrics_register(struct payment_app *app, struct es_metrics *reg, ch
  */
 extern const struct es_handlers payment_handlers;
 
-/* Its two effects, for tests that hold one's transaction open. */
-es_effect_fn payment_on_order_placed;
-es_effect_fn payment_on_order_cancelled;
+/* Frees what app holds of the batch in hand (nothing once a batch has
+ * committed). */
+void payment_app_release(struct payment_app *app);
 
 /* ------------------------------------------------------------------ query */
 

@@ -110,6 +110,17 @@ int es_db_exec_one(struct es_db *db, const char *sql, int nparams, const char *c
 long es_db_exec_rows(struct es_db *db, const char *sql, const json_t *rows, int nparams,
 		     const char *const *params, char *errstr, size_t errstr_size);
 
+/*
+ * Waits for, then holds until the transaction ends, an advisory lock on
+ * each of the n keys in the lock space `space` (e.g.
+ * "payment-service:order"), with one statement. The keys are locked in
+ * one order (sorted, each once), so that two transactions locking
+ * overlapping sets cannot deadlock; a hash collision only makes two keys
+ * take turns. Returns 0, or -1 with errstr filled.
+ */
+int es_db_lock_keys(struct es_db *db, const char *space, const char *const *keys, size_t n,
+		    char *errstr, size_t errstr_size);
+
 /* The value of column `col` (looked up by name) in row `row`, or NULL when
  * the value is SQL NULL or the column does not exist. */
 const char *es_db_get(const PGresult *res, int row, const char *col);

@@ -136,6 +136,18 @@ enum es_handler_result es_dispatch_one(struct es_dispatch *d, const struct es_ev
 				       char *reason, size_t reason_size);
 
 /*
+ * For a before_effects hook: waits for, then holds until the batch's
+ * transaction ends, a lock on each order (event subject) of the n events
+ * in the service's lock space (e.g. "payment-service:order"), with one
+ * statement (es_db_lock_keys). One order's events then apply one
+ * transaction at a time whatever instance consumes them (two may, during
+ * a rebalance), and a read after the lock sees what the other committed.
+ * Returns 0, or -1 with errstr filled.
+ */
+int es_dispatch_lock_orders(struct es_db *db, const char *space, struct es_effect *const *fresh,
+			    size_t n, char *errstr, size_t errstr_size);
+
+/*
  * What an effect answers when a statement failed (reason already filled):
  * RETRY when it may pass (a lost connection, a server restarting, a
  * deadlock, a serialization failure, or a unique violation, which in an
