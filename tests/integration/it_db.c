@@ -764,6 +764,7 @@ START_TEST(statements_are_prepared_once_per_connection)
 				    " WHERE starts_with(statement, $1)",
 				    1, (const char *const[]){ES_DB_PLAN_EACH_RUN}),
 			 0);
+	es_db_free(db);
 }
 END_TEST
 
