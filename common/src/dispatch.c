@@ -46,6 +46,12 @@ int es_dispatch_lock_orders(struct es_db *db, const char *space, struct es_effec
 	return rc;
 }
 
+enum es_handler_result es_effect_out_of_memory(struct es_effect *fx)
+{
+	snprintf(fx->reason, sizeof(fx->reason), "out of memory");
+	return ES_HANDLER_RETRY;
+}
+
 enum es_handler_result es_effect_db_failed(struct es_effect *fx)
 {
 	if (es_db_error_is_transient(fx->db) || es_db_error_is_unique_violation(fx->db))

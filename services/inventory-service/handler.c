@@ -39,12 +39,6 @@ static void effect_start(struct effect *e)
 	e->reservation_id[0] = '\0';
 }
 
-static enum es_handler_result out_of_memory(struct es_effect *fx)
-{
-	snprintf(fx->reason, sizeof(fx->reason), "out of memory");
-	return ES_HANDLER_RETRY;
-}
-
 /* Puts the event of type with data (stolen) reacting to fx->ev in the
  * outbox, in the transaction in hand. */
 static enum es_handler_result produce(struct es_effect *fx, const char *type, json_t *data)
@@ -64,7 +58,7 @@ static enum es_handler_result reserved(struct es_effect *fx)
 
 	items = inventory_lines_reserved_json(e->lines, e->n);
 	if (!items)
-		return out_of_memory(fx);
+		return es_effect_out_of_memory(fx);
 	es_uuid_new(e->reservation_id);
 	if (inventory_reservation_insert(fx->db, order_id, e->reservation_id, items, fx->reason,
 					 sizeof(fx->reason))) {
@@ -89,7 +83,7 @@ static enum es_handler_result rejected(struct es_effect *fx)
 
 	items = inventory_lines_rejected_json(e->lines, e->n);
 	if (!items)
-		return out_of_memory(fx);
+		return es_effect_out_of_memory(fx);
 	if (inventory_rejection_insert(fx->db, order_id, items, fx->reason, sizeof(fx->reason))) {
 		json_decref(items);
 		return es_effect_db_failed(fx);
@@ -307,7 +301,7 @@ static enum es_handler_result prepare(struct es_effect *fx)
 	char why[256];
 
 	if (!e)
-		return out_of_memory(fx);
+		return es_effect_out_of_memory(fx);
 	fx->state = e;
 	if (strcmp(fx->ev->type, ES_ORDER_PLACED))
 		return ES_HANDLER_OK;

@@ -282,7 +282,7 @@ static enum es_handler_result place(struct es_effect *fx)
 					     charged ? payment_id : NULL, "amount_cents",
 					     (json_int_t)amount, "currency", currency, "reason",
 					     why, "placed_event_id", ev->id, "insert", 1)))
-		return es_effect_db_failed(fx);
+		return es_effect_out_of_memory(fx);
 	fx->outcome = charged ? PAYMENT_OUTCOME_CHARGED : PAYMENT_OUTCOME_DECLINED;
 	if (charged)
 		es_log(ES_LOG_INFO, &fx->log, "charged %lld %s: payment %s", amount, currency,
@@ -316,7 +316,7 @@ static enum es_handler_result cancel(struct es_effect *fx)
 		if (json_object_update_new(row, json_pack("{s:s, s:b, s:s?, s:b}", "outcome",
 							  "voided", "cancelled", 1, "cancel_reason",
 							  reason, "insert", 1)))
-			return es_effect_db_failed(fx);
+			return es_effect_out_of_memory(fx);
 		es_log(ES_LOG_INFO, &fx->log,
 		       "OrderCancelled before any charge: the order will not be charged");
 		return ES_HANDLER_OK;
@@ -348,7 +348,7 @@ static enum es_handler_result cancel(struct es_effect *fx)
 		      json_object_set_new(row, "cancel_now", json_true()))) ||
 	    (refund && (json_object_set_new(row, "refunded", json_true()) ||
 			json_object_set_new(row, "refund_now", json_true()))))
-		return es_effect_db_failed(fx);
+		return es_effect_out_of_memory(fx);
 	if (refund) {
 		fx->outcome = PAYMENT_OUTCOME_REFUNDED;
 		es_log(ES_LOG_INFO, &fx->log, "refunded %lld %s: payment %s",

@@ -156,6 +156,10 @@ int es_dispatch_lock_orders(struct es_db *db, const char *space, struct es_effec
  */
 enum es_handler_result es_effect_db_failed(struct es_effect *fx);
 
+/* What an effect answers when it ran out of memory: RETRY (the batch is
+ * tried again later), with the reason filled. */
+enum es_handler_result es_effect_out_of_memory(struct es_effect *fx);
+
 /*
  * ev for topic into the outbox, in the batch's transaction: added to the
  * batch's rows (fx->outbox), which the dispatch inserts with one statement
