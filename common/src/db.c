@@ -559,23 +559,51 @@ int es_db_lock_keys(struct es_db *db, const char *space, const char *const *keys
 	return 0;
 }
 
+/* errstr when a statement that ran changed got rows where want were
+ * expected: the data was not what the caller knew it to be (no retry will
+ * change that: es_db_sqlstate() is ""). The statement's first words say
+ * which one. */
+static void unexpected_rows(const char *sql, long got, size_t want, char *errstr,
+			    size_t errstr_size)
+{
+	const char *space;
+	int words;
+
+	if (!strncmp(sql, ES_DB_PLAN_EACH_RUN, strlen(ES_DB_PLAN_EACH_RUN)))
+		sql += strlen(ES_DB_PLAN_EACH_RUN);
+	space = strchr(sql, ' ');
+	space = space ? strchr(space + 1, ' ') : NULL;
+	space = space ? strchr(space + 1, ' ') : NULL;
+	words = space ? (int)(space - sql) : (int)strlen(sql);
+	if (want == 1)
+		snprintf(errstr, errstr_size, "%.*s ...: %ld rows where one was expected", words,
+			 sql, got);
+	else
+		snprintf(errstr, errstr_size, "%.*s ...: %ld rows where %zu were expected", words,
+			 sql, got, want);
+}
+
 int es_db_exec_one(struct es_db *db, const char *sql, int nparams, const char *const *params,
 		   char *errstr, size_t errstr_size)
 {
 	long n = es_db_exec(db, sql, nparams, params, errstr, errstr_size);
-	const char *space;
 
 	if (n == 1)
 		return 0;
-	if (n >= 0) {
-		/* No SQL error: the data was not what the caller knew it to
-		 * be. The statement's first words say which one. */
-		space = strchr(sql, ' ');
-		space = space ? strchr(space + 1, ' ') : NULL;
-		space = space ? strchr(space + 1, ' ') : NULL;
-		snprintf(errstr, errstr_size, "%.*s ...: %ld rows where one was expected",
-			 space ? (int)(space - sql) : (int)strlen(sql), sql, n);
-	}
+	if (n >= 0)
+		unexpected_rows(sql, n, 1, errstr, errstr_size);
+	return -1;
+}
+
+int es_db_exec_rows_all(struct es_db *db, const char *sql, const json_t *rows, char *errstr,
+			size_t errstr_size)
+{
+	long n = es_db_exec_rows(db, sql, rows, 0, NULL, errstr, errstr_size);
+
+	if (n >= 0 && (size_t)n == json_array_size(rows))
+		return 0;
+	if (n >= 0)
+		unexpected_rows(sql, n, json_array_size(rows), errstr, errstr_size);
 	return -1;
 }
 

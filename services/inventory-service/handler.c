@@ -1,3 +1,15 @@
+/*
+ * handler: what inventory-service does with the events of the orders topic.
+ *
+ * Every effect runs inside the batch's transaction (es/dispatch.h), so the
+ * stock and reservation rows, the event it produces (through the outbox)
+ * and the inbox record of the event reacted to commit together or not at
+ * all. The effects decide on the batch's copy of its orders and stock
+ * (batch.c): before them, one statement locks the orders, one reads what
+ * is known of them and one locks and reads the stock of their skus; before
+ * the commit, one statement per kind of row writes what they changed,
+ * however many events the batch holds.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +60,39 @@ static enum es_handler_result produce(struct es_effect *fx, const char *type, js
 	return es_effect_emit(fx, INVENTORY_SERVICE, inv->topic, type, data);
 }
 
-static enum es_handler_result reserved(struct es_effect *fx)
+/* The batch's copy of the event's order; the load hook added every one. */
+static json_t *order_of(struct es_effect *fx)
 {
+	struct inventory *inv = fx->app;
+	json_t *order = inventory_batch_order(&inv->batch, fx->ev->subject);
+
+	if (!order)
+		snprintf(fx->reason, sizeof(fx->reason), "order %s was not read for the batch",
+			 fx->ev->subject);
+	return order;
+}
+
+static const char *status_of(json_t *order)
+{
+	return json_string_value(json_object_get(order, "status"));
+}
+
+/* Takes (sign -1) or gives back (sign 1) the lines' quantities, in the
+ * batch's stock. 0, or -1 when out of memory. */
+static int stock_add_lines(struct inventory_batch *b, const struct inventory_line *lines, size_t n,
+			   int sign)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (inventory_batch_stock_add(b, lines[i].sku, sign * lines[i].quantity))
+			return -1;
+	}
+	return 0;
+}
+
+static enum es_handler_result reserved(struct es_effect *fx, json_t *order)
+{
+	struct inventory *inv = fx->app;
 	struct effect *e = fx->state;
-	const struct es_event *ev = fx->ev;
-	const char *order_id = ev->subject;
 	enum es_handler_result r;
 	json_t *items;
 
@@ -60,121 +100,95 @@ static enum es_handler_result reserved(struct es_effect *fx)
 	if (!items)
 		return es_effect_out_of_memory(fx);
 	es_uuid_new(e->reservation_id);
-	if (inventory_reservation_insert(fx->db, order_id, e->reservation_id, items, fx->reason,
-					 sizeof(fx->reason))) {
-		json_decref(items);
-		return es_effect_db_failed(fx);
-	}
 	r = produce(fx, ES_INVENTORY_RESERVED,
-		    json_pack("{s:s, s:s, s:o}", "orderId", order_id, "reservationId",
+		    json_pack("{s:s, s:s, s:O}", "orderId", fx->ev->subject, "reservationId",
 			      e->reservation_id, "items", items));
+	if (r == ES_HANDLER_OK &&
+	    (stock_add_lines(&inv->batch, e->lines, e->n, -1) ||
+	     inventory_batch_reserve(&inv->batch, order, e->reservation_id, items)))
+		r = es_effect_out_of_memory(fx);
+	json_decref(items);
 	if (r == ES_HANDLER_OK)
 		e->outcome = OUTCOME_RESERVED;
 	return r;
 }
 
-static enum es_handler_result rejected(struct es_effect *fx)
+static enum es_handler_result rejected(struct es_effect *fx, json_t *order)
 {
+	struct inventory *inv = fx->app;
 	struct effect *e = fx->state;
-	const struct es_event *ev = fx->ev;
-	const char *order_id = ev->subject;
 	enum es_handler_result r;
 	json_t *items;
 
 	items = inventory_lines_rejected_json(e->lines, e->n);
 	if (!items)
 		return es_effect_out_of_memory(fx);
-	if (inventory_rejection_insert(fx->db, order_id, items, fx->reason, sizeof(fx->reason))) {
-		json_decref(items);
-		return es_effect_db_failed(fx);
-	}
 	r = produce(fx, ES_INVENTORY_REJECTED,
-		    json_pack("{s:s, s:s, s:o}", "orderId", order_id, "reason", "OUT_OF_STOCK",
-			      "items", items));
+		    json_pack("{s:s, s:s, s:O}", "orderId", fx->ev->subject, "reason",
+			      "OUT_OF_STOCK", "items", items));
+	if (r == ES_HANDLER_OK && inventory_batch_reject(&inv->batch, order, items))
+		r = es_effect_out_of_memory(fx);
+	json_decref(items);
 	if (r == ES_HANDLER_OK)
 		e->outcome = OUTCOME_REJECTED;
 	return r;
 }
 
-/* OrderPlaced: all lines or none, once per order, nothing once cancelled. */
+/* OrderPlaced: all lines or none, once per order, nothing once cancelled.
+ * The stock it sees is the batch's: what earlier events of the batch took
+ * or gave back counts. */
 static enum es_handler_result place(struct es_effect *fx)
 {
+	struct inventory *inv = fx->app;
 	struct effect *e = fx->state;
-	const struct es_event *ev = fx->ev;
-	int taken;
+	json_t *order = order_of(fx);
+	bool enough = true;
 
 	effect_start(e);
-	switch (inventory_order_state(fx->db, ev->subject, fx->reason, sizeof(fx->reason))) {
-	case INVENTORY_ORDER_ERROR:
-		return es_effect_db_failed(fx);
-	case INVENTORY_ORDER_DECIDED:
+	if (!order)
+		return ES_HANDLER_RETRY;
+	if (status_of(order) || json_is_true(json_object_get(order, "rejected"))) {
 		e->note = "the order was reserved or rejected before: nothing to do";
 		return ES_HANDLER_OK;
-	case INVENTORY_ORDER_CANCELLED:
+	}
+	if (json_is_true(json_object_get(order, "cancelled"))) {
 		e->note = "the order was cancelled before it was placed: nothing reserved";
 		return ES_HANDLER_OK;
-	case INVENTORY_ORDER_NEW:
-		break;
 	}
-	taken = inventory_stock_reserve(fx->db, e->lines, e->n, fx->reason, sizeof(fx->reason));
-	if (taken < 0)
-		return es_effect_db_failed(fx);
-	if (taken)
-		return reserved(fx);
-	return rejected(fx);
+	for (size_t i = 0; i < e->n; i++) {
+		e->lines[i].available = inventory_batch_available(&inv->batch, e->lines[i].sku);
+		enough &= e->lines[i].available >= e->lines[i].quantity;
+	}
+	return enough ? reserved(fx, order) : rejected(fx, order);
 }
 
-/* The status of the order's reservation, when a cancel or a confirm found
- * none RESERVED to act on: why nothing changed. */
-enum found {
-	FOUND_NONE = 0,
-	FOUND_RELEASED,
-	FOUND_COMMITTED,
-};
-
-static int reservation_found(struct es_db *db, const char *order_id, enum found *found,
-			     char *reason, size_t reason_size)
+/* Gives the order's RESERVED reservation back to stock, remembers the
+ * cancellation, and announces the release. */
+static enum es_handler_result release(struct es_effect *fx, json_t *order, const char *reason)
 {
-	json_t *reservation;
-	const char *status;
-	int rc;
-
-	*found = FOUND_NONE;
-	rc = inventory_reservation_get(db, order_id, &reservation, reason, reason_size);
-	if (rc <= 0)
-		return rc;
-	status = json_string_value(json_object_get(reservation, "status"));
-	if (status && !strcmp(status, "RELEASED"))
-		*found = FOUND_RELEASED;
-	else if (status && !strcmp(status, "COMMITTED"))
-		*found = FOUND_COMMITTED;
-	json_decref(reservation);
-	return 0;
-}
-
-/* Gives the released reservation's items back to stock and announces it. */
-static enum es_handler_result give_back(struct es_effect *fx, json_t *items)
-{
+	struct inventory *inv = fx->app;
 	struct effect *e = fx->state;
-	const struct es_event *ev = fx->ev;
+	json_t *items = json_object_get(order, "items");
+	const char *rid = json_string_value(json_object_get(order, "reservation_id"));
 	struct inventory_line *lines = NULL;
 	enum es_handler_result r;
 	char why[256];
 	size_t n;
 
+	snprintf(e->reservation_id, sizeof(e->reservation_id), "%s", rid ? rid : "");
 	if (inventory_lines_parse(items, &lines, &n, why, sizeof(why))) {
 		snprintf(fx->reason, sizeof(fx->reason), "reservation %s of order %s: %s",
-			 e->reservation_id, ev->subject, why);
+			 e->reservation_id, fx->ev->subject, why);
 		return ES_HANDLER_REJECT;
 	}
-	if (inventory_stock_give_back(fx->db, lines, n, fx->reason, sizeof(fx->reason))) {
-		free(lines);
-		return es_effect_db_failed(fx);
-	}
-	free(lines);
 	r = produce(fx, ES_INVENTORY_RELEASED,
-		    json_pack("{s:s, s:s, s:O}", "orderId", ev->subject, "reservationId",
+		    json_pack("{s:s, s:s, s:O}", "orderId", fx->ev->subject, "reservationId",
 			      e->reservation_id, "items", items));
+	if (r == ES_HANDLER_OK && (inventory_batch_cancel(&inv->batch, order, reason) ||
+				   stock_add_lines(&inv->batch, lines, n, 1) ||
+				   inventory_batch_set_status(&inv->batch, order, "RELEASED")))
+		r = es_effect_out_of_memory(fx);
+	free(lines);
 	if (r == ES_HANDLER_OK)
 		e->outcome = OUTCOME_RELEASED;
 	return r;
@@ -184,71 +198,130 @@ static enum es_handler_result give_back(struct es_effect *fx, json_t *items)
  * cancellation in any case, for an OrderPlaced that comes later. */
 static enum es_handler_result cancel(struct es_effect *fx)
 {
+	struct inventory *inv = fx->app;
 	struct effect *e = fx->state;
-	const struct es_event *ev = fx->ev;
-	enum es_handler_result r;
-	enum found found;
-	json_t *items;
-	int released;
+	const char *reason = es_data_str(fx->ev, "reason");
+	json_t *order = order_of(fx);
+	const char *status;
 
 	effect_start(e);
-	if (inventory_cancellation_insert(fx->db, ev->subject, es_data_str(ev, "reason"),
-					  fx->reason, sizeof(fx->reason)))
-		return es_effect_db_failed(fx);
-	released = inventory_reservation_give_back(fx->db, ev->subject, e->reservation_id, &items,
-						   fx->reason, sizeof(fx->reason));
-	if (released < 0)
-		return es_effect_db_failed(fx);
-	if (!released) {
-		if (reservation_found(fx->db, ev->subject, &found, fx->reason, sizeof(fx->reason)))
-			return es_effect_db_failed(fx);
-		if (found == FOUND_RELEASED) {
-			e->note = "the reservation was released before: nothing to do";
-		} else if (found == FOUND_COMMITTED) {
-			/* A confirmed order is terminal: the contract never
-			 * cancels it, so this is an anomaly to look at. */
-			e->note = "the order was confirmed: its stock stays taken";
-			e->warn = true;
-		} else {
-			e->note = "no reservation yet: remembered, a later OrderPlaced "
-				  "reserves nothing";
-		}
-		return ES_HANDLER_OK;
+	if (!order)
+		return ES_HANDLER_RETRY;
+	status = status_of(order);
+	if (status && !strcmp(status, "RESERVED"))
+		return release(fx, order, reason);
+	if (inventory_batch_cancel(&inv->batch, order, reason))
+		return es_effect_out_of_memory(fx);
+	if (!status) {
+		e->note = "no reservation yet: remembered, a later OrderPlaced reserves nothing";
+	} else if (!strcmp(status, "RELEASED")) {
+		e->note = "the reservation was released before: nothing to do";
+	} else {
+		/* A confirmed order is terminal: the contract never cancels
+		 * it, so this is an anomaly to look at. */
+		e->note = "the order was confirmed: its stock stays taken";
+		e->warn = true;
 	}
-	r = give_back(fx, items);
-	json_decref(items);
-	return r;
+	return ES_HANDLER_OK;
 }
 
 /* OrderConfirmed: the reserved stock is sold for good. */
 static enum es_handler_result confirm(struct es_effect *fx)
 {
+	struct inventory *inv = fx->app;
 	struct effect *e = fx->state;
-	const struct es_event *ev = fx->ev;
-	enum found found;
-	int committed;
+	json_t *order = order_of(fx);
+	const char *status;
 
 	effect_start(e);
-	committed = inventory_reservation_commit(fx->db, ev->subject, e->reservation_id, fx->reason,
-						 sizeof(fx->reason));
-	if (committed < 0)
-		return es_effect_db_failed(fx);
-	if (committed) {
+	if (!order)
+		return ES_HANDLER_RETRY;
+	status = status_of(order);
+	if (status && !strcmp(status, "RESERVED")) {
+		snprintf(e->reservation_id, sizeof(e->reservation_id), "%s",
+			 json_string_value(json_object_get(order, "reservation_id")));
+		if (inventory_batch_set_status(&inv->batch, order, "COMMITTED"))
+			return es_effect_out_of_memory(fx);
 		e->outcome = OUTCOME_COMMITTED;
-		return ES_HANDLER_OK;
-	}
-	if (reservation_found(fx->db, ev->subject, &found, fx->reason, sizeof(fx->reason)))
-		return es_effect_db_failed(fx);
-	if (found == FOUND_COMMITTED) {
+	} else if (status && !strcmp(status, "COMMITTED")) {
 		e->note = "the reservation was committed before: nothing to do";
-	} else if (found == FOUND_RELEASED) {
-		e->note = "OrderConfirmed for a released reservation: nothing done";
-		e->warn = true;
 	} else {
-		e->note = "OrderConfirmed without a reservation: nothing done";
+		e->note = status ? "OrderConfirmed for a released reservation: nothing done"
+				 : "OrderConfirmed without a reservation: nothing done";
 		e->warn = true;
 	}
 	return ES_HANDLER_OK;
+}
+
+/* The skus whose stock an event may change: OrderPlaced's lines, and the
+ * items of the RESERVED reservation an OrderCancelled would release.
+ * 0, or -1 when out of memory. */
+static int want_skus(struct inventory_batch *b, const struct es_effect *fx)
+{
+	const struct effect *e = fx->state;
+	json_t *order, *item;
+	const char *status;
+	size_t i;
+
+	for (i = 0; i < e->n; i++) {
+		if (inventory_batch_want_sku(b, e->lines[i].sku))
+			return -1;
+	}
+	if (strcmp(fx->ev->type, ES_ORDER_CANCELLED))
+		return 0;
+	order = inventory_batch_order(b, fx->ev->subject);
+	status = status_of(order);
+	if (!status || strcmp(status, "RESERVED"))
+		return 0;
+	json_array_foreach(json_object_get(order, "items"), i, item)
+	{
+		const char *sku = json_string_value(json_object_get(item, "sku"));
+
+		if (sku && inventory_batch_want_sku(b, sku))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * before_effects: locks the batch's orders (es_dispatch_lock_orders, so
+ * that one order's events apply one batch at a time whatever instance
+ * consumes them), reads what is known of them, then locks and reads the
+ * stock of every sku the batch may change.
+ */
+static int load(struct es_db *db, void *app, struct es_effect *const *fresh, size_t n, char *errstr,
+		size_t errstr_size)
+{
+	struct inventory_batch *b = &((struct inventory *)app)->batch;
+
+	if (inventory_batch_start(b, errstr, errstr_size))
+		return -1;
+	if (!n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (inventory_batch_add_order(b, fresh[i]->ev->subject))
+			goto oom;
+	}
+	if (es_dispatch_lock_orders(db, INVENTORY_LOCK_SPACE, fresh, n, errstr, errstr_size) ||
+	    inventory_batch_read_orders(db, b, errstr, errstr_size))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (want_skus(b, fresh[i]))
+			goto oom;
+	}
+	return inventory_batch_read_stock(db, b, errstr, errstr_size);
+oom:
+	snprintf(errstr, errstr_size, "out of memory");
+	return -1;
+}
+
+/* before_commit: what the effects changed, one statement per kind. */
+static int write_back(struct es_db *db, void *app, struct es_effect *const *applied, size_t n,
+		      char *errstr, size_t errstr_size)
+{
+	(void)applied;
+	(void)n;
+	return inventory_batch_write(db, &((struct inventory *)app)->batch, errstr, errstr_size);
 }
 
 int inventory_init(struct inventory *inv, const char *topic, struct es_metrics *metrics,
@@ -258,6 +331,7 @@ int inventory_init(struct inventory *inv, const char *topic, struct es_metrics *
 	static const char *const outcomes[] = {"reserved", "rejected", "released"};
 
 	inv->topic = topic;
+	memset(&inv->batch, 0, sizeof(inv->batch));
 	inv->reservations = es_counter_register(
 		metrics, "es_inventory_reservations_total",
 		"Orders whose stock was reserved, rejected (out of stock) or released.", labels,
@@ -268,6 +342,11 @@ int inventory_init(struct inventory *inv, const char *topic, struct es_metrics *
 	for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
 		es_counter_add(inv->reservations, (const char *[]){outcomes[i]}, 0);
 	return 0;
+}
+
+void inventory_release(struct inventory *inv)
+{
+	inventory_batch_release(&inv->batch);
 }
 
 /* Logs and counts what a committed effect did. */
@@ -313,7 +392,7 @@ static enum es_handler_result prepare(struct es_effect *fx)
 	return ES_HANDLER_OK;
 }
 
-static void release(struct es_effect *fx)
+static void effect_release(struct es_effect *fx)
 {
 	struct effect *e = fx->state;
 
@@ -332,7 +411,8 @@ static const struct es_dispatch_rule rules[] = {
 const struct es_handlers inventory_handlers = {
 	.rules = rules,
 	.prepare = prepare,
-	.before_effects = inventory_orders_lock,
+	.before_effects = load,
+	.before_commit = write_back,
 	.committed = report,
-	.release = release,
+	.release = effect_release,
 };

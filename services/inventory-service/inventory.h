@@ -5,17 +5,20 @@
  *   lines.c         an order's lines: merged per sku, sorted (pure)
  *   stock.c         the stock table: seed, all-or-none reserve, give back
  *   reservations.c  what was decided per order: reservation, rejection,
- *                   cancellation
+ *                   cancellation, one order at a time (the lesson
+ *                   lessons/sync-vs-events calls these)
+ *   batch.c         a batch's copy of its orders' rows and its skus'
+ *                   stock: read once, written back once per kind of row
  *   handler.c       the effects of OrderPlaced, OrderCancelled,
  *                   OrderConfirmed, each applied once (inbox) with its
  *                   event written to the outbox in the same transaction
  *   routes.c        GET /stock and GET /reservations/{orderId}
  *
  * Concurrency: several instances (one consumer group) may handle different
- * orders at the same time. Stock is only taken by conditional updates
- * (available >= quantity) in sku order, so no sku is oversold and two
- * orders cannot deadlock; the events of one order are applied one at a time
- * under a transaction-scoped advisory lock on the order id.
+ * orders at the same time. A batch locks its orders (transaction-scoped
+ * advisory locks on the order ids, sorted), then the stock rows of its skus
+ * (FOR UPDATE, in sku order), so the events of one order apply one batch at
+ * a time, no sku is oversold and two batches cannot deadlock.
  */
 #ifndef INVENTORY_H
 #define INVENTORY_H
@@ -116,12 +119,6 @@ json_t *inventory_stock_list(struct es_db *db, char *errstr, size_t errstr_size)
  * makes one order's events apply one at a time. Returns 0 or -1. */
 int inventory_order_lock(struct es_db *db, const char *order_id, char *errstr, size_t errstr_size);
 
-/* The dispatch's before_effects hook: the lock of each order of the n
- * events (es_dispatch_lock_orders), which makes one order's events apply
- * one at a time whatever instance consumes them. Returns 0 or -1. */
-int inventory_orders_lock(struct es_db *db, void *app, struct es_effect *const *fresh, size_t n,
-			  char *errstr, size_t errstr_size);
-
 /* What is known of an order before its OrderPlaced is applied. */
 enum inventory_order_state {
 	INVENTORY_ORDER_NEW = 0, /* nothing: decide now */
@@ -155,13 +152,6 @@ int inventory_reservation_give_back(struct es_db *db, const char *order_id,
 				    char reservation_id[ES_UUID_LEN + 1], json_t **items,
 				    char *errstr, size_t errstr_size);
 
-/* Turns the order's RESERVED reservation into COMMITTED. Returns 1 when it
- * did (its id copied into reservation_id), 0 when there was none RESERVED,
- * -1 on error. */
-int inventory_reservation_commit(struct es_db *db, const char *order_id,
-				 char reservation_id[ES_UUID_LEN + 1], char *errstr,
-				 size_t errstr_size);
-
 /*
  * The order's reservation as {orderId, reservationId, status, items}.
  * Returns 1 with *out set (a new reference), 0 when there is none, -1 on
@@ -171,12 +161,87 @@ int inventory_reservation_get(struct es_db *db, const char *order_id, json_t **o
 			      size_t errstr_size);
 
 /* ------------------------------------------------------------------------ */
+/* batch.c                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A batch's copy of the rows its effects read and change (see batch.c).
+ * JSON objects whose keys are the columns json_to_recordset reads back:
+ *   orders: order id -> {order_id; reservation_id, status, items (its
+ *           reservation, if any); rejected, cancelled (true when there is
+ *           such a row); new (the reservation is this batch's), changed
+ *           (its status is)}
+ *   stock:  sku -> {sku, available, delta (what the batch took, < 0, and
+ *           gave back, > 0), found (the row exists, locked)}
+ * and the rows to write: reserved and changed (orders), rejected
+ * ({order_id, items}), cancelled ({order_id, reason}). All NULL between
+ * batches.
+ */
+struct inventory_batch {
+	json_t *orders;
+	json_t *stock;
+	json_t *reserved, *changed, *rejected, *cancelled;
+};
+
+/* Empties b for a new batch (what a failed one left goes). Returns 0, or
+ * -1 when out of memory (errstr filled). */
+int inventory_batch_start(struct inventory_batch *b, char *errstr, size_t errstr_size);
+
+/* Frees what b holds; b is empty afterwards. */
+void inventory_batch_release(struct inventory_batch *b);
+
+/* Adds an order to read, or a sku whose stock to read, once each. 0, or
+ * -1 when out of memory. */
+int inventory_batch_add_order(struct inventory_batch *b, const char *order_id);
+int inventory_batch_want_sku(struct inventory_batch *b, const char *sku);
+
+/* In the batch's transaction, under the orders' locks: what is known of
+ * the orders added, with one statement. Returns 0, or -1 with errstr. */
+int inventory_batch_read_orders(struct es_db *db, struct inventory_batch *b, char *errstr,
+				size_t errstr_size);
+
+/* In the batch's transaction: locks (FOR UPDATE, in sku order) and reads
+ * the stock of the skus wanted, with one statement. A sku without a row
+ * has 0 available. Returns 0, or -1 with errstr. */
+int inventory_batch_read_stock(struct es_db *db, struct inventory_batch *b, char *errstr,
+			       size_t errstr_size);
+
+/* The batch's copy of an order (NULL: not added), and the stock of a sku
+ * now, in the batch's copy (0 for a sku it does not know). */
+json_t *inventory_batch_order(struct inventory_batch *b, const char *order_id);
+long long inventory_batch_available(struct inventory_batch *b, const char *sku);
+
+/*
+ * What an effect changes, once all else it does succeeded. Each returns 0,
+ * or -1 when out of memory (the batch is then tried again, from a new
+ * copy):
+ *   stock_add:  quantity (< 0 takes, > 0 gives back) to a sku's stock;
+ *   reserve:    the order's new RESERVED reservation with its items
+ *               (borrowed, referenced);
+ *   set_status: its reservation's status (RELEASED, COMMITTED);
+ *   reject:     the order's rejection with the items sent (borrowed);
+ *   cancel:     the order's cancellation, unless it has one.
+ */
+int inventory_batch_stock_add(struct inventory_batch *b, const char *sku, long long quantity);
+int inventory_batch_reserve(struct inventory_batch *b, json_t *order, const char *reservation_id,
+			    json_t *items);
+int inventory_batch_set_status(struct inventory_batch *b, json_t *order, const char *status);
+int inventory_batch_reject(struct inventory_batch *b, json_t *order, json_t *items);
+int inventory_batch_cancel(struct inventory_batch *b, json_t *order, const char *reason);
+
+/* Before the commit: writes what the effects changed, one statement per
+ * kind of row, then empties b. Returns 0, or -1 with errstr. */
+int inventory_batch_write(struct es_db *db, struct inventory_batch *b, char *errstr,
+			  size_t errstr_size);
+
+/* ------------------------------------------------------------------------ */
 /* handler.c                                                                */
 /* ------------------------------------------------------------------------ */
 
 struct inventory {
 	const char *topic; /* where our events go (borrowed) */
 	struct es_counter *reservations; /* es_inventory_reservations_total{outcome} */
+	struct inventory_batch batch; /* the batch in hand */
 };
 
 /*
@@ -186,6 +251,9 @@ struct inventory {
  */
 int inventory_init(struct inventory *inv, const char *topic, struct es_metrics *metrics,
 		   char *errstr, size_t errstr_size);
+
+/* Frees what inv holds of a batch (nothing once a batch has committed). */
+void inventory_release(struct inventory *inv);
 
 /*
  * What inventory-service does with events (es/dispatch.h; the app is a

@@ -42,7 +42,7 @@ int main(void)
 		.relay = true,
 	};
 	struct es_service svc;
-	struct inventory inv;
+	struct inventory inv = {0};
 	char errstr[512];
 	int rc = 1;
 
@@ -59,6 +59,7 @@ int main(void)
 		es_error("stopping: %s", errstr);
 	else
 		rc = 0;
+	inventory_release(&inv);
 	es_service_release(&svc);
 	return rc;
 }

@@ -9,13 +9,6 @@ int inventory_order_lock(struct es_db *db, const char *order_id, char *errstr, s
 	return es_db_lock_keys(db, INVENTORY_LOCK_SPACE, &order_id, 1, errstr, errstr_size);
 }
 
-int inventory_orders_lock(struct es_db *db, void *app, struct es_effect *const *fresh, size_t n,
-			  char *errstr, size_t errstr_size)
-{
-	(void)app;
-	return es_dispatch_lock_orders(db, INVENTORY_LOCK_SPACE, fresh, n, errstr, errstr_size);
-}
-
 static bool is_true(const PGresult *res, const char *col)
 {
 	const char *v = es_db_get(res, 0, col);
@@ -146,29 +139,6 @@ int inventory_reservation_give_back(struct es_db *db, const char *order_id,
 	if (*items)
 		result = 1;
 out:
-	PQclear(res);
-	return result;
-}
-
-int inventory_reservation_commit(struct es_db *db, const char *order_id,
-				 char reservation_id[ES_UUID_LEN + 1], char *errstr,
-				 size_t errstr_size)
-{
-	const char *params[1] = {order_id};
-	const char *rid;
-	PGresult *res;
-	int result;
-
-	res = es_db_query(db,
-			  "UPDATE reservations SET status = 'COMMITTED', updated_at = now()"
-			  " WHERE order_id = $1 AND status = 'RESERVED'"
-			  " RETURNING reservation_id::text AS reservation_id",
-			  1, params, errstr, errstr_size);
-	if (!res)
-		return -1;
-	result = PQntuples(res) > 0;
-	rid = result ? es_db_get(res, 0, "reservation_id") : NULL;
-	snprintf(reservation_id, ES_UUID_LEN + 1, "%s", rid ? rid : "");
 	PQclear(res);
 	return result;
 }

@@ -222,6 +222,7 @@ START_TEST(errors_report_sqlstate_and_expected_status)
 	char schema[64], errstr[512];
 	struct es_db *db = connect_fresh(schema, sizeof(schema));
 	const char *params[1] = {"1"};
+	json_t *rows;
 
 	exec_ok(db, "CREATE TABLE t (id int PRIMARY KEY)");
 	ck_assert_int_eq(
@@ -265,6 +266,26 @@ START_TEST(errors_report_sqlstate_and_expected_status)
 		es_db_exec_one(db, "INSERT INTO t VALUES ($1)", 1, params, errstr, sizeof(errstr)),
 		-1);
 	ck_assert_str_eq(db->sqlstate, "23505");
+
+	/* So does one that must change a row per element of a batch. */
+	rows = json_pack("[{s:i}, {s:i}]", "id", 1, "id", 7);
+	ck_assert_ptr_nonnull(rows);
+	ck_assert_int_eq(es_db_exec_rows_all(db,
+					     ES_DB_PLAN_EACH_RUN "UPDATE t SET id = t.id"
+								 " FROM json_to_recordset($1::json)"
+								 " AS r(id int) WHERE t.id = r.id",
+					     rows, errstr, sizeof(errstr)),
+			 -1);
+	ck_assert_msg(strstr(errstr, "UPDATE t SET ...: 1 rows where 2 were expected"), "%s",
+		      errstr);
+	ck_assert_int_eq(json_array_remove(rows, 1), 0);
+	ck_assert_int_eq(
+		es_db_exec_rows_all(db,
+				    "UPDATE t SET id = t.id FROM json_to_recordset($1::json)"
+				    " AS r(id int) WHERE t.id = r.id",
+				    rows, errstr, sizeof(errstr)),
+		0);
+	json_decref(rows);
 	es_db_free(db);
 }
 END_TEST

@@ -110,6 +110,13 @@ int es_db_exec_one(struct es_db *db, const char *sql, int nparams, const char *c
 long es_db_exec_rows(struct es_db *db, const char *sql, const json_t *rows, int nparams,
 		     const char *const *params, char *errstr, size_t errstr_size);
 
+/* es_db_exec_rows for a statement that must change one row per element of
+ * rows (an UPDATE of rows the batch read under its locks). Returns 0, or
+ * -1 with errstr filled: the SQL error, or how many rows it changed (as
+ * es_db_exec_one says it). */
+int es_db_exec_rows_all(struct es_db *db, const char *sql, const json_t *rows, char *errstr,
+			size_t errstr_size);
+
 /*
  * Waits for, then holds until the transaction ends, an advisory lock on
  * each of the n keys in the lock space `space` (e.g.

@@ -331,6 +331,143 @@ START_TEST(cancel_releases_once)
 }
 END_TEST
 
+/* Runs one SQL statement with at most one parameter. */
+static void run_sql(const char *sql, const char *param)
+{
+	char errstr[512];
+
+	ck_assert_msg(es_db_exec(f.db, sql, param ? 1 : 0,
+				 param ? (const char *const[]){param} : NULL, errstr,
+				 sizeof(errstr)) >= 0,
+		      "%s: %s", sql, errstr);
+}
+
+START_TEST(one_batch_applies_its_events_in_order)
+{
+	char a[ES_UUID_LEN + 1], b[ES_UUID_LEN + 1], c[ES_UUID_LEN + 1], d[ES_UUID_LEN + 1],
+		x[ES_UUID_LEN + 1], status[32], reason[512] = "";
+	struct es_dispatch dispatch = {.consumer = INVENTORY_SERVICE,
+				       .db = f.db,
+				       .handlers = &inventory_handlers,
+				       .app = &f.inv};
+	struct es_event *evs[9], *out[4], *late;
+	struct es_batch_item items[9];
+	int n;
+
+	it_order_id(a);
+	it_order_id(b);
+	it_order_id(c);
+	it_order_id(d);
+	it_order_id(x);
+	/* x holds a reservation whose items cannot be given back: its cancel
+	 * is the poison in the middle of the batch. */
+	run_sql("INSERT INTO reservations (order_id, reservation_id, items, status)"
+		" VALUES ($1, gen_random_uuid(), '[]', 'RESERVED')",
+		x);
+	/* poster-limited 5, mug-classic 10. */
+	evs[0] = it_placed(a, "[{\"sku\":\"poster-limited\",\"quantity\":3}]");
+	evs[1] = it_placed(b, "[{\"sku\":\"poster-limited\",\"quantity\":3},"
+			      "{\"sku\":\"mug-classic\",\"quantity\":1}]");
+	evs[2] = it_cancelled(x, "TIMEOUT");
+	evs[3] = it_cancelled(a, "CUSTOMER_REQUEST");
+	evs[4] = it_placed(c, "[{\"sku\":\"poster-limited\",\"quantity\":4},"
+			      "{\"sku\":\"mug-classic\",\"quantity\":2}]");
+	evs[5] = it_confirmed(c, "00000000-0000-4000-8000-000000000000");
+	evs[6] = it_cancelled(d, "TIMEOUT");
+	evs[7] = it_placed(d, "[{\"sku\":\"mug-classic\",\"quantity\":1}]");
+	evs[8] = evs[0]; /* delivered twice in one batch */
+	memset(items, 0, sizeof(items));
+	for (int i = 0; i < 9; i++)
+		items[i].ev = evs[i];
+	ck_assert_msg(es_dispatch_batch(&dispatch, items, 9, reason, sizeof(reason)) ==
+			      ES_HANDLER_OK,
+		      "%s", reason);
+	for (int i = 0; i < 9; i++) {
+		if (i != 2)
+			ck_assert_msg(items[i].result == ES_HANDLER_OK, "item %d: %s", i,
+				      items[i].reason);
+	}
+	ck_assert_int_eq(items[2].result, ES_HANDLER_REJECT);
+	ck_assert_msg(strstr(items[2].reason, x), "%s", items[2].reason);
+	ck_assert_ptr_null(f.inv.batch.orders); /* released once written */
+
+	/* a took 3 posters and gave them back; b saw 2 left and was
+	 * rejected; c then found all 5 and took 4. */
+	ck_assert_int_eq(it_stock(f.db, "poster-limited"), 1);
+	ck_assert_int_eq(it_stock(f.db, "mug-classic"), 8);
+	ck_assert_str_eq(reservation_status(a, status, sizeof(status)), "RELEASED");
+	ck_assert_str_eq(reservation_status(c, status, sizeof(status)), "COMMITTED");
+	ck_assert_str_eq(reservation_status(x, status, sizeof(status)), "RESERVED");
+	ck_assert_ptr_null(reservation_status(b, status, sizeof(status)));
+	ck_assert_ptr_null(reservation_status(d, status, sizeof(status)));
+	ck_assert_int_eq(it_number(f.db,
+				   "SELECT count(*) FROM rejections WHERE order_id = $1 AND items ="
+				   " '[{\"sku\":\"mug-classic\",\"requested\":1,\"available\":10},"
+				   "{\"sku\":\"poster-limited\",\"requested\":3,\"available\":2}]'",
+				   b),
+			 1);
+	ck_assert_int_eq(it_number(f.db, "SELECT count(*) FROM rejections", NULL), 1);
+	ck_assert_int_eq(it_number(f.db,
+				   "SELECT count(*) FROM cancellations WHERE order_id = $1"
+				   " AND reason = 'CUSTOMER_REQUEST'",
+				   a),
+			 1);
+	ck_assert_int_eq(
+		it_number(f.db, "SELECT count(*) FROM cancellations WHERE order_id = $1", d), 1);
+	/* The poison's cancellation and inbox claim went with it. */
+	ck_assert_int_eq(it_number(f.db, "SELECT count(*) FROM cancellations", NULL), 2);
+	ck_assert_int_eq(
+		it_number(f.db, "SELECT count(*) FROM es_inbox WHERE event_id = $1", evs[2]->id),
+		0);
+
+	n = outbox_events(a, out, 4);
+	ck_assert_int_eq(n, 2);
+	ck_assert_str_eq(out[0]->type, ES_INVENTORY_RESERVED);
+	ck_assert_str_eq(out[1]->type, ES_INVENTORY_RELEASED);
+	ck_assert_str_eq(es_data_str(out[1], "reservationId"),
+			 es_data_str(out[0], "reservationId"));
+	free_events(out, n);
+	n = outbox_events(c, out, 4);
+	ck_assert_int_eq(n, 1);
+	ck_assert_str_eq(out[0]->type, ES_INVENTORY_RESERVED);
+	free_events(out, n);
+	ck_assert_int_eq(outbox_count(b), 1);
+	ck_assert_int_eq(outbox_count(d), 0);
+	ck_assert_int_eq(outbox_count(x), 0);
+	ck_assert(metrics_have("es_inventory_reservations_total{outcome=\"reserved\"} 2"));
+	ck_assert(metrics_have("es_inventory_reservations_total{outcome=\"rejected\"} 1"));
+	ck_assert(metrics_have("es_inventory_reservations_total{outcome=\"released\"} 1"));
+
+	/* A later batch reads what this one wrote: c is sold, its stock
+	 * stays taken. */
+	late = it_cancelled(c, "CUSTOMER_REQUEST");
+	handle_ok(late);
+	ck_assert_int_eq(it_stock(f.db, "poster-limited"), 1);
+	ck_assert_int_eq(outbox_count(c), 1);
+	es_event_free(late);
+	for (int i = 0; i < 8; i++)
+		es_event_free(evs[i]);
+}
+END_TEST
+
+START_TEST(stock_given_back_to_a_removed_sku_is_not_lost)
+{
+	char order[ES_UUID_LEN + 1];
+	struct es_event *placed, *cancelled;
+
+	it_order_id(order);
+	placed = it_placed(order, "[{\"sku\":\"mug-classic\",\"quantity\":4}]");
+	handle_ok(placed);
+	run_sql("DELETE FROM stock WHERE sku = $1", "mug-classic");
+	cancelled = it_cancelled(order, "TIMEOUT");
+	handle_ok(cancelled);
+	ck_assert_int_eq(it_stock(f.db, "mug-classic"), 4);
+	ck_assert_int_eq(outbox_count(order), 2);
+	es_event_free(placed);
+	es_event_free(cancelled);
+}
+END_TEST
+
 START_TEST(cancel_before_place_reserves_nothing_later)
 {
 	char order[ES_UUID_LEN + 1], status[32];
@@ -564,6 +701,8 @@ static Suite *handler_suite(void)
 	tcase_add_test(tc, same_event_twice_reserves_once);
 	tcase_add_test(tc, rejected_order_is_not_decided_again);
 	tcase_add_test(tc, cancel_releases_once);
+	tcase_add_test(tc, one_batch_applies_its_events_in_order);
+	tcase_add_test(tc, stock_given_back_to_a_removed_sku_is_not_lost);
 	tcase_add_test(tc, cancel_before_place_reserves_nothing_later);
 	tcase_add_test(tc, confirm_marks_committed_and_keeps_stock_taken);
 	tcase_add_test(tc, confirm_of_released_reservation_changes_nothing);
