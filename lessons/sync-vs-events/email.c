@@ -14,7 +14,6 @@
  * DATABASE_SCHEMA default sync_email) and email-service's MAILDIR,
  * SMTP_URL, SMTP_TIMEOUT_MS, EMAIL_FROM.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +28,6 @@
 #define SYNC_EMAIL_PORT 8183
 
 static struct email_delivery delivery;
-/* Maildir's new/ is made durable after each delivery, one at a time. */
-static pthread_mutex_t sync_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int refuse(struct es_http_request *req, const char *pointer, const char *detail)
 {
@@ -45,25 +42,26 @@ static int refuse(struct es_http_request *req, const char *pointer, const char *
  * status to answer (422: never deliverable, 503: try later). */
 static unsigned deliver(const struct email_message *m, char *errstr, size_t errstr_size)
 {
+	/* This request's own: the message is published as soon as it is
+	 * written, by the request that wrote it. */
+	struct email_maildir_staged staged = {0};
 	enum email_delivery_result dr;
-	unsigned status = 0;
 	size_t len;
 	char *text;
 
 	text = email_message_render(m, &len, errstr, errstr_size);
 	if (!text)
 		return 422;
-	dr = email_deliver(&delivery, m->order_id, m->tmpl, m->to, text, len, errstr, errstr_size);
+	dr = email_deliver(&delivery, &staged, m->order_id, m->tmpl, m->to, text, len, errstr,
+			   errstr_size);
 	free(text);
 	if (dr == EMAIL_DELIVERY_REFUSED)
 		return 422;
 	if (dr == EMAIL_DELIVERY_RETRY)
 		return 503;
-	pthread_mutex_lock(&sync_lock);
-	if (email_delivery_sync(&delivery, errstr, errstr_size))
-		status = 503;
-	pthread_mutex_unlock(&sync_lock);
-	return status;
+	if (email_delivery_sync(&delivery, &staged, errstr, errstr_size))
+		return 503;
+	return 0;
 }
 
 static int post_email(struct es_http_request *req, void *arg)

@@ -57,7 +57,8 @@ int email_delivery_config(struct email_delivery *d, char *errstr, size_t errstr_
 	return 0;
 }
 
-enum email_delivery_result email_deliver(const struct email_delivery *d, const char *order_id,
+enum email_delivery_result email_deliver(const struct email_delivery *d,
+					 struct email_maildir_staged *staged, const char *order_id,
 					 enum email_template t, const char *to, const char *message,
 					 size_t len, char *errstr, size_t errstr_size)
 {
@@ -75,15 +76,16 @@ enum email_delivery_result email_deliver(const struct email_delivery *d, const c
 		return EMAIL_DELIVERY_REFUSED;
 	}
 	/* A full disk or a permission problem heals when someone acts. */
-	if (email_maildir_deliver(d->maildir, name, message, len, errstr, errstr_size))
+	if (email_maildir_stage(staged, d->maildir, name, message, len, errstr, errstr_size))
 		return EMAIL_DELIVERY_RETRY;
 	return EMAIL_DELIVERED;
 }
 
-int email_delivery_sync(const struct email_delivery *d, char *errstr, size_t errstr_size)
+int email_delivery_sync(const struct email_delivery *d, struct email_maildir_staged *staged,
+			char *errstr, size_t errstr_size)
 {
 	/* An SMTP server's 250 is its promise already. */
 	if (d->smtp_url)
 		return 0;
-	return email_maildir_sync(d->maildir, errstr, errstr_size);
+	return email_maildir_publish(staged, d->maildir, errstr, errstr_size);
 }

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include "maildir.h"
 #include "message.h"
 
 struct email_delivery {
@@ -44,20 +45,22 @@ enum email_delivery_result {
 /*
  * Delivers one rendered message of template t about order_id to to.
  * Returns EMAIL_DELIVERED, or one of the failures with errstr filled. A
- * Maildir delivery is in place but not yet durable: see
- * email_delivery_sync.
+ * Maildir delivery is only staged in staged (its file written to tmp/):
+ * email_delivery_sync publishes it. staged may be NULL with SMTP.
  */
-enum email_delivery_result email_deliver(const struct email_delivery *d, const char *order_id,
+enum email_delivery_result email_deliver(const struct email_delivery *d,
+					 struct email_maildir_staged *staged, const char *order_id,
 					 enum email_template t, const char *to, const char *message,
 					 size_t len, char *errstr, size_t errstr_size);
 
 /*
- * Makes every delivery so far durable (for a Maildir, one fsync of new/,
- * however many messages went in; for SMTP nothing is left to do). Call it
- * before recording a delivery as done. Returns 0, or -1 with errstr
- * filled.
+ * Makes every delivery staged in staged durable (for a Maildir, two disk
+ * flushes however many messages: email_maildir_publish; for SMTP nothing
+ * is left to do). Call it before recording a delivery as done. Returns 0,
+ * or -1 with errstr filled; staged is empty afterwards either way.
  */
-int email_delivery_sync(const struct email_delivery *d, char *errstr, size_t errstr_size);
+int email_delivery_sync(const struct email_delivery *d, struct email_maildir_staged *staged,
+			char *errstr, size_t errstr_size);
 
 /* The Maildir file name of (order, template): "<orderId>.<template>.eml".
  * Returns 0, or -1 when it does not fit. */

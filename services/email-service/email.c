@@ -168,11 +168,12 @@ static enum es_handler_result note_sent(struct es_effect *fx, struct email_order
 /*
  * Delivers template t about cause's order to the order's recipient, once.
  *
- * Deliver first, then record. The email leaves this process (a file
- * renamed into new/, or an SMTP server's 250) before the transaction that
- * records it in email_sent and writes EmailSent to the outbox commits; a
- * Maildir's new/ is made durable once per batch, just before that commit
- * (before_commit). A crash or a failed commit in between means the event
+ * Deliver first, then record. The email leaves this process (an SMTP
+ * server's 250, or a file in the Maildir's new/) before the transaction
+ * that records it in email_sent and writes EmailSent to the outbox
+ * commits: a Maildir delivery is staged in tmp/ here and published with
+ * the batch's others, durably, just before that commit (before_commit).
+ * A crash or a failed commit in between means the event
  * is handled again and the email delivered a second time: at-least-once.
  * The other order (commit, then deliver) would lose the email for good on
  * a crash after the commit, since nothing would ever try again. A
@@ -208,16 +209,13 @@ static enum es_handler_result send_email(struct es_effect *fx, struct email_orde
 		snprintf(fx->reason, sizeof(fx->reason), "order id too long for a Message-ID");
 		return ES_HANDLER_REJECT;
 	}
-	dr = email_deliver(app->delivery, order_id, t, o->to, text, len, fx->reason,
+	dr = email_deliver(app->delivery, &app->staged, order_id, t, o->to, text, len, fx->reason,
 			   sizeof(fx->reason));
 	free(text);
 	if (dr == EMAIL_DELIVERY_RETRY)
 		return ES_HANDLER_RETRY;
 	if (dr == EMAIL_DELIVERY_REFUSED)
 		return ES_HANDLER_REJECT;
-	app->unsynced = true;
-	es_log(ES_LOG_INFO, ev_log(&l, cause), "delivered %s %s to %s", email_template_name(t),
-	       message_id, o->to);
 	return note_sent(fx, o, t, message_id, cause);
 }
 
@@ -533,8 +531,8 @@ static int record_sent(struct es_db *db, struct email_app *app, struct es_effect
 }
 
 /*
- * es_handlers.before_commit: the batch's deliveries made durable (one fsync
- * of the Maildir's new/, whatever their number) before they are recorded
+ * es_handlers.before_commit: the batch's deliveries made durable (for a
+ * Maildir, two disk flushes whatever their number) before they are recorded
  * as sent, then the applied effects' orders and emails written, one
  * statement each. The effects are done: what the batch knew of its orders
  * goes.
@@ -544,12 +542,9 @@ static int record_batch(struct es_db *db, void *arg, struct es_effect *const *ap
 {
 	struct email_app *app = arg;
 
+	if (email_delivery_sync(app->delivery, &app->staged, reason, reason_size))
+		return -1;
 	email_app_release(app);
-	if (app->unsynced) {
-		if (email_delivery_sync(app->delivery, reason, reason_size))
-			return -1;
-		app->unsynced = false;
-	}
 	if (record_orders(db, applied, n, reason, reason_size) ||
 	    record_sent(db, app, applied, n, reason, reason_size))
 		return -1;
@@ -563,12 +558,23 @@ static void release_state(struct es_effect *fx)
 	fx->state = NULL;
 }
 
+/* After the commit: each email the effect delivered and recorded, logged
+ * and counted. */
 static void count_sent(struct es_effect *fx)
 {
 	struct email_app *app = fx->app;
+	const struct email_fx *st = fx->state;
+	enum email_template t;
 
-	for (int t = 0; t < EMAIL_NTEMPLATES; t++) {
-		if (fx->outcome & (1 << t) && app->sent_total)
+	for (size_t k = 0; st && k < st->nsent; k++) {
+		const struct es_event *sent = st->sent[k];
+
+		if (email_template_parse(es_data_str(sent, "template"), &t) ||
+		    !(fx->outcome & (1 << t)))
+			continue;
+		es_log(ES_LOG_INFO, &fx->log, "delivered %s %s to %s", email_template_name(t),
+		       es_data_str(sent, "messageId"), es_data_str(sent, "to"));
+		if (app->sent_total)
 			es_counter_inc(app->sent_total,
 				       (const char *const[]){email_template_name(t)});
 	}

@@ -48,7 +48,9 @@ struct email_app {
 	const char *topic; /* where EmailSent goes: the notifications topic */
 	const struct email_delivery *delivery;
 	struct es_counter *sent_total; /* es_emails_sent_total{template}; NULL: none */
-	bool unsynced; /* delivered since new/ was last made durable */
+	/* The batch's Maildir deliveries, staged until its before_commit
+	 * publishes them (delivery.h). */
+	struct email_maildir_staged staged;
 	/* What the batch in hand knows of its orders: read in two statements
 	 * for the whole batch, kept up to date by its effects (email.c). */
 	struct email_orders *orders;
@@ -57,7 +59,9 @@ struct email_app {
 void email_app_init(struct email_app *app, const char *topic,
 		    const struct email_delivery *delivery);
 
-/* Frees what the last batch left in app. */
+/* Frees what the last batch left in app: its knowledge of its orders,
+ * and the deliveries it staged but did not publish (a batch that did not
+ * commit). */
 void email_app_release(struct email_app *app);
 
 /* Registers es_emails_sent_total{template} in reg and keeps it in app.

@@ -1,11 +1,13 @@
 #include "maildir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -46,6 +48,31 @@ static int make_dirs(const char *path, char *errstr, size_t errstr_size)
 	return make_dir(buf, errstr, errstr_size);
 }
 
+/* Removes the files of tmpdir last changed more than
+ * EMAIL_MAILDIR_TMP_MAX_AGE seconds ago: what deliveries killed between
+ * staging and publishing left. A younger one may be another delivery's, in
+ * progress. */
+static void remove_stale(const char *tmpdir)
+{
+	time_t now = time(NULL);
+	char path[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	DIR *d = opendir(tmpdir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' ||
+		    snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name) >= (int)sizeof(path))
+			continue;
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    now - st.st_mtime > EMAIL_MAILDIR_TMP_MAX_AGE)
+			unlink(path);
+	}
+	closedir(d);
+}
+
 int email_maildir_prepare(const char *dir, char *errstr, size_t errstr_size)
 {
 	static const char *const subdirs[] = {"tmp", "new", "cur"};
@@ -63,6 +90,8 @@ int email_maildir_prepare(const char *dir, char *errstr, size_t errstr_size)
 		if (make_dir(path, errstr, errstr_size))
 			return -1;
 	}
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	remove_stale(path);
 	return 0;
 }
 
@@ -119,10 +148,50 @@ static int unique_name(char *buf, size_t size)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-int email_maildir_deliver(const char *dir, const char *name, const char *message, size_t len,
-			  char *errstr, size_t errstr_size)
+void email_maildir_discard(struct email_maildir_staged *s)
 {
-	char unique[160], tmp[PATH_MAX], dst[PATH_MAX];
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->files[i].tmp[0])
+			unlink(s->files[i].tmp);
+		free(s->files[i].tmp);
+		free(s->files[i].dst);
+	}
+	if (s->n)
+		close(s->fd);
+	free(s->files);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Adds (tmp, dst) to s. Returns 0, or -1 when out of memory. */
+static int staged_add(struct email_maildir_staged *s, const char *tmp, const char *dst)
+{
+	struct email_maildir_file f = {strdup(tmp), strdup(dst)};
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		struct email_maildir_file *files = realloc(s->files, cap * sizeof(*files));
+
+		if (!files) {
+			free(f.tmp);
+			free(f.dst);
+			return -1;
+		}
+		s->files = files;
+		s->cap = cap;
+	}
+	if (!f.tmp || !f.dst) {
+		free(f.tmp);
+		free(f.dst);
+		return -1;
+	}
+	s->files[s->n++] = f;
+	return 0;
+}
+
+int email_maildir_stage(struct email_maildir_staged *s, const char *dir, const char *name,
+			const char *message, size_t len, char *errstr, size_t errstr_size)
+{
+	char unique[160], tmpdir[PATH_MAX], tmp[PATH_MAX], dst[PATH_MAX];
 	int fd = -1, result = -1;
 	bool tmp_made = false;
 
@@ -131,10 +200,21 @@ int email_maildir_deliver(const char *dir, const char *name, const char *message
 		return -1;
 	}
 	if (unique_name(unique, sizeof(unique)) ||
-	    snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, unique) >= (int)sizeof(tmp) ||
+	    snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", dir) >= (int)sizeof(tmpdir) ||
+	    snprintf(tmp, sizeof(tmp), "%s/%s", tmpdir, unique) >= (int)sizeof(tmp) ||
 	    snprintf(dst, sizeof(dst), "%s/new/%s", dir, name) >= (int)sizeof(dst)) {
 		snprintf(errstr, errstr_size, "maildir path too long: %s", dir);
 		return -1;
+	}
+	/* Before the batch's first write: syncfs then reports any write-back
+	 * error of its messages. */
+	if (s->n == 0) {
+		s->fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (s->fd < 0) {
+			snprintf(errstr, errstr_size, "cannot open %s: %s", tmpdir,
+				 strerror(errno));
+			return -1;
+		}
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -142,7 +222,7 @@ int email_maildir_deliver(const char *dir, const char *name, const char *message
 		goto out;
 	}
 	tmp_made = true;
-	if (write_all(fd, message, len) || fsync(fd)) {
+	if (write_all(fd, message, len)) {
 		snprintf(errstr, errstr_size, "cannot write %s: %s", tmp, strerror(errno));
 		goto out;
 	}
@@ -152,9 +232,8 @@ int email_maildir_deliver(const char *dir, const char *name, const char *message
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, dst)) {
-		snprintf(errstr, errstr_size, "cannot move %s to %s: %s", tmp, dst,
-			 strerror(errno));
+	if (staged_add(s, tmp, dst)) {
+		snprintf(errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	tmp_made = false;
@@ -164,20 +243,44 @@ out:
 		close(fd);
 	if (tmp_made)
 		unlink(tmp);
+	if (s->n == 0)
+		close(s->fd);
 	return result;
 }
 
-int email_maildir_sync(const char *dir, char *errstr, size_t errstr_size)
+int email_maildir_publish(struct email_maildir_staged *s, const char *dir, char *errstr,
+			  size_t errstr_size)
 {
 	char newdir[PATH_MAX];
+	size_t i;
+	int result = -1;
 
+	if (s->n == 0)
+		return 0;
 	if (snprintf(newdir, sizeof(newdir), "%s/new", dir) >= (int)sizeof(newdir)) {
 		snprintf(errstr, errstr_size, "maildir path too long: %s", dir);
-		return -1;
+		goto out;
+	}
+	if (syncfs(s->fd)) {
+		snprintf(errstr, errstr_size, "cannot make the messages in %s/tmp durable: %s", dir,
+			 strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < s->n; i++) {
+		if (rename(s->files[i].tmp, s->files[i].dst)) {
+			snprintf(errstr, errstr_size, "cannot move %s to %s: %s", s->files[i].tmp,
+				 s->files[i].dst, strerror(errno));
+			goto out;
+		}
+		/* Published: nothing left in tmp/ to remove. */
+		s->files[i].tmp[0] = '\0';
 	}
 	if (sync_dir(newdir)) {
 		snprintf(errstr, errstr_size, "cannot sync %s: %s", newdir, strerror(errno));
-		return -1;
+		goto out;
 	}
-	return 0;
+	result = 0;
+out:
+	email_maildir_discard(s);
+	return result;
 }

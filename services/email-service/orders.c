@@ -11,6 +11,7 @@
 
 void email_app_release(struct email_app *app)
 {
+	email_maildir_discard(&app->staged);
 	if (!app->orders)
 		return;
 	free(app->orders->o);

@@ -420,6 +420,7 @@ START_TEST(one_batch_of_two_orders_sends_each_email_once)
 			ck_assert_msg(items[i].result == ES_HANDLER_OK, "%d: %s", i,
 				      items[i].reason);
 		ck_assert_int_eq(files_in("new"), 5);
+		ck_assert_int_eq(files_in("tmp"), 0); /* all published */
 		ck_assert_int_eq(sent_rows(fx.order), 3);
 		ck_assert_int_eq(sent_rows(other), 2);
 		ck_assert_int_eq(pending_rows(fx.order), 0);

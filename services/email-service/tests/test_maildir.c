@@ -1,7 +1,9 @@
 /*
  * Unit tests of maildir.c and the delivery names: a delivery lands exactly
  * one file in new/ under the deterministic name, leaves nothing in tmp/,
- * and delivering the same message again still leaves one file.
+ * and delivering the same message again still leaves one file. A batch's
+ * staged messages stay out of new/ until published together, and a batch
+ * discarded or failed leaves nothing in tmp/.
  */
 #include <check.h>
 #include <dirent.h>
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "delivery.h"
@@ -82,6 +86,16 @@ static char *read_file(const char *path)
 	return buf;
 }
 
+/* Stages one message and publishes it at once. */
+static int deliver(const char *name, const char *message, char *errstr, size_t errstr_size)
+{
+	struct email_maildir_staged staged = {0};
+
+	if (email_maildir_stage(&staged, root, name, message, strlen(message), errstr, errstr_size))
+		return -1;
+	return email_maildir_publish(&staged, root, errstr, errstr_size);
+}
+
 START_TEST(prepare_creates_tmp_new_and_cur_with_parents)
 {
 	char dir[512], errstr[256];
@@ -120,6 +134,30 @@ START_TEST(prepare_names_what_it_could_not_create)
 }
 END_TEST
 
+START_TEST(prepare_removes_what_killed_deliveries_left_in_tmp)
+{
+	struct timeval old[2] = {{.tv_sec = time(NULL) - EMAIL_MAILDIR_TMP_MAX_AGE - 60},
+				 {.tv_sec = time(NULL) - EMAIL_MAILDIR_TMP_MAX_AGE - 60}};
+	char path[512], last[256], errstr[256];
+	FILE *f;
+
+	make_root();
+	ck_assert_int_eq(email_maildir_prepare(root, errstr, sizeof(errstr)), 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/tmp/%s", root, i ? "stale" : "young");
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fclose(f);
+	}
+	ck_assert_int_eq(utimes(path, old), 0);
+	ck_assert_int_eq(email_maildir_prepare(root, errstr, sizeof(errstr)), 0);
+	/* The young one may be a delivery in progress: it stays. */
+	ck_assert_int_eq(count_files(root, "tmp", last, sizeof(last)), 1);
+	ck_assert_str_eq(last, "young");
+	remove_tree(root);
+}
+END_TEST
+
 START_TEST(delivery_lands_one_file_in_new_under_its_name)
 {
 	char name[128], last[256], path[1024], errstr[256];
@@ -128,9 +166,7 @@ START_TEST(delivery_lands_one_file_in_new_under_its_name)
 	ck_assert_int_eq(email_maildir_prepare(root, errstr, sizeof(errstr)), 0);
 	ck_assert_int_eq(email_maildir_name(ORDER, EMAIL_ORDER_RECEIVED, name, sizeof(name)), 0);
 	ck_assert_str_eq(name, ORDER ".order-received.eml");
-	ck_assert_msg(email_maildir_deliver(root, name, MESSAGE, strlen(MESSAGE), errstr,
-					    sizeof(errstr)) == 0,
-		      "%s", errstr);
+	ck_assert_msg(deliver(name, MESSAGE, errstr, sizeof(errstr)) == 0, "%s", errstr);
 	ck_assert_int_eq(count_files(root, "new", last, sizeof(last)), 1);
 	ck_assert_str_eq(last, name);
 	ck_assert_int_eq(count_files(root, "tmp", NULL, 0), 0);
@@ -149,11 +185,8 @@ START_TEST(delivering_the_same_message_twice_leaves_one_file)
 	make_root();
 	ck_assert_int_eq(email_maildir_prepare(root, errstr, sizeof(errstr)), 0);
 	ck_assert_int_eq(email_maildir_name(ORDER, EMAIL_REFUND_ISSUED, name, sizeof(name)), 0);
-	ck_assert_int_eq(
-		email_maildir_deliver(root, name, MESSAGE, strlen(MESSAGE), errstr, sizeof(errstr)),
-		0);
-	ck_assert_int_eq(
-		email_maildir_deliver(root, name, again, strlen(again), errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(deliver(name, MESSAGE, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(deliver(name, again, errstr, sizeof(errstr)), 0);
 	ck_assert_int_eq(count_files(root, "new", last, sizeof(last)), 1);
 	ck_assert_str_eq(last, ORDER ".refund-issued.eml");
 	ck_assert_int_eq(count_files(root, "tmp", NULL, 0), 0);
@@ -172,9 +205,7 @@ START_TEST(different_templates_are_different_files)
 	ck_assert_int_eq(email_maildir_prepare(root, errstr, sizeof(errstr)), 0);
 	for (int i = 0; i < EMAIL_NTEMPLATES; i++) {
 		ck_assert_int_eq(email_maildir_name(ORDER, i, name, sizeof(name)), 0);
-		ck_assert_int_eq(email_maildir_deliver(root, name, MESSAGE, strlen(MESSAGE), errstr,
-						       sizeof(errstr)),
-				 0);
+		ck_assert_int_eq(deliver(name, MESSAGE, errstr, sizeof(errstr)), 0);
 	}
 	ck_assert_int_eq(count_files(root, "new", NULL, 0), EMAIL_NTEMPLATES);
 	ck_assert_int_eq(count_files(root, "tmp", NULL, 0), 0);
@@ -191,11 +222,65 @@ START_TEST(a_failed_delivery_leaves_nothing_behind)
 	/* new/ gone: the rename fails after tmp/ was written. */
 	snprintf(path, sizeof(path), "%s/new", root);
 	ck_assert_int_eq(rmdir(path), 0);
-	ck_assert_int_eq(email_maildir_deliver(root, "x.eml", MESSAGE, strlen(MESSAGE), errstr,
-					       sizeof(errstr)),
-			 -1);
+	ck_assert_int_eq(deliver("x.eml", MESSAGE, errstr, sizeof(errstr)), -1);
 	ck_assert_msg(strstr(errstr, "cannot move"), "%s", errstr);
 	ck_assert_int_eq(count_files(root, "tmp", NULL, 0), 0);
+	remove_tree(root);
+}
+END_TEST
+
+START_TEST(a_batch_is_published_together)
+{
+	struct email_maildir_staged staged = {0};
+	char name[128], errstr[256];
+
+	make_root();
+	ck_assert_int_eq(email_maildir_prepare(root, errstr, sizeof(errstr)), 0);
+	for (int i = 0; i < EMAIL_NTEMPLATES; i++) {
+		ck_assert_int_eq(email_maildir_name(ORDER, i, name, sizeof(name)), 0);
+		ck_assert_msg(email_maildir_stage(&staged, root, name, MESSAGE, strlen(MESSAGE),
+						  errstr, sizeof(errstr)) == 0,
+			      "%s", errstr);
+	}
+	/* Staged: written, not yet in new/ for a reader to see. */
+	ck_assert_int_eq(count_files(root, "tmp", NULL, 0), EMAIL_NTEMPLATES);
+	ck_assert_int_eq(count_files(root, "new", NULL, 0), 0);
+	ck_assert_msg(email_maildir_publish(&staged, root, errstr, sizeof(errstr)) == 0, "%s",
+		      errstr);
+	ck_assert_int_eq(count_files(root, "new", NULL, 0), EMAIL_NTEMPLATES);
+	ck_assert_int_eq(count_files(root, "tmp", NULL, 0), 0);
+	ck_assert_uint_eq(staged.n, 0);
+	/* Nothing staged: nothing to do. */
+	ck_assert_int_eq(email_maildir_publish(&staged, root, errstr, sizeof(errstr)), 0);
+	remove_tree(root);
+}
+END_TEST
+
+START_TEST(a_discarded_batch_leaves_nothing_behind)
+{
+	struct email_maildir_staged staged = {0};
+	char tmpdir[512], errstr[256];
+
+	make_root();
+	ck_assert_int_eq(email_maildir_prepare(root, errstr, sizeof(errstr)), 0);
+	ck_assert_int_eq(email_maildir_stage(&staged, root, "a.eml", MESSAGE, strlen(MESSAGE),
+					     errstr, sizeof(errstr)),
+			 0);
+	ck_assert_int_eq(email_maildir_stage(&staged, root, "b.eml", MESSAGE, strlen(MESSAGE),
+					     errstr, sizeof(errstr)),
+			 0);
+	email_maildir_discard(&staged);
+	ck_assert_uint_eq(staged.n, 0);
+	ck_assert_int_eq(count_files(root, "tmp", NULL, 0), 0);
+	ck_assert_int_eq(count_files(root, "new", NULL, 0), 0);
+	/* A staging that fails leaves nothing either: tmp/ is gone. */
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", root);
+	ck_assert_int_eq(rmdir(tmpdir), 0);
+	ck_assert_int_eq(email_maildir_stage(&staged, root, "c.eml", MESSAGE, strlen(MESSAGE),
+					     errstr, sizeof(errstr)),
+			 -1);
+	ck_assert_msg(strstr(errstr, "cannot open"), "%s", errstr);
+	ck_assert_uint_eq(staged.n, 0);
 	remove_tree(root);
 }
 END_TEST
@@ -206,15 +291,9 @@ START_TEST(names_that_leave_new_are_refused)
 
 	make_root();
 	ck_assert_int_eq(email_maildir_prepare(root, errstr, sizeof(errstr)), 0);
-	ck_assert_int_eq(email_maildir_deliver(root, "../escape.eml", MESSAGE, strlen(MESSAGE),
-					       errstr, sizeof(errstr)),
-			 -1);
-	ck_assert_int_eq(email_maildir_deliver(root, ".hidden", MESSAGE, strlen(MESSAGE), errstr,
-					       sizeof(errstr)),
-			 -1);
-	ck_assert_int_eq(
-		email_maildir_deliver(root, "", MESSAGE, strlen(MESSAGE), errstr, sizeof(errstr)),
-		-1);
+	ck_assert_int_eq(deliver("../escape.eml", MESSAGE, errstr, sizeof(errstr)), -1);
+	ck_assert_int_eq(deliver(".hidden", MESSAGE, errstr, sizeof(errstr)), -1);
+	ck_assert_int_eq(deliver("", MESSAGE, errstr, sizeof(errstr)), -1);
 	ck_assert_int_eq(count_files(root, "new", NULL, 0), 0);
 	ck_assert_int_eq(count_files(root, "tmp", NULL, 0), 0);
 	remove_tree(root);
@@ -228,10 +307,13 @@ static Suite *maildir_suite(void)
 
 	tcase_add_test(tc, prepare_creates_tmp_new_and_cur_with_parents);
 	tcase_add_test(tc, prepare_names_what_it_could_not_create);
+	tcase_add_test(tc, prepare_removes_what_killed_deliveries_left_in_tmp);
 	tcase_add_test(tc, delivery_lands_one_file_in_new_under_its_name);
 	tcase_add_test(tc, delivering_the_same_message_twice_leaves_one_file);
 	tcase_add_test(tc, different_templates_are_different_files);
 	tcase_add_test(tc, a_failed_delivery_leaves_nothing_behind);
+	tcase_add_test(tc, a_batch_is_published_together);
+	tcase_add_test(tc, a_discarded_batch_leaves_nothing_behind);
 	tcase_add_test(tc, names_that_leave_new_are_refused);
 	suite_add_tcase(s, tc);
 	return s;

@@ -186,8 +186,8 @@ START_TEST(delivery_sends_envelope_headers_and_body)
 	snprintf(d.from_addr, sizeof(d.from_addr), "shop@eventshop.local");
 	text = email_message_render(&m, &len, errstr, sizeof(errstr));
 	ck_assert_msg(text, "%s", errstr);
-	ck_assert_msg(email_deliver(&d, ORDER, EMAIL_REFUND_ISSUED, "ada@example.com", text, len,
-				    errstr, sizeof(errstr)) == EMAIL_DELIVERED,
+	ck_assert_msg(email_deliver(&d, NULL, ORDER, EMAIL_REFUND_ISSUED, "ada@example.com", text,
+				    len, errstr, sizeof(errstr)) == EMAIL_DELIVERED,
 		      "%s", errstr);
 	responder_join(&r);
 
@@ -259,7 +259,7 @@ START_TEST(temporary_refusal_is_transient)
 	url_of(&r, url, sizeof(url));
 	d.smtp_url = url;
 	snprintf(d.from_addr, sizeof(d.from_addr), "shop@eventshop.local");
-	ck_assert_int_eq(email_deliver(&d, ORDER, EMAIL_ORDER_RECEIVED, "ada@example.com",
+	ck_assert_int_eq(email_deliver(&d, NULL, ORDER, EMAIL_ORDER_RECEIVED, "ada@example.com",
 				       "Subject: x\r\n\r\nx\r\n", 17, errstr, sizeof(errstr)),
 			 EMAIL_DELIVERY_RETRY);
 	responder_join(&r);
