@@ -51,7 +51,7 @@ struct worker {
 	struct es_event **events;
 	size_t nevents;
 	enum es_handler_result *results; /* one per event, shared array */
-	char (*reasons)[256];
+	char (*reasons)[512];
 };
 
 /* Dispatches the worker's events from event first on: up to w->batch of
@@ -137,7 +137,7 @@ static long long run_concurrently(struct es_event **events, size_t n, size_t bat
 				  const char *watch_sku)
 {
 	enum es_handler_result *results = calloc(n, sizeof(*results));
-	char(*reasons)[256] = calloc(n, sizeof(*reasons));
+	char(*reasons)[512] = calloc(n, sizeof(*reasons));
 	struct worker workers[THREADS];
 	struct watcher watcher = {.sku = watch_sku, .min = 1LL << 62};
 	pthread_barrier_t start;
