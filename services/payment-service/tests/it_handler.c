@@ -76,6 +76,15 @@ static struct es_event *order_cancelled(const char *order_id, const struct es_ev
 	return ev;
 }
 
+/* The dispatch path of payment-service on db, with app prepared to
+ * produce to TOPIC and to simulate latency_ms of bank per batch. */
+static struct es_dispatch dispatch_on(struct es_db *db, struct payment_app *app, long latency_ms)
+{
+	payment_app_init(app, TOPIC, latency_ms);
+	return (struct es_dispatch){
+		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = app};
+}
+
 /* Runs ev through the dispatch path as a batch of one, as the consumer
  * loop would; the result must be want. */
 static void handle_expect(struct es_dispatch *d, const struct es_event *ev,
@@ -203,9 +212,7 @@ START_TEST(processed_order_produces_one_payment_processed)
 	struct es_event *out;
 	json_t *p;
 
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 
 	ck_assert_int_eq(outbox_total(db), 1);
@@ -242,9 +249,7 @@ START_TEST(same_event_twice_charges_once)
 	struct payment_app app;
 	struct es_dispatch dispatch;
 
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	/* The redelivery was recognised by the inbox: no effect ran. */
@@ -270,9 +275,7 @@ START_TEST(second_order_placed_with_a_new_id_charges_nothing)
 	struct es_event *out;
 	json_t *p;
 
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	handle_expect(&dispatch, first, ES_HANDLER_OK);
 	handle_expect(&dispatch, again, ES_HANDLER_OK);
 	ck_assert_int_eq(inbox_count(db), 2);
@@ -314,9 +317,7 @@ START_TEST(declined_token_produces_payment_failed)
 	struct es_event *out;
 	json_t *p;
 
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	ck_assert_int_eq(outbox_total(db), 1);
 	out = outbox_event(db, ES_PAYMENT_FAILED);
@@ -351,9 +352,7 @@ START_TEST(orders_are_charged_independently)
 	es_uuid_new(other);
 	a = order_placed(ORDER, "tok_visa", 1299);
 	b = order_placed(other, "tok_ok_second", 499);
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	handle_expect(&dispatch, a, ES_HANDLER_OK);
 	handle_expect(&dispatch, b, ES_HANDLER_OK);
 	ck_assert_int_eq(charges(db, ORDER), 1);
@@ -381,9 +380,7 @@ START_TEST(order_cancelled_after_a_charge_refunds_it_once)
 	struct es_dispatch dispatch;
 	json_t *p;
 
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
 
@@ -462,9 +459,7 @@ START_TEST(one_batch_applies_its_events_in_order)
 	struct es_dispatch dispatch;
 	char reason[512] = "";
 
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	ck_assert_msg(es_dispatch_batch(&dispatch, items, 5, reason, sizeof(reason)) ==
 			      ES_HANDLER_OK,
 		      "%s", reason);
@@ -512,9 +507,7 @@ START_TEST(order_cancelled_before_order_placed_charges_nothing)
 	struct payment_app app;
 	struct es_dispatch dispatch;
 
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	handle_expect(&dispatch, cancelled_again, ES_HANDLER_OK);
@@ -540,9 +533,7 @@ START_TEST(order_cancelled_after_a_decline_refunds_nothing)
 	struct es_dispatch dispatch;
 	json_t *p;
 
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	handle_expect(&dispatch, cancelled, ES_HANDLER_OK);
 	ck_assert_int_eq(outbox_count(db, ES_PAYMENT_FAILED), 1);
@@ -579,9 +570,7 @@ static void expect_reject(struct es_db *db, struct es_event *ev, const char *in_
 	struct es_dispatch dispatch;
 	char reason[512] = "";
 
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	ck_assert_int_eq(es_dispatch_one(&dispatch, ev, reason, sizeof(reason)), ES_HANDLER_REJECT);
 	ck_assert_msg(strstr(reason, in_reason), "reason '%s' should mention '%s'", reason,
 		      in_reason);
@@ -632,9 +621,7 @@ START_TEST(order_confirmed_changes_nothing)
 	struct payment_app app;
 	struct es_dispatch dispatch;
 
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	confirmed = es_event_new("order-service", ES_ORDER_CONFIRMED, ORDER, placed, NULL,
 				 json_pack("{s:s, s:s, s:s, s:i, s:s}", "orderId", ORDER,
@@ -675,9 +662,7 @@ START_TEST(outcomes_are_counted_once_each)
 	placed = order_placed(ORDER, "tok_visa", 1299);
 	declined = order_placed(other, "tok_declined", 1299);
 	cancelled = order_cancelled(ORDER, placed);
-	payment_app_init(&app, TOPIC, 0);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 0);
 	ck_assert_msg(payment_metrics_register(&app, reg, errstr, sizeof(errstr)) == 0, "%s",
 		      errstr);
 	for (int i = 0; i < 2; i++) {
@@ -714,9 +699,7 @@ START_TEST(latency_is_simulated_before_an_order_placed_only)
 	struct es_dispatch dispatch;
 	long long t0;
 
-	payment_app_init(&app, TOPIC, 250);
-	dispatch = (struct es_dispatch){
-		.consumer = PAYMENT_SERVICE, .db = db, .handlers = &payment_handlers, .app = &app};
+	dispatch = dispatch_on(db, &app, 250);
 	t0 = now_ms();
 	handle_expect(&dispatch, placed, ES_HANDLER_OK);
 	ck_assert_int_ge(now_ms() - t0, 250);
