@@ -85,6 +85,30 @@ def pgbench_tps(path):
     return float(m.group(1))
 
 
+def step_cpu(d, step, report):
+    """The CPU the processes used during a step of fixed rate, from the
+    snapshots around it (STEP-before.txt, STEP-after.txt): per saga of the
+    step's loadgen report, for PostgreSQL, the broker and the daemons, and
+    the share of the machine's cores they kept busy. {} for a run without
+    them."""
+    path = os.path.join(d, step + "-before.txt")
+    if not os.path.exists(path):
+        return {}
+    before, after = pairs(path), pairs(os.path.join(d, step + "-after.txt"))
+    seconds = (after["time"] - before["time"]) / 1000.0
+    ended = report["outcomes"]["CONFIRMED"] + report["outcomes"]["CANCELLED"]
+    used = {k: after[k] - before[k] for k in after if k.startswith("cpu_")}
+    total = sum(used.values()) + report.get("cpuSeconds", 0.0)
+    daemons = sum(v for k, v in used.items() if k not in ("cpu_postgres", "cpu_kafka"))
+    return {
+        step + "_cpu_ms_per_order": total * 1000.0 / ended,
+        step + "_cpu_postgres_ms_per_order": used.get("cpu_postgres", 0.0) * 1000.0 / ended,
+        step + "_cpu_kafka_ms_per_order": used.get("cpu_kafka", 0.0) * 1000.0 / ended,
+        step + "_cpu_daemons_ms_per_order": daemons * 1000.0 / ended,
+        step + "_cpu_busy_pct": 100.0 * total / (seconds * os.cpu_count()),
+    }
+
+
 def one_run(d):
     r = {}
     lat = json.loads(read(os.path.join(d, "latency.json")))
@@ -99,6 +123,7 @@ def one_run(d):
         r["saga_" + p] = lat["saga"]["latencyMs"][p]
         r["http_" + p] = lat["http"]["latencyMs"][p]
     r["latency_rate"] = lat["placing"]["acceptedPerSecond"]
+    r.update(step_cpu(d, "latency", lat))
     busy_path = os.path.join(d, "busy.json")
     if os.path.exists(busy_path):
         busy = json.loads(read(busy_path))
@@ -168,7 +193,8 @@ class Figures:
         self.runs = runs
 
     def values(self, key):
-        return [r[key] for r in self.runs if r[key] == r[key]]  # drop NaN
+        v = (r.get(key, float("nan")) for r in self.runs)
+        return [x for x in v if x == x]  # drop NaN and runs without the figure
 
     def median(self, key):
         v = self.values(key)
@@ -270,16 +296,17 @@ def profile_section(var):
     return out
 
 
-def statement_rows(var):
-    """pg_stat_statements of the profiled run: [per saga, mean ms, text]."""
-    path = os.path.join(var, "run-profile", "statements.txt")
+def statement_rows(var, name="statements.txt"):
+    """pg_stat_statements of the profiled run (flat out, or name): [per saga,
+    mean ms, text]."""
+    path = os.path.join(var, "run-profile", name)
     if not os.path.exists(path):
         return []
     return [l.split("\t") for l in read(path).splitlines()[1:] if l.count("\t") == 2]
 
 
-def statements_per_saga(var):
-    return sum(float(r[0]) for r in statement_rows(var))
+def statements_per_saga(var, name="statements.txt"):
+    return sum(float(r[0]) for r in statement_rows(var, name))
 
 
 def statements_section(var):
@@ -323,6 +350,8 @@ COMPARED = [
     ("accepted_per_s", "POST /orders accepted per second, flat out", 0, "", True),
     ("commits_per_order", "PostgreSQL commits per saga", 1, "", False),
     ("cpu_ms_per_order", "CPU per saga, all processes", 2, " ms", False),
+    ("latency_cpu_ms_per_order", "CPU per saga at the fixed rate, all processes", 2, " ms",
+     False),
     ("saga_p50", "Saga latency p50 at the fixed rate", 1, " ms", False),
     ("saga_p99", "Saga latency p99 at the fixed rate", 1, " ms", False),
     ("get_per_s", "GET /orders/{id} per second", 0, "", True),
@@ -453,6 +482,25 @@ def main():
       % (settings["busy_rate"], f.fmt("busy_http_p50", 2), f.fmt("busy_http_p95", 2),
          f.fmt("busy_http_p99", 2)))
     w("")
+    if "latency_cpu_ms_per_order" in f.runs[0]:
+        slow = statements_per_saga(args.var, "statements-latency.txt")
+        w("What a saga cost at %s orders/s, from the CPU of every process before and after"
+          " that step: **%s ms of CPU per saga** (PostgreSQL %s ms, the broker %s ms, the"
+          " daemons %s ms), with the machine's %d cores %s busy%s; flat out, with batches of"
+          " many events, a saga cost %s ms%s. At a low rate each batch holds one event, so"
+          " every event pays for a transaction, a relay round and a fetch of its own, and"
+          " the hops of a saga wait for CPU."
+          % (settings["latency_rate"], f.fmt("latency_cpu_ms_per_order", 2),
+             f.fmt("latency_cpu_postgres_ms_per_order", 2),
+             f.fmt("latency_cpu_kafka_ms_per_order", 2),
+             f.fmt("latency_cpu_daemons_ms_per_order", 2), os.cpu_count(),
+             f.fmt("latency_cpu_busy_pct", 0, " %"),
+             ("; PostgreSQL ran %.0f statements per saga (profiled run)" % slow
+              if slow else ""),
+             f.fmt("cpu_ms_per_order", 2),
+             (" and %.0f statements" % statements_per_saga(args.var)
+              if statements_per_saga(args.var) else "")))
+        w("")
     w("Flat out, the POSTs take %s ms (p50) and %s ms (p99), GET /orders/{id} %s ms (p50)"
       " and %s ms (p99), and the sagas queue: their p50 latency is %s ms."
       % (f.fmt("max_http_p50", 1), f.fmt("max_http_p99", 1), f.fmt("get_p50", 2),
