@@ -85,28 +85,38 @@ def pgbench_tps(path):
     return float(m.group(1))
 
 
+def cpu_figures(before, after, seconds, ended, loadgen_cpu, prefix=""):
+    """The CPU every process used between two snapshots: per saga for each
+    (PREFIXcpu_<name>_ms_per_order), for the daemons and the servers
+    together, for the load generator and for all of them, and the share of
+    the machine's cores they kept busy over seconds."""
+    r = {}
+    used = {k: after[k] - before[k] for k in after if k.startswith("cpu_")}
+    for k, v in used.items():
+        r[prefix + k + "_ms_per_order"] = v * 1000.0 / ended
+    daemons = sum(v for k, v in used.items() if k not in ("cpu_postgres", "cpu_kafka"))
+    r[prefix + "cpu_daemons_ms_per_order"] = daemons * 1000.0 / ended
+    total = sum(used.values())
+    r[prefix + "cpu_daemons_and_servers_ms_per_order"] = total * 1000.0 / ended
+    r[prefix + "cpu_loadgen_ms_per_order"] = loadgen_cpu * 1000.0 / ended
+    if loadgen_cpu == loadgen_cpu:
+        total += loadgen_cpu
+    r[prefix + "cpu_busy_pct"] = 100.0 * total / (seconds * os.cpu_count())
+    r[prefix + "cpu_ms_per_order"] = total * 1000.0 / ended
+    return r
+
+
 def step_cpu(d, step, report):
-    """The CPU the processes used during a step of fixed rate, from the
-    snapshots around it (STEP-before.txt, STEP-after.txt): per saga of the
-    step's loadgen report, for PostgreSQL, the broker and the daemons, and
-    the share of the machine's cores they kept busy. {} for a run without
-    them."""
+    """cpu_figures of a step of fixed rate, from the snapshots around it
+    (STEP-before.txt, STEP-after.txt), per saga of the step's loadgen
+    report; {} for a run without them."""
     path = os.path.join(d, step + "-before.txt")
     if not os.path.exists(path):
         return {}
     before, after = pairs(path), pairs(os.path.join(d, step + "-after.txt"))
-    seconds = (after["time"] - before["time"]) / 1000.0
     ended = report["outcomes"]["CONFIRMED"] + report["outcomes"]["CANCELLED"]
-    used = {k: after[k] - before[k] for k in after if k.startswith("cpu_")}
-    total = sum(used.values()) + report.get("cpuSeconds", 0.0)
-    daemons = sum(v for k, v in used.items() if k not in ("cpu_postgres", "cpu_kafka"))
-    return {
-        step + "_cpu_ms_per_order": total * 1000.0 / ended,
-        step + "_cpu_postgres_ms_per_order": used.get("cpu_postgres", 0.0) * 1000.0 / ended,
-        step + "_cpu_kafka_ms_per_order": used.get("cpu_kafka", 0.0) * 1000.0 / ended,
-        step + "_cpu_daemons_ms_per_order": daemons * 1000.0 / ended,
-        step + "_cpu_busy_pct": 100.0 * total / (seconds * os.cpu_count()),
-    }
+    return cpu_figures(before, after, (after["time"] - before["time"]) / 1000.0, ended,
+                       report.get("cpuSeconds", float("nan")), step + "_")
 
 
 def one_run(d):
@@ -154,17 +164,7 @@ def one_run(d):
         if "handler_" + s in after:
             r["busy_pct_" + s] = (100.0 * (after["handler_" + s] - before["handler_" + s])
                                   / seconds)
-    cpu_total = 0.0
-    for k in after:
-        if k.startswith("cpu_"):
-            used = after[k] - before[k]
-            r[k + "_ms_per_order"] = used * 1000.0 / ended
-            cpu_total += used
-    r["cpu_daemons_and_servers_ms_per_order"] = cpu_total * 1000.0 / ended
-    r["cpu_loadgen_ms_per_order"] = mx.get("cpuSeconds", float("nan")) * 1000.0 / ended
-    cpu_total += mx.get("cpuSeconds", 0.0)
-    r["cpu_busy_pct"] = 100.0 * cpu_total / (seconds * os.cpu_count())
-    r["cpu_ms_per_order"] = cpu_total * 1000.0 / ended
+    r.update(cpu_figures(before, after, seconds, ended, mx.get("cpuSeconds", float("nan"))))
 
     r["get_per_s"], wl = wrk_figures(os.path.join(d, "wrk.txt"))
     r["get_p50"], r["get_p99"] = wl.get("50", float("nan")), wl.get("99", float("nan"))
@@ -484,6 +484,7 @@ def main():
     w("")
     if "latency_cpu_ms_per_order" in f.runs[0]:
         slow = statements_per_saga(args.var, "statements-latency.txt")
+        fast = statements_per_saga(args.var)
         w("What a saga cost at %s orders/s, from the CPU of every process before and after"
           " that step: **%s ms of CPU per saga** (PostgreSQL %s ms, the broker %s ms, the"
           " daemons %s ms), with the machine's %d cores %s busy%s; flat out, with batches of"
@@ -498,8 +499,7 @@ def main():
              ("; PostgreSQL ran %.0f statements per saga (profiled run)" % slow
               if slow else ""),
              f.fmt("cpu_ms_per_order", 2),
-             (" and %.0f statements" % statements_per_saga(args.var)
-              if statements_per_saga(args.var) else "")))
+             " and %.0f statements" % fast if fast else ""))
         w("")
     w("Flat out, the POSTs take %s ms (p50) and %s ms (p99), GET /orders/{id} %s ms (p50)"
       " and %s ms (p99), and the sagas queue: their p50 latency is %s ms."
