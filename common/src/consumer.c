@@ -197,6 +197,23 @@ static int set_fetch_max_bytes(rd_kafka_conf_t *conf, char *why, size_t why_size
 				 why_size) != RD_KAFKA_CONF_OK;
 }
 
+/* With a fetch wait, the broker gathers a whole fetch or waits wait_ms
+ * before it answers (ES_CONSUMER_FETCH_WAIT_MIN_BYTES); the KAFKA_*
+ * variables of the two properties win. Non-zero on error. */
+static int set_fetch_wait(rd_kafka_conf_t *conf, int wait_ms, char *why, size_t why_size)
+{
+	char wait[16];
+
+	if (wait_ms <= 0)
+		return 0;
+	snprintf(wait, sizeof(wait), "%d", wait_ms);
+	return (!es_config_str("KAFKA_FETCH_WAIT_MAX_MS", NULL) &&
+		rd_kafka_conf_set(conf, "fetch.wait.max.ms", wait, why, why_size)) ||
+	       (!es_config_str("KAFKA_FETCH_MIN_BYTES", NULL) &&
+		rd_kafka_conf_set(conf, "fetch.min.bytes", ES_CONSUMER_FETCH_WAIT_MIN_BYTES, why,
+				  why_size));
+}
+
 struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *errstr,
 				    size_t errstr_size)
 {
@@ -257,7 +274,8 @@ struct es_consumer *es_consumer_new(const struct es_consumer_config *cfg, char *
 	     rd_kafka_conf_set(conf, "queued.max.messages.kbytes", ES_CONSUMER_PREFETCH_KBYTES, why,
 			       sizeof(why))) ||
 	    (!es_config_str("KAFKA_FETCH_MAX_BYTES", NULL) &&
-	     set_fetch_max_bytes(conf, why, sizeof(why)))) {
+	     set_fetch_max_bytes(conf, why, sizeof(why))) ||
+	    set_fetch_wait(conf, cfg->fetch_wait_ms, why, sizeof(why))) {
 		snprintf(errstr, errstr_size, "consumer configuration: %s", why);
 		goto fail;
 	}

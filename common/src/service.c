@@ -129,7 +129,7 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 		    size_t errstr_size)
 {
 	struct es_http_conf http;
-	long db_timeout_ms, max_attempts = 10, batch_max;
+	long db_timeout_ms, max_attempts = 10, batch_max, fetch_wait_ms;
 	char why[512];
 	int applied;
 
@@ -150,12 +150,15 @@ int es_service_init(struct es_service *svc, const struct es_service_spec *spec, 
 			   errstr_size) ||
 	    es_config_long("CONSUMER_BATCH_MAX", ES_CONSUMER_BATCH_MAX, 1, 10000, &batch_max,
 			   errstr, errstr_size) ||
+	    es_config_long("CONSUMER_FETCH_WAIT_MS", spec->fetch_wait_ms, 0, 10000, &fetch_wait_ms,
+			   errstr, errstr_size) ||
 	    es_retention_config_env(&svc->retention, errstr, errstr_size) ||
 	    es_auth_from_env(&svc->auth, errstr, errstr_size) ||
 	    es_kafka_metrics_register(svc->metrics, &svc->kmetrics, errstr, errstr_size))
 		goto fail;
 	http.auth = svc->auth;
 	svc->batch_max = (int)batch_max;
+	svc->fetch_wait_ms = (int)fetch_wait_ms;
 	/* The fault switches' server: a wrong ADMIN_PORT stops the start
 	 * before the database is waited for. */
 	svc->admin = es_faults_admin_new(http.port, svc->auth, errstr, errstr_size);
@@ -370,6 +373,7 @@ int es_service_consume(struct es_service *svc, const char *const *topics,
 	time_t last_reconnect = 0;
 
 	cc.batch_max = svc->batch_max;
+	cc.fetch_wait_ms = svc->fetch_wait_ms;
 
 	svc->consumer = es_consumer_new(&cc, errstr, errstr_size);
 	if (!svc->consumer)

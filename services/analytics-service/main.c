@@ -108,6 +108,9 @@ int main(int argc, char **argv)
 		.migrations = analytics_migrations,
 		.nmigrations = analytics_migrations_count,
 		.relay = false, /* it produces nothing */
+		/* No saga waits on it: the broker may gather its events
+		 * for up to 100 ms, so that it handles them in batches. */
+		.fetch_wait_ms = 100,
 	};
 	struct es_service svc;
 	char errstr[1024];

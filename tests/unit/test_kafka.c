@@ -350,8 +350,8 @@ END_TEST
 /* The consumer's value of librdkafka property `name` must be want. */
 /* A consumer of "payments" in group unit-session (instance_id may be NULL)
  * that rejects everything; fails the test if it cannot be made. */
-static struct es_consumer *unit_consumer(const char *bootstrap, const char *instance_id,
-					 struct rejecter *r)
+static struct es_consumer *unit_consumer_waiting(const char *bootstrap, const char *instance_id,
+						 int fetch_wait_ms, struct rejecter *r)
 {
 	static const char *const subscribe[] = {"payments", NULL};
 	struct es_consumer *c;
@@ -364,23 +364,38 @@ static struct es_consumer *unit_consumer(const char *bootstrap, const char *inst
 							 .service = "unit",
 							 .dlq_topic = "dlq.unit",
 							 .handler = reject_all,
-							 .handler_arg = r},
+							 .handler_arg = r,
+							 .fetch_wait_ms = fetch_wait_ms},
 			    err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
 	return c;
 }
 
-static void assert_consumer_conf(const char *bootstrap, const char *name, const char *want)
+static struct es_consumer *unit_consumer(const char *bootstrap, const char *instance_id,
+					 struct rejecter *r)
+{
+	return unit_consumer_waiting(bootstrap, instance_id, 0, r);
+}
+
+/* The property `name` of a consumer with the fetch wait given is `want`. */
+static void assert_waiting_consumer_conf(const char *bootstrap, int fetch_wait_ms, const char *name,
+					 const char *want)
 {
 	struct rejecter r = {0};
-	struct es_consumer *c = unit_consumer(bootstrap, NULL, &r);
+	struct es_consumer *c = unit_consumer_waiting(bootstrap, NULL, fetch_wait_ms, &r);
 	char got[32];
 	size_t size = sizeof(got);
 
 	ck_assert_int_eq(rd_kafka_conf_get(rd_kafka_conf(es_consumer_handle(c)), name, got, &size),
 			 RD_KAFKA_CONF_OK);
-	ck_assert_str_eq(got, want);
+	ck_assert_msg(!strcmp(got, want), "fetch wait %d ms: %s is %s, want %s", fetch_wait_ms,
+		      name, got, want);
 	es_consumer_free(c);
+}
+
+static void assert_consumer_conf(const char *bootstrap, const char *name, const char *want)
+{
+	assert_waiting_consumer_conf(bootstrap, 0, name, want);
 }
 
 /* A killed daemon's partitions stall for the session timeout: ours is
@@ -505,6 +520,32 @@ START_TEST(consumer_fetch_is_bounded_unless_configured)
 }
 END_TEST
 
+/* A consumer a saga waits on has each event as soon as the broker does
+ * (librdkafka's fetch.min.bytes of 1); one with a fetch wait lets the
+ * broker gather a whole fetch for up to that long (see
+ * ES_CONSUMER_FETCH_WAIT_MIN_BYTES), unless KAFKA_* say otherwise. */
+START_TEST(consumer_with_a_fetch_wait_lets_the_broker_gather_a_batch)
+{
+	static const char *const topics[] = {"payments", "dlq.unit", NULL};
+	struct mock m;
+
+	mock_start(&m, topics);
+	unsetenv("KAFKA_FETCH_MIN_BYTES");
+	unsetenv("KAFKA_FETCH_WAIT_MAX_MS");
+	assert_waiting_consumer_conf(m.bootstrap, 0, "fetch.min.bytes", "1");
+	assert_waiting_consumer_conf(m.bootstrap, 100, "fetch.min.bytes",
+				     ES_CONSUMER_FETCH_WAIT_MIN_BYTES);
+	assert_waiting_consumer_conf(m.bootstrap, 100, "fetch.wait.max.ms", "100");
+	setenv("KAFKA_FETCH_MIN_BYTES", "4096", 1);
+	setenv("KAFKA_FETCH_WAIT_MAX_MS", "250", 1);
+	assert_waiting_consumer_conf(m.bootstrap, 100, "fetch.min.bytes", "4096");
+	assert_waiting_consumer_conf(m.bootstrap, 100, "fetch.wait.max.ms", "250");
+	unsetenv("KAFKA_FETCH_MIN_BYTES");
+	unsetenv("KAFKA_FETCH_WAIT_MAX_MS");
+	mock_stop(&m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kafka");
@@ -529,6 +570,7 @@ int main(void)
 	tcase_add_test(faults, consumer_session_timeout_is_ours_unless_configured);
 	tcase_add_test(faults, consumer_prefetch_is_bounded_unless_configured);
 	tcase_add_test(faults, consumer_fetch_is_bounded_unless_configured);
+	tcase_add_test(faults, consumer_with_a_fetch_wait_lets_the_broker_gather_a_batch);
 	tcase_add_test(faults, consumer_is_a_static_member_when_given_an_instance_id);
 	suite_add_tcase(s, faults);
 	sr = srunner_create(s);

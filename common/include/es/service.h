@@ -35,6 +35,8 @@
  *   TOPIC_DLQ                 dlq.<service>
  *   CONSUMER_GROUP            the service name
  *   CONSUMER_BATCH_MAX        256: most events applied in one transaction
+ *   CONSUMER_FETCH_WAIT_MS    the spec's fetch_wait_ms: how long the broker
+ *                             may hold a fetch to fill it (0: answer at once)
  *   OUTBOX_MAX_ATTEMPTS       10: failed rounds before the relay parks a row
  *   INBOX_RETENTION_S, OUTBOX_RETENTION_S, RETENTION_BATCH
  *                             how long processed inbox rows and published
@@ -77,6 +79,10 @@ struct es_service_spec {
 	bool http_only; /* consumes no topic: ready once the database answers
 			 * (es_service_serve; the synchronous twin of
 			 * lessons/sync-vs-events) */
+	/* Default of CONSUMER_FETCH_WAIT_MS: 0 for a consumer a saga waits
+	 * on, which must have each event at once; 100 for one nothing waits
+	 * on (email, analytics), which then gets its events in batches. */
+	int fetch_wait_ms;
 };
 
 struct es_topics {
@@ -100,6 +106,7 @@ struct es_service {
 	char instance_id[250];
 	struct es_topics topics;
 	int batch_max; /* CONSUMER_BATCH_MAX */
+	int fetch_wait_ms; /* CONSUMER_FETCH_WAIT_MS */
 
 	struct es_db *db; /* the consumer thread's connection */
 	struct es_dbpool *pool; /* the HTTP handlers' (es_http_db) */
