@@ -19,6 +19,7 @@
 static const char *bootstrap;
 
 struct recorder {
+	int batches; /* handler calls */
 	int calls;
 	int ok;
 	char types[16][32];
@@ -37,6 +38,7 @@ static enum es_handler_result record(void *arg, struct es_batch_item *items, siz
 	struct recorder *r = arg;
 	int ok_before = r->ok;
 
+	r->batches++;
 	for (size_t i = 0; i < n; i++) {
 		const struct es_event *ev = items[i].ev;
 
@@ -93,8 +95,9 @@ static void send_raw(struct es_producer *p, const char *topic, const char *value
 			 0);
 }
 
-static struct es_consumer *consumer_m(const char *topic, const char *group, const char *dlq,
-				      struct recorder *r, const struct es_kafka_metrics *m)
+static struct es_consumer *consumer_wm(const char *topic, const char *group, const char *dlq,
+				       struct recorder *r, const struct es_kafka_metrics *m,
+				       int fetch_wait_ms)
 {
 	const char *topics[] = {topic, NULL};
 	struct es_consumer_config cfg = {
@@ -108,12 +111,19 @@ static struct es_consumer *consumer_m(const char *topic, const char *group, cons
 		.retry_initial_ms = 20,
 		.retry_max_ms = 100,
 		.metrics = m,
+		.fetch_wait_ms = fetch_wait_ms,
 	};
 	char err[256];
 	struct es_consumer *c = es_consumer_new(&cfg, err, sizeof(err));
 
 	ck_assert_msg(c != NULL, "%s", err);
 	return c;
+}
+
+static struct es_consumer *consumer_m(const char *topic, const char *group, const char *dlq,
+				      struct recorder *r, const struct es_kafka_metrics *m)
+{
+	return consumer_wm(topic, group, dlq, r, m, 0);
 }
 
 static struct es_consumer *consumer(const char *topic, const char *group, const char *dlq,
@@ -413,6 +423,41 @@ START_TEST(two_members_of_a_group_share_partitions)
 }
 END_TEST
 
+/* A consumer with a fetch wait gets the events that reach the broker
+ * within the wait in one fetch, so in one batch. Ten events, one every
+ * poll of up to 100 ms: a consumer without a wait has each at its next
+ * poll, a batch per event; with a wait of 2 s they come in one batch, or
+ * two when a wait ends among them. */
+START_TEST(a_fetch_wait_gathers_the_events_of_the_wait_into_one_batch)
+{
+	char topic[64], group[64], dlq[80], err[256];
+	struct es_producer *p = producer();
+	struct recorder r = {0};
+	struct es_consumer *c;
+	int before;
+
+	unique(topic, sizeof(topic), "it_wait");
+	unique(group, sizeof(group), "it_group");
+	snprintf(dlq, sizeof(dlq), "dlq.%s", topic);
+	ck_assert_int_eq(es_test_kafka_create_topic(bootstrap, topic, 1), 0);
+	c = consumer_wm(topic, group, dlq, &r, NULL, 2000);
+	/* One event first: the consumer has joined and is fetching. */
+	send_event(p, topic, "OrderPlaced");
+	ck_assert_int_eq(es_producer_flush(p, 10000), 0);
+	ck_assert_int_eq(poll_until(c, &r, 1, 1), 0);
+	before = r.batches;
+	for (int i = 0; i < 10; i++) {
+		send_event(p, topic, "OrderConfirmed");
+		ck_assert_int_eq(es_producer_flush(p, 10000), 0);
+		ck_assert_int_eq(es_consumer_poll(c, 100, &r.stop, err, sizeof(err)), 0);
+	}
+	ck_assert_int_eq(poll_until(c, &r, 11, 11), 0);
+	ck_assert_msg(r.batches - before <= 2, "10 events came in %d batches", r.batches - before);
+	es_consumer_free(c);
+	es_producer_free(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kafka");
@@ -431,6 +476,7 @@ int main(void)
 	tcase_add_test(tc, stop_during_retry_leaves_message_for_redelivery);
 	tcase_add_test(tc, malformed_and_rejected_messages_go_to_dlq_and_next_is_processed);
 	tcase_add_test(tc, two_members_of_a_group_share_partitions);
+	tcase_add_test(tc, a_fetch_wait_gathers_the_events_of_the_wait_into_one_batch);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
