@@ -412,9 +412,13 @@ def main():
       " a fresh single-node Apache Kafka, the topics of `deploy/topics.txt`"
       " (6 partitions each for the saga's), and the daemons with their"
       " default settings (one consumer loop per daemon, `PAYMENT_LATENCY_MS=0`),"
-      " but for `SHIPPING_DELAY_MS=100` (a shipment's whole life within the run)."
+      " but for `SHIPPING_DELAY_MS=100` (a shipment's whole life within the run).%s"
       " Everything, the load generators included, shares one machine:"
-      % runs[0]["pg_version"])
+      % (runs[0]["pg_version"],
+         " Before anything is measured, %s s at 100 orders/s warm the shop up"
+         " (the broker's JIT compiler works for about a minute of load after"
+         " a start)." % settings["warmup_seconds"]
+         if "warmup_seconds" in settings else ""))
     w("")
     w("| | |")
     w("|---|---|")
