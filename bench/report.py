@@ -492,9 +492,9 @@ def main():
         w("What a saga cost at %s orders/s, from the CPU of every process before and after"
           " that step: **%s ms of CPU per saga** (PostgreSQL %s ms, the broker %s ms, the"
           " daemons %s ms), with the machine's %d cores %s busy%s; flat out, with batches of"
-          " many events, a saga cost %s ms%s. At a low rate each batch holds one event, so"
-          " every event pays for a transaction, a relay round and a fetch of its own, and"
-          " the hops of a saga wait for CPU."
+          " many events, a saga cost %s ms%s. At a low rate a batch of the saga's daemons"
+          " holds one event, so every event pays for a transaction, a relay round and a"
+          " fetch of its own."
           % (settings["latency_rate"], f.fmt("latency_cpu_ms_per_order", 2),
              f.fmt("latency_cpu_postgres_ms_per_order", 2),
              f.fmt("latency_cpu_kafka_ms_per_order", 2),

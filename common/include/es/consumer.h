@@ -129,7 +129,7 @@ struct es_consumer_config {
  * own: at a low rate every event then costs each consumer a fetch round
  * trip and a transaction of its own. For the consumers no saga waits on
  * (email-service and analytics-service), a wait of 100 ms took a saga at 50
- * orders/s from about 36 to 24 ms of CPU over every process
+ * orders/s from 31.6 to 23.8 ms of CPU over every process
  * (docs/benchmarks.md).
  */
 #define ES_CONSUMER_FETCH_WAIT_MIN_BYTES ES_CONSUMER_FETCH_MAX_BYTES
