@@ -108,9 +108,9 @@ int main(int argc, char **argv)
 		.migrations = analytics_migrations,
 		.nmigrations = analytics_migrations_count,
 		.relay = false, /* it produces nothing */
-		/* No saga waits on it: the broker may gather its events
-		 * for up to 100 ms, so that it handles them in batches. */
-		.fetch_wait_ms = 100,
+		/* No saga waits on it: the broker may gather its events,
+		 * so that it handles them in batches. */
+		.fetch_wait_ms = ES_SERVICE_OFF_PATH_FETCH_WAIT_MS,
 	};
 	struct es_service svc;
 	char errstr[1024];

@@ -26,9 +26,9 @@ int main(void)
 		.migrations = email_migrations,
 		.nmigrations = email_migrations_count,
 		.relay = true,
-		/* No saga waits on it: the broker may gather its events
-		 * for up to 100 ms, so that it handles them in batches. */
-		.fetch_wait_ms = 100,
+		/* No saga waits on it: the broker may gather its events,
+		 * so that it handles them in batches. */
+		.fetch_wait_ms = ES_SERVICE_OFF_PATH_FETCH_WAIT_MS,
 	};
 	struct es_service svc;
 	struct email_delivery delivery;

@@ -80,10 +80,16 @@ struct es_service_spec {
 			 * (es_service_serve; the synchronous twin of
 			 * lessons/sync-vs-events) */
 	/* Default of CONSUMER_FETCH_WAIT_MS: 0 for a consumer a saga waits
-	 * on, which must have each event at once; 100 for one nothing waits
-	 * on (email, analytics), which then gets its events in batches. */
+	 * on, which must have each event at once; ES_SERVICE_OFF_PATH_FETCH_WAIT_MS
+	 * for one nothing waits on (email, analytics), which then gets its
+	 * events in batches. */
 	int fetch_wait_ms;
 };
+
+/* The fetch wait of a consumer no saga waits on (es_consumer_config's
+ * fetch_wait_ms): its events come in batches of what arrived in this
+ * long, and a mail or a count is this much later. */
+#define ES_SERVICE_OFF_PATH_FETCH_WAIT_MS 100
 
 struct es_topics {
 	const char *orders;
