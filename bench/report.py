@@ -94,6 +94,10 @@ def cpu_figures(before, after, seconds, ended, loadgen_cpu, prefix=""):
     used = {k: after[k] - before[k] for k in after if k.startswith("cpu_")}
     for k, v in used.items():
         r[prefix + k + "_ms_per_order"] = v * 1000.0 / ended
+    # PostgreSQL's backends by the daemon they served: a part of cpu_postgres.
+    for k in after:
+        if k.startswith("pgcpu_") and k in before:
+            r[prefix + k + "_ms_per_order"] = (after[k] - before[k]) * 1000.0 / ended
     daemons = sum(v for k, v in used.items() if k not in ("cpu_postgres", "cpu_kafka"))
     r[prefix + "cpu_daemons_ms_per_order"] = daemons * 1000.0 / ended
     total = sum(used.values())
@@ -165,6 +169,17 @@ def one_run(d):
             r["busy_pct_" + s] = (100.0 * (after["handler_" + s] - before["handler_" + s])
                                   / seconds)
     r.update(cpu_figures(before, after, seconds, ended, mx.get("cpuSeconds", float("nan"))))
+
+    alone_path = os.path.join(d, "alone.json")
+    if os.path.exists(alone_path):
+        alone = json.loads(read(alone_path))
+        a0 = pairs(os.path.join(d, "alone-before.txt"))
+        a1 = pairs(os.path.join(d, "alone-after.txt"))
+        r["alone_accepted_per_s"] = alone["placing"]["acceptedPerSecond"]
+        r["alone_http_p50"] = alone["http"]["latencyMs"]["p50"]
+        r.update(cpu_figures(a0, a1, (a1["time"] - a0["time"]) / 1000.0,
+                             alone["placing"]["accepted"], alone.get("cpuSeconds", float("nan")),
+                             "alone_"))
 
     r["get_per_s"], wl = wrk_figures(os.path.join(d, "wrk.txt"))
     r["get_p50"], r["get_p99"] = wl.get("50", float("nan")), wl.get("99", float("nan"))
@@ -355,6 +370,10 @@ COMPARED = [
     ("saga_p50", "Saga latency p50 at the fixed rate", 1, " ms", False),
     ("saga_p99", "Saga latency p99 at the fixed rate", 1, " ms", False),
     ("get_per_s", "GET /orders/{id} per second", 0, "", True),
+    ("alone_accepted_per_s", "POST /orders accepted per second, the front door alone", 0, "",
+     True),
+    ("alone_cpu_ms_per_order", "CPU per POST, the front door alone, all processes", 2, " ms",
+     False),
 ]
 
 
@@ -546,16 +565,37 @@ def main():
       " load ran, sampled once a second: the events produced to its topics that it had not"
       " read yet (`es_events_produced_total` of every daemon less its"
       " `es_events_consumed_total`), and its outbox's rows not yet published"
-      " (`es_outbox_backlog`). A queue that grows belongs to the daemon the sagas wait for:")
+      " (`es_outbox_backlog`). A queue that grows belongs to the daemon the sagas wait for."
+      " The PostgreSQL column is the CPU of the backends that served the daemon's"
+      " connections (matched by their client port), a part of PostgreSQL's %s ms per saga:"
+      % f.fmt("cpu_postgres_ms_per_order", 2))
     w("")
-    w("| Daemon | Consumer loop busy | CPU per saga | Deepest queue of events to read"
-      " | Deepest outbox backlog |")
-    w("|---|---|---|---|---|")
+    w("| Daemon | Consumer loop busy | CPU per saga | PostgreSQL's CPU for it per saga"
+      " | Deepest queue of events to read | Deepest outbox backlog |")
+    w("|---|---|---|---|---|---|")
     for s in SERVICES:
-        w("| %s | %s | %s ms | %s | %s |" % (
+        w("| %s | %s | %s ms | %s ms | %s | %s |" % (
             s, f.fmt("busy_pct_" + s, 0, " %"), f.fmt("cpu_%s_ms_per_order" % s, 2),
+            f.fmt("pgcpu_%s_ms_per_order" % s, 2),
             f.fmt("queue_" + s, 0), f.fmt("backlog_" + s, 0)))
     w("")
+    if f.values("alone_accepted_per_s"):
+        w("### The front door alone")
+        w("")
+        w("order-service started again on its own, no daemon of the saga running, and POST"
+          " /orders flat out as above (%s orders, %s in flight; the orders stay pending):"
+          " **%s accepted/s**, %s ms per POST (p50). One order cost **%s ms of CPU** over"
+          " every process: PostgreSQL %s ms, the broker %s ms (the relay's OrderPlaced),"
+          " order-service %s ms, eventshop-loadgen %s ms (from the first POST until the"
+          " relay had published every OrderPlaced). This is what batching the consumers"
+          " cannot reach: every POST is a transaction of its own, committed before its 202."
+          % (settings["max_orders"], settings["concurrency"],
+             f.fmt("alone_accepted_per_s", 0), f.fmt("alone_http_p50", 2),
+             f.fmt("alone_cpu_ms_per_order", 2), f.fmt("alone_cpu_postgres_ms_per_order", 2),
+             f.fmt("alone_cpu_kafka_ms_per_order", 2),
+             f.fmt("alone_cpu_order-service_ms_per_order", 2),
+             f.fmt("alone_cpu_loadgen_ms_per_order", 2)))
+        w("")
     L.extend(statements_section(args.var))
     if before:
         L.extend(before_after(args.before, Figures(before), f))
