@@ -86,51 +86,6 @@ struct create {
 	char order_id[ES_UUID_LEN + 1];
 };
 
-/* With an Idempotency-Key: 1 when the answer is already decided (409,
- * 422 or a replay), 0 to go on creating, -1 on error. */
-static int check_key(struct create *c, struct es_db *db, char *errstr, size_t errstr_size)
-{
-	const char *params[2] = {c->key, c->order->canonical};
-	PGresult *res;
-	bool locked;
-
-	/* The transaction-scoped lock marks the key in flight: a concurrent
-	 * retry with the same key cannot take it and gets 409 at once. */
-	res = es_db_query(db,
-			  "SELECT pg_try_advisory_xact_lock(hashtext('idempotency:' || $1))"
-			  " AS locked",
-			  1, params, errstr, errstr_size);
-	if (!res)
-		return -1;
-	locked = !strcmp(es_db_get(res, 0, "locked"), "t");
-	PQclear(res);
-	if (!locked) {
-		c->status = 409;
-		return 1;
-	}
-	res = es_db_query(db,
-			  "SELECT request_md5 = md5($2) AS same, order_id, response_status,"
-			  " response_body FROM idempotency_keys WHERE key = $1",
-			  2, params, errstr, errstr_size);
-	if (!res)
-		return -1;
-	if (PQntuples(res) == 1) {
-		if (strcmp(es_db_get(res, 0, "same"), "t")) {
-			c->status = 422;
-		} else {
-			c->status = (unsigned)strtoul(es_db_get(res, 0, "response_status"), NULL,
-						      10);
-			c->body = strdup(es_db_get(res, 0, "response_body"));
-			snprintf(c->order_id, sizeof(c->order_id), "%s",
-				 es_db_get(res, 0, "order_id"));
-		}
-		PQclear(res);
-		return 1;
-	}
-	PQclear(res);
-	return 0;
-}
-
 /* The order's lines as one JSON parameter for order_items. */
 static char *lines_json(const struct order_request *o)
 {
@@ -152,31 +107,71 @@ static char *lines_json(const struct order_request *o)
 	return text;
 }
 
-/* $1-$8 the order, $9 its lines, $10-$12 the Idempotency-Key (none when
- * NULL) and its reply, $13 OrderPlaced's outbox row, $14 its timeline row. */
+/*
+ * The whole of a POST in one statement, committed on its own: one round
+ * trip. $1-$8 the order, $9 its lines, $10 the Idempotency-Key (NULL when
+ * none), $11 the request it came with and $12 the reply, $13 OrderPlaced's
+ * outbox row, $14 its timeline row.
+ *
+ * With a key: its transaction-scoped advisory lock marks it in flight, so
+ * that a concurrent retry with the same key cannot take it (locked is
+ * false: 409); the key is stored first, ON CONFLICT DO NOTHING, and the
+ * order, its lines, the outbox row and the timeline row are written only
+ * when it was new (a conflict is judged against committed rows, whatever
+ * the statement's snapshot). created is false for a key already used: its
+ * reply is read next (stored_reply).
+ */
 // clang-format off
-static const char insert_order_sql[] =
-	"WITH o AS (INSERT INTO orders (order_id, customer_id, customer_email,"
+static const char create_order_sql[] =
+	"WITH gate AS (SELECT $10::text IS NULL"
+	" OR pg_try_advisory_xact_lock(hashtext('idempotency:' || $10)) AS locked),"
+	" k AS (INSERT INTO idempotency_keys (key, request_md5, order_id, response_status,"
+	" response_body) SELECT $10, md5($11), $1, 202, $12 FROM gate"
+	" WHERE gate.locked AND $10 IS NOT NULL ON CONFLICT (key) DO NOTHING RETURNING key),"
+	" o AS (INSERT INTO orders (order_id, customer_id, customer_email,"
 	" total_cents, currency, payment_token, traceparent, deadline)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7,"
-	" now() + make_interval(secs => $8::bigint / 1000.0)) RETURNING order_id),"
+	" SELECT $1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8::bigint / 1000.0)"
+	" FROM gate WHERE gate.locked AND ($10 IS NULL OR EXISTS (SELECT FROM k))"
+	" RETURNING order_id),"
 	" i AS (INSERT INTO order_items (order_id, line, sku, quantity, unit_price_cents)"
 	" SELECT o.order_id, l.line, l.sku, l.quantity, l.unit_price_cents"
 	" FROM o, json_to_recordset($9::json)"
 	" AS l(line int, sku text, quantity int, unit_price_cents bigint)),"
-	" ob AS (" ES_OUTBOX_INSERT_FROM("$13") "),"
-	" t AS (" ORDER_TIMELINE_INSERT_FROM("$14") ")"
-	" INSERT INTO idempotency_keys (key, request_md5, order_id, response_status,"
-	" response_body) SELECT $10, md5($11), o.order_id, 202, $12 FROM o"
-	" WHERE $10::text IS NOT NULL";
+	" ob AS (" ES_OUTBOX_INSERT_FROM("(SELECT $13::text FROM o)") "),"
+	" t AS (" ORDER_TIMELINE_INSERT_FROM("(SELECT $14::text FROM o)") ")"
+	" SELECT (SELECT locked FROM gate) AS locked, EXISTS (SELECT FROM o) AS created";
 // clang-format on
 
-/*
- * The order, its lines, OrderPlaced (placed) in the outbox and in the
- * order's timeline and, when the request has an Idempotency-Key, the key
- * with the reply (c->body) to give a retry: one statement, one round trip,
- * whatever the number of lines.
- */
+/* The reply stored with a key already used: a replay, or 422 for another
+ * body. 0, or -1 on error. */
+static int stored_reply(struct create *c, struct es_db *db, char *errstr, size_t errstr_size)
+{
+	PGresult *res = es_db_query(
+		db,
+		"SELECT request_md5 = md5($2) AS same, order_id, response_status,"
+		" response_body FROM idempotency_keys WHERE key = $1",
+		2, (const char *const[]){c->key, c->order->canonical}, errstr, errstr_size);
+
+	if (!res)
+		return -1;
+	free(c->body);
+	c->body = NULL;
+	if (PQntuples(res) != 1) {
+		c->status = 409; /* gone since: a retry creates it anew */
+	} else if (strcmp(es_db_get(res, 0, "same"), "t")) {
+		c->status = 422;
+	} else {
+		c->status = (unsigned)strtoul(es_db_get(res, 0, "response_status"), NULL, 10);
+		c->body = strdup(es_db_get(res, 0, "response_body"));
+		snprintf(c->order_id, sizeof(c->order_id), "%s", es_db_get(res, 0, "order_id"));
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Runs create_order_sql for placed (OrderPlaced) and sets c->status: 202
+ * (created), 409 (key in flight) or what stored_reply says. 0, or -1 on
+ * error. */
 static int insert_order(struct create *c, struct es_db *db, const struct es_event *placed,
 			char *errstr, size_t errstr_size)
 {
@@ -186,7 +181,8 @@ static int insert_order(struct create *c, struct es_db *db, const struct es_even
 	struct es_outbox_batch *outbox = es_outbox_batch_new();
 	json_t *timeline = json_pack("[o]", order_timeline_row(placed));
 	char *outbox_rows = NULL, *timeline_rows = NULL;
-	long rows = -1;
+	PGresult *res = NULL;
+	int rc = -1;
 
 	if (outbox &&
 	    es_outbox_batch_add(outbox, c->app->svc->topics.orders, placed, errstr, errstr_size))
@@ -201,21 +197,32 @@ static int insert_order(struct create *c, struct es_db *db, const struct es_even
 	}
 	snprintf(total, sizeof(total), "%ld", o->total_cents);
 	snprintf(timeout, sizeof(timeout), "%ld", c->app->saga_timeout_ms);
-	rows = es_db_exec(db, insert_order_sql, 14,
+	res = es_db_query(db, create_order_sql, 14,
 			  (const char *const[]){c->order_id, o->customer_id, o->customer_email,
 						total, c->app->catalog.currency, o->payment_token,
 						placed->traceparent, timeout, lines, c->key,
 						o->canonical, c->body, outbox_rows, timeline_rows},
 			  errstr, errstr_size);
-	if (rows >= 0)
+	if (!res)
+		goto out;
+	if (!strcmp(es_db_get(res, 0, "created"), "t")) {
+		c->status = 202;
 		es_outbox_batch_stored(db, outbox);
+		rc = 0;
+	} else if (strcmp(es_db_get(res, 0, "locked"), "t")) {
+		c->status = 409;
+		rc = 0;
+	} else {
+		rc = stored_reply(c, db, errstr, errstr_size);
+	}
 out:
+	PQclear(res);
 	free(lines);
 	free(outbox_rows);
 	free(timeline_rows);
 	json_decref(timeline);
 	es_outbox_batch_free(outbox);
-	return rows < 0 ? -1 : 0;
+	return rc;
 }
 
 static json_t *placed_data(const struct create *c)
@@ -234,21 +241,15 @@ static json_t *placed_data(const struct create *c)
 			 c->app->catalog.currency, "paymentToken", o->payment_token);
 }
 
-static int create_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_size)
+/* Creates the order, or answers a retry with its key: one statement
+ * outside any transaction (create_order_sql), a second only for a key
+ * already used. 0 with c->status set, or -1 on error. */
+static int create(struct create *c, struct es_db *db, char *errstr, size_t errstr_size)
 {
-	struct create *c = arg;
 	struct es_event *ev;
 	json_t *reply;
 	int rc;
 
-	free(c->body);
-	c->body = NULL;
-	c->status = 0;
-	if (c->key) {
-		rc = check_key(c, db, errstr, errstr_size);
-		if (rc)
-			return rc < 0 ? -1 : 0;
-	}
 	es_uuid_new(c->order_id);
 	/* es_event_new keeps a valid traceparent and makes one otherwise; the
 	 * order stores the event's, so that later events carry the same. */
@@ -271,10 +272,7 @@ static int create_tx(struct es_db *db, void *arg, char *errstr, size_t errstr_si
 	}
 	rc = insert_order(c, db, ev, errstr, errstr_size);
 	es_event_free(ev);
-	if (rc)
-		return -1;
-	c->status = 202;
-	return 0;
+	return rc;
 }
 
 static bool key_valid(const char *key)
@@ -343,7 +341,7 @@ static int post_order(struct es_http_request *req, void *arg)
 		order_request_release(&order);
 		return unavailable(req, err);
 	}
-	if (es_db_tx(db, create_tx, &c, err, sizeof(err))) {
+	if (create(&c, db, err, sizeof(err))) {
 		order_request_release(&order);
 		free(c.body);
 		return unavailable(req, err);
