@@ -244,7 +244,7 @@ static json_t *placed_data(const struct create *c)
 /* Creates the order, or answers a retry with its key: one statement
  * outside any transaction (create_order_sql), a second only for a key
  * already used. 0 with c->status set, or -1 on error. */
-static int create(struct create *c, struct es_db *db, char *errstr, size_t errstr_size)
+static int create_order(struct create *c, struct es_db *db, char *errstr, size_t errstr_size)
 {
 	struct es_event *ev;
 	json_t *reply;
@@ -341,7 +341,7 @@ static int post_order(struct es_http_request *req, void *arg)
 		order_request_release(&order);
 		return unavailable(req, err);
 	}
-	if (create(&c, db, err, sizeof(err))) {
+	if (create_order(&c, db, err, sizeof(err))) {
 		order_request_release(&order);
 		free(c.body);
 		return unavailable(req, err);
